@@ -1,0 +1,119 @@
+"""Atomic, sharded TFRecord writing with a JSON manifest.
+
+Every shard is written under a temporary name, fsynced, then renamed, so a crash never leaves a
+file that looks complete. The manifest is written last (also atomically): a folder with a
+manifest is finished, a folder without one is not. `is_complete` lets jobs skip finished work.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+
+import tensorflow as tf
+
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path, chunk=1 << 20):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shard_names(split, num_shards):
+    """Shard file names in the TFDS style: `split.tfrecord-00000-of-00004`."""
+    return [f"{split}.tfrecord-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)]
+
+
+def _fsync_and_rename(tmp, final):
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def write_shards(out_dir, split, records, num_shards):
+    """Writes serialized records round-robin into `num_shards` shards, atomically.
+
+    Args:
+        out_dir: output folder (created if needed).
+        split: split name used in the shard file names.
+        records: iterable of serialized `tf.train.Example` / `SequenceExample` bytes.
+        num_shards: number of shards (at least 1).
+
+    Returns:
+        A list of dicts `{"file", "sha256", "count"}`, one per shard.
+    """
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+    os.makedirs(out_dir, exist_ok=True)
+    names = shard_names(split, num_shards)
+    tmps = [os.path.join(out_dir, f".{name}.tmp-{os.getpid()}") for name in names]
+    counts = [0] * num_shards
+    try:
+        with contextlib.ExitStack() as stack:
+            writers = [stack.enter_context(tf.io.TFRecordWriter(t)) for t in tmps]
+            for i, record in enumerate(records):
+                writers[i % num_shards].write(record)
+                counts[i % num_shards] += 1
+        for tmp, name in zip(tmps, names):
+            _fsync_and_rename(tmp, os.path.join(out_dir, name))
+    finally:
+        for tmp in tmps:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return [
+        {"file": name, "sha256": sha256_file(os.path.join(out_dir, name)), "count": count}
+        for name, count in zip(names, counts)
+    ]
+
+
+def write_json_atomic(path, obj):
+    """Writes JSON to `path` via a temporary file and rename."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_manifest(out_dir, manifest):
+    """Writes `manifest.json` last: its presence marks the folder complete."""
+    write_json_atomic(os.path.join(out_dir, MANIFEST), manifest)
+
+
+def read_manifest(out_dir):
+    """Reads `manifest.json`, with a clear error when the folder is not a finished output."""
+    path = os.path.join(out_dir, MANIFEST)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no manifest; the folder is missing or its job did not finish")
+    with open(path) as f:
+        return json.load(f)
+
+
+def is_complete(out_dir, fingerprint=None):
+    """True when `out_dir` holds a manifest (matching `fingerprint` if given) and all its shards."""
+    try:
+        manifest = read_manifest(out_dir)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    if fingerprint is not None and manifest.get("fingerprint") != fingerprint:
+        return False
+    for split in manifest.get("splits", {}).values():
+        for shard in split.get("shards", []):
+            if not os.path.exists(os.path.join(out_dir, shard["file"])):
+                return False
+    return True
+
+
+def split_files(out_dir, split):
+    """Full paths of one split's shards, as listed in the manifest."""
+    manifest = read_manifest(out_dir)
+    if split not in manifest["splits"]:
+        raise KeyError(f"{out_dir}: no split {split!r}; have {sorted(manifest['splits'])}")
+    return [os.path.join(out_dir, s["file"]) for s in manifest["splits"][split]["shards"]]

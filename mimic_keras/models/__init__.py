@@ -1,0 +1,1 @@
+"""Keras models: deep teachers, ensembles and shallow mimics. Outputs are logits."""

@@ -1,0 +1,1 @@
+"""Offline jobs that turn raw data (and teacher logits) into TFRecords."""

@@ -1,0 +1,26 @@
+"""Shared pytest setup: the `large` marker and the `--run-large` switch."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-large", action="store_true", help="also run tests marked large (slow)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "large: slow test, run only with --run-large")
+    config.addinivalue_line("markers", "tfio: needs the tensorflow-io extra")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-large"):
+        return
+    skip = pytest.mark.skip(reason="large test: pass --run-large to run it")
+    for item in items:
+        if "large" in item.keywords:
+            item.add_marker(skip)
