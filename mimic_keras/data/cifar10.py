@@ -1,0 +1,98 @@
+"""CIFAR-10 input pipelines over the TFRecords written by `pipelines/cifar10_to_tfrecord.py`.
+
+Pixel scaling happens in the model, never here: pipelines yield uint8 images in [0, 255] and
+every model in `mimic_keras.models` starts with a `Rescaling` layer. That keeps exported
+SavedModels taking raw uint8 images, as TF Serving clients send them.
+"""
+
+import tensorflow as tf
+
+from mimic_keras.data import records, writer
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+IMAGE_SHAPE = (32, 32, 3)
+
+
+def load_split(data_dir, split, num_classes=None):
+    """Reads one split's records as a dataset of dicts (`image` uint8, `label`, `id`[, `logits`]).
+
+    Args:
+        data_dir: a folder with `manifest.json` and shards (converted or teacher-labelled).
+        split: `train`, `validation`, `test` or `unlabelled`.
+        num_classes: pass it for teacher-labelled folders: records then carry `logits`.
+
+    Returns:
+        A `tf.data.Dataset` in file order (deterministic), decoded in parallel.
+    """
+    files = writer.split_files(data_dir, split)
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=AUTOTUNE if len(files) > 1 else None)
+    return ds.map(
+        lambda s: records.parse_image_example(s, num_classes=num_classes, image_shape=IMAGE_SHAPE),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def augment(image, seed=None, pad=4):
+    """Random crop after `pad`-pixel zero padding, then a random horizontal flip (uint8 in, out)."""
+    height, width, _ = IMAGE_SHAPE
+    image = tf.image.pad_to_bounding_box(image, pad, pad, height + 2 * pad, width + 2 * pad)
+    if seed is None:
+        image = tf.image.random_crop(image, IMAGE_SHAPE)
+        return tf.image.random_flip_left_right(image)
+    image = tf.image.stateless_random_crop(image, IMAGE_SHAPE, seed=seed)
+    return tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
+
+
+def input_pipeline(
+    ds,
+    batch_size,
+    training=False,
+    augmentation=False,
+    target="label",
+    shuffle_buffer=10_000,
+    seed=None,
+    drop_remainder=False,
+):
+    """Turns a split dataset into batches of `(images, targets)` for `fit` / `evaluate`.
+
+    Args:
+        ds: a dataset from `load_split`.
+        batch_size: the global batch size (per replica × replicas).
+        training: shuffle (and repeat-free: Keras counts epochs from the data).
+        augmentation: random crop + flip, applied only when `training`.
+        target: `"label"` yields integer labels (the control and teachers);
+            `"distill"` yields `{"logits", "label"}` dicts for the `Distiller`
+            (label is -1 for unlabelled images).
+        shuffle_buffer: elements in the shuffle buffer.
+        seed: shuffle seed, for reproducible order.
+        drop_remainder: drop a last partial batch (needed for some strategies).
+
+    Returns:
+        A batched, prefetched `tf.data.Dataset`.
+    """
+    if target not in ("label", "distill"):
+        raise ValueError(f"target must be 'label' or 'distill', got {target!r}")
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+
+    def to_pair(ex):
+        image = ex["image"]
+        if training and augmentation:
+            image = augment(image)
+        if target == "label":
+            return image, ex["label"]
+        return image, {"logits": ex["logits"], "label": ex["label"]}
+
+    ds = ds.map(to_pair, num_parallel_calls=AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+
+
+def num_examples(data_dir, split):
+    """Number of examples in a split, from the manifest."""
+    return writer.read_manifest(data_dir)["splits"][split]["count"]
