@@ -109,7 +109,7 @@ def _cifar10_quick():
         teacher=TeacherConfig(conv_filters=(32, 64, 64), dense_units=(256,), dropout=0.2),
         teacher_train=TrainConfig(epochs=4, batch_size=128, learning_rate=2e-3),
         mimic=MimicConfig(conv_filters=32, conv_kernel=5, pool_size=2, bottleneck=64, hidden=512),
-        mimic_train=TrainConfig(epochs=4, batch_size=128, learning_rate=1e-3),
+        mimic_train=TrainConfig(epochs=4, batch_size=128, learning_rate=1e-3, augment=False),
         control_train=TrainConfig(epochs=4, batch_size=128, learning_rate=1e-3),
     )
 

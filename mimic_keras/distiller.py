@@ -60,6 +60,9 @@ class Distiller(keras.Model):
         self.label_loss = losses_lib.label_loss()
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.agreement_tracker = keras.metrics.Mean(name="agreement")
+        # The wrapper has no weights of its own: it is built when its student is (callbacks
+        # such as BackupAndRestore need a built model before fit).
+        self.built = student.built
 
     @property
     def online(self):

@@ -48,7 +48,7 @@ def _views_dataset(data_dir, split, views):
 
         return tf.data.Dataset.from_tensor_slices(view_ids).map(one_view)
 
-    return raw.interleave(expand, cycle_length=1, deterministic=True)
+    return raw.flat_map(expand)
 
 
 def _labelled_records(data_dir, split, teacher, views, batch_size, progress):

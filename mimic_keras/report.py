@@ -1,0 +1,138 @@
+"""Evaluation of a run and its report: `report.json`, a Markdown table and learning curves.
+
+For each model: parameters, test accuracy, validation loss (each model's own objective:
+cross-entropy for label-trained nets, the distillation loss for the mimic) and, for the mimic
+and control, agreement with the teacher's (or ensemble's) predictions on the test set.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from mimic_keras import losses as losses_lib
+from mimic_keras.data import cifar10, writer
+from mimic_keras.training import read_history
+
+
+def _arrays(data_dir, split, num_classes=None):
+    images, labels, logits = [], [], []
+    for ex in cifar10.load_split(data_dir, split, num_classes=num_classes).batch(1024):
+        images.append(ex["image"].numpy())
+        labels.append(ex["label"].numpy())
+        if num_classes:
+            logits.append(ex["logits"].numpy())
+    return np.concatenate(images), np.concatenate(labels), (np.concatenate(logits) if logits else None)
+
+
+def _ce(logits, labels):
+    return float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits))
+
+
+def evaluate_run(run):
+    """Evaluates every model of a finished run and writes the report files; returns the report."""
+    cfg = run.cfg
+    n = cfg.num_classes
+    test_x, test_y, _ = _arrays(run.data_dir, "test")
+    val_x, val_y, val_z = _arrays(run.transfer_dir, "validation", num_classes=n)
+    batch = 512
+
+    def predict(model, x):
+        return np.asarray(model.predict(x, batch_size=batch, verbose=0), np.float32)
+
+    rows, teacher_test, teacher_val = [], [], []
+    for i, path in enumerate(run.teacher_paths):
+        model = keras.saving.load_model(path, compile=False)
+        test_logits, val_logits = predict(model, test_x), predict(model, val_x)
+        teacher_test.append(test_logits)
+        teacher_val.append(val_logits)
+        rows.append(_row(f"teacher_{i}", model.count_params(), test_logits, test_y, _ce(val_logits, val_y),
+                         history=read_history(run.teacher_dir(i))))
+    reference = np.mean(teacher_test, axis=0)
+    if len(teacher_test) > 1:
+        params = sum(r["parameters"] for r in rows)
+        rows.append(_row("ensemble", params, reference, test_y, _ce(np.mean(teacher_val, axis=0), val_y)))
+
+    distill_loss = losses_lib.get_distillation_loss(cfg.distill.loss, cfg.distill.temperature)
+    for role in ("mimic", "control"):
+        model = keras.saving.load_model(run.path(role, "model.keras"), compile=False)
+        test_logits, val_logits = predict(model, test_x), predict(model, val_x)
+        if role == "mimic" and distill_loss is not None:
+            val_loss = float(distill_loss(val_z, val_logits))
+        else:
+            val_loss = _ce(val_logits, val_y)
+        row = _row(role, model.count_params(), test_logits, test_y, val_loss, history=read_history(run.path(role)))
+        row["teacher_agreement"] = float(np.mean(test_logits.argmax(-1) == reference.argmax(-1)))
+        row["val_l2_to_teacher"] = float(losses_lib.L2Logits()(val_z, val_logits))
+        rows.append(row)
+
+    report = {
+        "name": cfg.name,
+        "test_examples": int(len(test_y)),
+        "transfer_examples": sum(
+            s["count"] for k, s in writer.read_manifest(run.transfer_dir)["splits"].items() if k in ("train", "unlabelled")
+        ),
+        "checkpoint": {"teacher": cfg.teacher_train.checkpoint, "mimic": cfg.mimic_train.checkpoint,
+                       "control": cfg.control_train.checkpoint},
+        "models": rows,
+    }
+    writer.write_json_atomic(run.path("report.json"), report)
+    with open(run.path("report.md"), "w") as f:
+        f.write(markdown_table(report))
+    plot_curves(run, run.path("curves.png"))
+    return report
+
+
+def _row(name, params, logits, labels, val_loss, history=None):
+    row = {
+        "model": name,
+        "parameters": int(params),
+        "test_accuracy": float(np.mean(logits.argmax(-1) == labels)),
+        "val_loss": float(val_loss),
+    }
+    if history and history.get("epoch"):
+        row["epochs"] = len(history["epoch"])
+    return row
+
+
+def markdown_table(report):
+    """The report's models as a Markdown table."""
+    lines = [
+        f"### {report['name']}: test set of {report['test_examples']} images, "
+        f"transfer set of {report['transfer_examples']}",
+        "",
+        "| model | parameters | epochs | test accuracy | validation loss | agreement with teacher |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["models"]:
+        agreement = f"{r['teacher_agreement']:.2%}" if "teacher_agreement" in r else "—"
+        lines.append(
+            f"| {r['model']} | {r['parameters']:,} | {r.get('epochs', '—')} | {r['test_accuracy']:.2%} | "
+            f"{r['val_loss']:.4f} | {agreement} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(run, path):
+    """Train and validation loss per epoch for the mimic and the control, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, role in zip(axes, ("mimic", "control")):
+        history = read_history(run.path(role)) or {}
+        epochs = history.get("epoch", [])
+        for key, style in (("loss", "-"), ("val_loss", "--")):
+            if key in history:
+                ax.plot(epochs, history[key], style, marker="o", label=key)
+        ax.set_title(f"{role} ({'L2 on teacher logits' if role == 'mimic' else 'cross-entropy on labels'})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend()
+    fig.tight_layout()
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)

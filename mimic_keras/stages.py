@@ -1,0 +1,169 @@
+"""The stages of a run, one method each, over one workdir. `mimic_keras.fit` is their CLI.
+
+The workdir holds everything a run makes:
+
+    config.json            the resolved config
+    data/                  converted TFRecords (prepare)
+    teacher/teacher_<i>/   each teacher's run folder (teacher)
+    transfer/              records with the teacher's logits (label)
+    mimic/, control/       the shallow nets' run folders (mimic, control)
+    report.json, report.md, curves.png   (evaluate)
+    export.json            where the SavedModels went (export)
+"""
+
+import os
+import subprocess
+import sys
+
+from mimic_keras import config as config_lib
+from mimic_keras.data import writer
+
+STAGES = ("prepare", "teacher", "label", "mimic", "control", "evaluate", "export")
+
+
+class Run:
+    """One experiment's stages over a workdir.
+
+    Args:
+        cfg: an `ExperimentConfig`.
+        workdir: the run folder.
+        force: redo stages whose outputs exist.
+    """
+
+    def __init__(self, cfg, workdir, force=False):
+        self.cfg = cfg
+        self.workdir = workdir
+        self.force = force
+        self._strategy = None
+        os.makedirs(workdir, exist_ok=True)
+        writer.write_json_atomic(self.path("config.json"), config_lib.to_dict(cfg))
+
+    def path(self, *parts):
+        return os.path.join(self.workdir, *parts)
+
+    @property
+    def data_dir(self):
+        return self.path("data")
+
+    @property
+    def transfer_dir(self):
+        return self.path("transfer")
+
+    def teacher_dir(self, i):
+        return self.path("teacher", f"teacher_{i}")
+
+    @property
+    def teacher_paths(self):
+        return [os.path.join(self.teacher_dir(i), "model.keras") for i in range(self.cfg.teacher.num_teachers)]
+
+    @property
+    def strategy(self):
+        """Built once, first, before any model (the mixed-precision policy is set with it)."""
+        if self._strategy is None:
+            import keras
+
+            from mimic_keras.distribute import get_strategy
+
+            if self.cfg.mixed_precision:
+                keras.mixed_precision.set_global_policy(self.cfg.mixed_precision)
+            self._strategy = get_strategy(self.cfg.strategy)
+        return self._strategy
+
+    def run_stage(self, stage):
+        """Runs one stage; returns False when it was skipped because its outputs exist."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; choose from {', '.join(STAGES)}")
+        if not self.force and self.is_done(stage):
+            return False
+        getattr(self, f"_{stage}")()
+        return True
+
+    def is_done(self, stage):
+        if stage == "prepare":
+            return writer.is_complete(self.data_dir)
+        if stage == "teacher":
+            return all(os.path.exists(p) for p in self.teacher_paths)
+        if stage == "label":
+            return self._transfer_matches_teachers()
+        if stage in ("mimic", "control"):
+            return os.path.exists(self.path(stage, "model.keras"))
+        if stage == "evaluate":
+            return os.path.exists(self.path("report.json"))
+        return os.path.exists(self.path("export.json"))
+
+    def _transfer_matches_teachers(self):
+        from mimic_keras.teachers_io import model_fingerprint
+
+        if not writer.is_complete(self.transfer_dir) or not all(map(os.path.exists, self.teacher_paths)):
+            return False
+        labelled_by = writer.read_manifest(self.transfer_dir)["teacher"]["sha256"]
+        return sorted(labelled_by) == sorted(model_fingerprint(p) for p in self.teacher_paths)
+
+    def _require(self, stage):
+        if not self.is_done(stage):
+            raise FileNotFoundError(f"run stage '{stage}' first (its outputs are missing in {self.workdir})")
+
+    # -- the stages -------------------------------------------------------------------------
+
+    def _prepare(self):
+        data = self.cfg.data
+        cmd = [
+            sys.executable, "-m", "pipelines.cifar10_to_tfrecord",
+            "--source", data.source, "--out", self.data_dir, "--val-size", str(data.val_size),
+        ]
+        if data.limit:
+            cmd += ["--limit", str(data.limit)]
+        if data.unlabelled:
+            cmd += ["--unlabelled", data.unlabelled]
+        if self.force:
+            cmd += ["--force"]
+        subprocess.run(cmd, check=True)
+
+    def _teacher(self):
+        from mimic_keras.tasks import train_teacher
+
+        self._require("prepare")
+        for i, path in enumerate(self.teacher_paths):
+            if os.path.exists(path) and not self.force:
+                continue
+            print(f"training teacher {i + 1}/{len(self.teacher_paths)}", flush=True)
+            train_teacher(self, i)
+
+    def _label(self):
+        self._require("teacher")
+        cmd = [sys.executable, "-m", "pipelines.label_with_teacher", "--data", self.data_dir, "--out", self.transfer_dir,
+               "--views", str(self.cfg.data.views)]
+        for path in self.teacher_paths:
+            cmd += ["--teacher", path]
+        splits = ["train", *self.cfg.data.label_splits]
+        if "unlabelled" in writer.read_manifest(self.data_dir)["splits"]:
+            splits.append("unlabelled")
+        cmd += ["--splits", *splits]
+        if self.force:
+            cmd += ["--force"]
+        subprocess.run(cmd, check=True)
+
+    def _mimic(self):
+        from mimic_keras.tasks import train_mimic
+
+        self._require("label")
+        train_mimic(self)
+
+    def _control(self):
+        from mimic_keras.tasks import train_control
+
+        self._require("prepare")
+        train_control(self)
+
+    def _evaluate(self):
+        from mimic_keras.report import evaluate_run
+
+        for stage in ("teacher", "mimic", "control"):
+            self._require(stage)
+        evaluate_run(self)
+
+    def _export(self):
+        from mimic_keras.tasks import export_models
+
+        self._require("mimic")
+        export_models(self)
