@@ -42,6 +42,7 @@ def write_image_dir(out_dir, sizes, seed=0):
 
 def run_serialization_test(model, inputs, tmp_path, atol=1e-6):
     """Saves `model` to .keras, reloads it, and checks the outputs match. Returns the reloaded model."""
+    os.makedirs(tmp_path, exist_ok=True)
     path = os.path.join(str(tmp_path), "model.keras")
     model.save(path)
     restored = keras.saving.load_model(path)

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from mimic_keras import losses
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.fixture
+def logits():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(6, 10)).astype(np.float32) * 3, rng.normal(size=(6, 10)).astype(np.float32) * 3
+
+
+def test_l2_logits_is_half_mean_squared_norm(logits):
+    z, s = logits
+    expected = 0.5 * np.mean(np.sum((s - z) ** 2, axis=1))  # the paper's 1/(2T) Σ ||g(x) - z||²
+    assert float(losses.L2Logits()(z, s)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_kd_is_t_squared_kl(logits):
+    z, s = logits
+    t = 3.0
+    p, q = _softmax(z / t), _softmax(s / t)
+    expected = t * t * np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1))
+    assert float(losses.KDKL(t)(z, s)) == pytest.approx(expected, rel=1e-4)
+    assert float(losses.KDKL(t)(z, z)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_l2_probs_and_soft_ce(logits):
+    z, s = logits
+    expected = 0.5 * np.mean(np.sum((_softmax(s) - _softmax(z)) ** 2, axis=1))
+    assert float(losses.L2Probs(1.0)(z, s)) == pytest.approx(expected, rel=1e-5)
+    expected_ce = -np.mean(np.sum(_softmax(z / 2) * np.log(_softmax(s / 2)), axis=1))
+    assert float(losses.SoftTargetCE(2.0)(z, s)) == pytest.approx(expected_ce, rel=1e-5)
+
+
+def test_label_ce(logits):
+    _, s = logits
+    y = np.arange(6) % 10
+    expected = -np.mean(np.log(_softmax(s)[np.arange(6), y]))
+    assert float(losses.label_loss()(y, s)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_registry():
+    assert isinstance(losses.get_distillation_loss("l2_logits"), losses.L2Logits)
+    assert losses.get_distillation_loss("kd", 5.0).temperature == 5.0
+    assert losses.get_distillation_loss("ce") is None
+    with pytest.raises(ValueError, match="unknown loss"):
+        losses.get_distillation_loss("l1")
+
+
+@pytest.mark.parametrize("loss", [losses.L2Logits(), losses.KDKL(2.0), losses.L2Probs(2.0), losses.SoftTargetCE(3.0)])
+def test_losses_serialize(loss):
+    import keras
+
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert type(restored) is type(loss) and restored.get_config() == loss.get_config()
