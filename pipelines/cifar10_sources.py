@@ -1,0 +1,450 @@
+"""Readers for every form CIFAR-10 comes in, each yielding the same `Example`s.
+
+Forms (`FORMATS`), detected by `read_labelled` unless forced:
+
+    tfds     tensorflow_datasets' `cifar10` (prepared locally or downloaded)
+    python   cifar-10-python.tar.gz or cifar-10-batches-py/ (pickled batches)
+    binary   cifar-10-binary.tar.gz or cifar-10-batches-bin/ (1 label byte + 3072 CHW bytes)
+    folder   a class-per-folder tree `train/<class>/*`, `test/<class>/*`, as a folder or a tar,
+             optionally under top-level folders
+
+Ids are stable across runs and machines: `train/data_batch_1/00042` for both official releases
+(the same image gets the same id in either), the path inside the tree for folders
+(`train/cat/0042.jpg`), `train/<tfds id>` for TFDS. Nothing here decodes or writes images;
+`pipelines/cifar10_to_tfrecord.py` does that.
+"""
+
+import dataclasses
+import hashlib
+import io
+import lzma
+import os
+import pickle
+import posixpath
+import re
+import tarfile
+import zlib
+from typing import Callable
+
+import numpy as np
+
+from mimic_keras.data.cifar10 import CLASSES
+
+FORMATS = ("tfds", "python", "binary", "folder")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+PIXELS = 32 * 32 * 3
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+
+
+class ConversionError(ValueError):
+    """A conversion cannot go ahead; the message is one line naming what is wrong."""
+
+
+class SourceError(ConversionError):
+    """The source is missing, unreadable or not CIFAR-10 in a supported form."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One source image: raw `pixels` (32x32x3 uint8) or encoded `data` (bytes, or a callable)."""
+
+    id: str
+    label: int
+    where: str
+    pixels: np.ndarray | None = None
+    data: bytes | Callable[[], bytes] | None = None
+
+    def encoded(self):
+        return self.data() if callable(self.data) else self.data
+
+
+def first_line(error):
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+# --- folders and tar archives, seen the same way -------------------------------------------
+
+
+def _ignored(name):
+    # Finder / archiver litter, never data.
+    return any(part.startswith(".") or part == "__MACOSX" for part in name.split("/"))
+
+
+class Tree:
+    """The files of a folder or of a tar archive, by relative POSIX path, in sorted order."""
+
+    def __init__(self, where, files, is_archive):
+        self.where = where
+        self.is_archive = is_archive
+        self._files = files  # name -> bytes (archive) or absolute path (folder)
+        self.names = sorted(files)
+
+    def __contains__(self, name):
+        return name in self._files
+
+    def data(self, name):
+        """The file's bytes, or (folders) a callable that reads them when needed."""
+        value = self._files[name]
+        if self.is_archive:
+            return value
+        return lambda: _read_file(value)
+
+    def read(self, name):
+        value = self.data(name)
+        return value() if callable(value) else value
+
+    def where_of(self, name):
+        return f"{self.where}:{name}" if self.is_archive else os.path.join(self.where, name)
+
+
+def _read_file(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise SourceError(f"{path}: cannot read ({first_line(e)})") from None
+
+
+def open_tree(path):
+    """Lists a folder, or reads a whole tar archive (any compression) into memory, checking it."""
+    if os.path.isdir(path):
+        files = {}
+        for root, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in names:
+                full = os.path.join(root, name)
+                rel = os.path.relpath(full, path).replace(os.sep, "/")
+                if not _ignored(rel) and os.path.isfile(full):
+                    files[rel] = full
+        return Tree(path, files, is_archive=False)
+    if not os.path.isfile(path):
+        raise SourceError(f"{path}: no such file or directory")
+    return Tree(path, _read_tar(path), is_archive=True)
+
+
+def _read_tar(path):
+    try:
+        archive = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as e:
+        raise SourceError(f"{path}: not a folder or a readable tar archive ({first_line(e)})") from None
+    files = {}
+    try:
+        with archive:
+            for member in archive:
+                name = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
+                if not (member.isfile() or member.islnk()) or _ignored(name):
+                    continue
+                if name.startswith("../"):
+                    raise SourceError(f"{path}: member {member.name!r} points outside the archive")
+                if name in files:
+                    raise SourceError(f"{path}: duplicate member {name!r}")
+                data = archive.extractfile(member).read()
+                if len(data) != member.size:
+                    raise SourceError(f"{path}: truncated archive ({name} is cut short)")
+                files[name] = data
+            _check_archive_end(archive, path)
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as e:
+        raise SourceError(f"{path}: truncated or corrupt tar archive ({first_line(e)})") from None
+    return files
+
+
+def _check_archive_end(archive, path):
+    # tarfile treats a missing end-of-archive block as the end, so a tar cut at a member
+    # boundary reads as a smaller, valid one. Demand the zero block, then read the compressed
+    # stream to its end so that gzip/bz2/xz check their length and CRC.
+    fileobj = archive.fileobj
+    fileobj.seek(archive.offset)
+    if fileobj.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE:
+        raise SourceError(f"{path}: truncated tar archive (no end-of-archive marker)")
+    while fileobj.read(1 << 20):
+        pass
+
+
+def identity(path):
+    """What the fingerprint of a source records: path, sizes and mtimes (no content hashing)."""
+    if path == "tfds":
+        return {"tfds": "cifar10", "data_dir": os.environ.get("TFDS_DATA_DIR")}
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        digest = hashlib.sha256()
+        for root, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in sorted(names):
+                full = os.path.join(root, name)
+                st = os.stat(full)
+                digest.update(f"{os.path.relpath(full, path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return {"path": path, "tree": digest.hexdigest()}
+    st = os.stat(path)
+    return {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+# --- official python release: restricted unpickling -----------------------------------------
+
+
+def _latin1_encode(text, encoding):
+    # Python 3 writes bytes at pickle protocol 2 as `_codecs.encode(str, "latin1")`.
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+def _allowed_globals():
+    core = getattr(np, "_core", None) or np.core
+    allowed = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _latin1_encode,
+    }
+    for package in ("numpy.core", "numpy._core"):
+        allowed[(f"{package}.multiarray", "_reconstruct")] = core.multiarray._reconstruct
+        allowed[(f"{package}.multiarray", "scalar")] = core.multiarray.scalar
+        allowed[(f"{package}.numeric", "_frombuffer")] = core.numeric._frombuffer
+    return allowed
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR batches: numpy arrays, dicts, lists and bytes; refuses every other global.
+
+    Example:
+        batch = BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
+    """
+
+    ALLOWED = _allowed_globals()
+
+    def find_class(self, module, name):
+        try:
+            return self.ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refusing to load global {module}.{name} (CIFAR batches hold only numpy arrays, "
+                "dicts, lists and bytes)"
+            ) from None
+
+
+def _unpickle(data, where):
+    try:
+        batch = BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except Exception as e:  # pickle raises many types on bad input; none of them run code here
+        raise SourceError(f"{where}: not a CIFAR-10 python batch ({type(e).__name__}: {first_line(e)})") from None
+    if not isinstance(batch, dict):
+        raise SourceError(f"{where}: not a CIFAR-10 python batch (a {type(batch).__name__}, not a dict)")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+
+
+def _check_labels(labels, where):
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise SourceError(f"{where}: labels are not a list of integers")
+    bad = np.flatnonzero((labels < 0) | (labels >= len(CLASSES)))
+    if bad.size:
+        raise SourceError(
+            f"{where}: label {int(labels[bad[0]])} at index {bad[0]} is out of range 0..{len(CLASSES) - 1}"
+        )
+    return labels
+
+
+def _batch_dir(tree, marker, form):
+    dirs = sorted({posixpath.dirname(n) for n in tree.names if posixpath.basename(n) == marker})
+    if not dirs:
+        raise SourceError(f"{tree.where}: no {marker} found; not a CIFAR-10 {form} release")
+    if len(dirs) > 1:
+        raise SourceError(f"{tree.where}: several folders hold {marker}: {dirs}")
+    return dirs[0] + "/" if dirs[0] else ""
+
+
+def _check_class_names(names, where):
+    if list(names) != list(CLASSES):
+        raise SourceError(f"{where}: class names {list(names)} differ from CIFAR-10's {list(CLASSES)}")
+
+
+def read_python(tree):
+    """Examples of `cifar-10-batches-py` (data_batch_1..5, test_batch), in batch order."""
+    prefix = _batch_dir(tree, TRAIN_BATCHES[0], "python")
+    if prefix + "batches.meta" in tree:
+        meta = _unpickle(tree.read(prefix + "batches.meta"), tree.where_of(prefix + "batches.meta"))
+        _check_class_names([n.decode() if isinstance(n, bytes) else n for n in meta.get("label_names", [])],
+                           tree.where_of(prefix + "batches.meta"))
+    splits = {"train": [], "test": []}
+    for split, batches in (("train", TRAIN_BATCHES), ("test", (TEST_BATCH,))):
+        for batch_name in batches:
+            name = prefix + batch_name
+            where = tree.where_of(name)
+            if name not in tree:
+                raise SourceError(f"{tree.where}: missing {name}")
+            batch = _unpickle(tree.read(name), where)
+            if "data" not in batch or "labels" not in batch:
+                raise SourceError(f"{where}: not a CIFAR-10 python batch (no data/labels; keys {sorted(batch)})")
+            data = batch["data"]
+            if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS:
+                shape = getattr(data, "shape", None)
+                raise SourceError(f"{where}: data is {type(data).__name__} {shape}, expected uint8 (N, {PIXELS})")
+            labels = _check_labels(batch["labels"], where)
+            if len(labels) != len(data):
+                raise SourceError(f"{where}: {len(labels)} labels for {len(data)} images")
+            splits[split] += _pixel_examples(split, batch_name, data, labels, where)
+    return splits
+
+
+def _pixel_examples(split, batch_name, data, labels, where):
+    # Both official releases store each image as three 32x32 planes (R, G, B): CHW.
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return [
+        Example(f"{split}/{batch_name}/{i:05d}", int(label), f"{where}[{i}]", pixels=image)
+        for i, (image, label) in enumerate(zip(images, labels))
+    ]
+
+
+# --- official binary release -------------------------------------------------------------------
+
+
+def read_binary(tree):
+    """Examples of `cifar-10-batches-bin` (data_batch_1..5.bin, test_batch.bin), in batch order."""
+    prefix = _batch_dir(tree, TRAIN_BATCHES[0] + ".bin", "binary")
+    if prefix + "batches.meta.txt" in tree:
+        names = [n.strip() for n in tree.read(prefix + "batches.meta.txt").decode("utf-8", "replace").splitlines()]
+        _check_class_names([n for n in names if n], tree.where_of(prefix + "batches.meta.txt"))
+    splits = {"train": [], "test": []}
+    for split, batches in (("train", TRAIN_BATCHES), ("test", (TEST_BATCH,))):
+        for batch_name in batches:
+            name = f"{prefix}{batch_name}.bin"
+            where = tree.where_of(name)
+            if name not in tree:
+                raise SourceError(f"{tree.where}: missing {name}")
+            raw = np.frombuffer(tree.read(name), np.uint8)
+            if raw.size == 0 or raw.size % (PIXELS + 1):
+                raise SourceError(
+                    f"{where}: size {raw.size} bytes is not a positive multiple of {PIXELS + 1} "
+                    "(1 label byte + 3072 pixel bytes per record)"
+                )
+            records = raw.reshape(-1, PIXELS + 1)
+            labels = _check_labels(records[:, 0].astype(np.int64), where)
+            splits[split] += _pixel_examples(split, batch_name, records[:, 1:], labels, where)
+    return splits
+
+
+# --- class-per-folder trees ----------------------------------------------------------------------
+
+
+def _tree_root(tree):
+    """Prefix under which `train/` sits: "" or top-level folders such as "cifar10/"."""
+    roots = {m.group(1) for n in tree.names if (m := re.match(r"^((?:[^/]+/)*?)train/", n))}
+    if not roots:
+        raise SourceError(f"{tree.where}: no train/<class>/ folders (expected train/ and test/ class-per-folder trees)")
+    shortest = min(roots, key=len)
+    if any(not r.startswith(shortest) for r in roots):
+        raise SourceError(f"{tree.where}: several train/ folders: {sorted(r + 'train/' for r in roots)}")
+    return shortest
+
+
+def _is_image(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def read_folder(tree):
+    """Examples of a `train/<class>/...`, `test/<class>/...` tree, in sorted path order."""
+    root = _tree_root(tree)
+    splits = {"train": [], "test": []}
+    for name in tree.names:
+        if not name.startswith(root):
+            continue  # beside the tree: READMEs, licences
+        rel = name[len(root):]
+        parts = rel.split("/")
+        if len(parts) == 1 and not _is_image(rel):
+            continue
+        if parts[0] not in splits:
+            if _is_image(rel) or len(parts) > 1:
+                raise SourceError(f"{tree.where_of(name)}: unexpected {parts[0]!r} (expected train/ and test/)")
+            continue
+        if len(parts) < 3:
+            raise SourceError(f"{tree.where_of(name)}: file directly in {parts[0]}/ (expected {parts[0]}/<class>/...)")
+        if parts[1] not in CLASSES:
+            raise SourceError(
+                f"{tree.where_of(name)}: unknown class folder {parts[0]}/{parts[1]} "
+                f"(expected one of {', '.join(CLASSES)})"
+            )
+        if not _is_image(rel):
+            raise SourceError(f"{tree.where_of(name)}: not an image file (expected {', '.join(IMAGE_EXTENSIONS)})")
+        splits[parts[0]].append(Example(rel, CLASSES.index(parts[1]), tree.where_of(name), data=tree.data(name)))
+    for split, examples in splits.items():
+        if not examples:
+            raise SourceError(f"{tree.where}: no images under {root}{split}/")
+    return splits
+
+
+def read_images(path, split="unlabelled"):
+    """Every image in a folder or tar (any nesting), label -1, ids `<split>/<path inside>`."""
+    tree = open_tree(path)
+    examples = []
+    for name in tree.names:
+        if not _is_image(name):
+            raise SourceError(f"{tree.where_of(name)}: not an image file (expected {', '.join(IMAGE_EXTENSIONS)})")
+        examples.append(Example(f"{split}/{name}", -1, tree.where_of(name), data=tree.data(name)))
+    if not examples:
+        raise SourceError(f"{path}: no images")
+    return examples
+
+
+# --- TFDS --------------------------------------------------------------------------------------
+
+
+def read_tfds():
+    """Examples of TFDS `cifar10`, prepared locally or downloaded; a clear error when offline."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:
+        raise SourceError(f"tfds: tensorflow_datasets is not installed ({first_line(e)})") from None
+    try:
+        builder = tfds.builder("cifar10")
+        builder.download_and_prepare()
+    except Exception as e:  # network, DNS, checksum, permission: all end the same way
+        raise SourceError(
+            f"tfds: cannot download or prepare cifar10 ({type(e).__name__}: {first_line(e)}); "
+            "offline? pass --source cifar-10-python.tar.gz or a folder of images"
+        ) from None
+    splits = {}
+    for split in ("train", "test"):
+        data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        ids = [i.decode() for i in data["id"]]
+        splits[split] = [
+            Example(f"{split}/{i}", int(label), f"tfds:cifar10/{split}/{i}", pixels=image)
+            for i, image, label in sorted(zip(ids, data["image"], data["label"]), key=lambda t: t[0])
+        ]
+    return splits
+
+
+def detect_format(tree):
+    """`binary`, `python` or `folder`, from the file names in a tree."""
+    basenames = {posixpath.basename(n) for n in tree.names}
+    if basenames & {b + ".bin" for b in (*TRAIN_BATCHES, TEST_BATCH)}:
+        return "binary"
+    if basenames & {*TRAIN_BATCHES, TEST_BATCH}:
+        return "python"
+    return "folder"
+
+
+def read_labelled(source, fmt=None):
+    """Reads train and test examples from `source` in the given or detected form.
+
+    Args:
+        source: `"tfds"`, or a path to a folder or tar archive.
+        fmt: one of `FORMATS`, or None to detect it.
+
+    Returns:
+        `(format, {"train": [Example, ...], "test": [...]})`.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise ConversionError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if (fmt == "tfds" and source != "tfds") or (source == "tfds" and fmt not in (None, "tfds")):
+        raise ConversionError(f"--format {fmt} does not fit --source {source}")
+    if source == "tfds":
+        return "tfds", read_tfds()
+    if not os.path.exists(source):
+        raise SourceError(f"{source}: no such file or directory")
+    tree = open_tree(source)
+    if not tree.names:
+        raise SourceError(f"{source}: empty source")
+    fmt = fmt or detect_format(tree)
+    reader = {"python": read_python, "binary": read_binary, "folder": read_folder}[fmt]
+    return fmt, reader(tree)
