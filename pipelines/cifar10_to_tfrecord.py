@@ -131,7 +131,9 @@ def encode(example, resize=False):
 
 def _write_split(out_dir, split, examples, num_shards, resize, verbose):
     encodings, labels = collections.Counter(), collections.Counter()
-    progress = keras.utils.Progbar(len(examples), unit_name="image", verbose=1 if verbose else 0)
+    # Progbar prints to stdout; in a log file (not a terminal) one line per split reads best.
+    mode = (1 if sys.stdout.isatty() else 2) if verbose else 0
+    progress = keras.utils.Progbar(len(examples), unit_name="image", verbose=mode)
 
     def serialized():
         for i, example in enumerate(examples, 1):
