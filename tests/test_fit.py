@@ -1,0 +1,116 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mimic_keras import fit
+from mimic_keras.data import cifar10
+from tests.helpers import toy_images
+
+TINY = [
+    "data.limit=None", "data.val_size=40", "data.views=1",
+    "teacher.conv_filters=(8,)", "teacher.dense_units=(16,)", "teacher.num_teachers=2",
+    "mimic.conv_filters=4", "mimic.bottleneck=8", "mimic.hidden=32",
+    "teacher_train.epochs=2", "mimic_train.epochs=3", "control_train.epochs=2",
+    "teacher_train.batch_size=64", "mimic_train.batch_size=64", "control_train.batch_size=64",
+]
+
+
+def _image_tree(root, n_train=200, n_test=60):
+    """A class-per-folder PNG tree, the form users have after unpacking an image copy."""
+    for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
+        x, y = toy_images(n, seed=seed)
+        for i, (img, label) in enumerate(zip(x, y)):
+            folder = os.path.join(root, split, cifar10.CLASSES[label])
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, f"{i:04d}.png"), "wb") as f:
+                f.write(tf.io.encode_png(img).numpy())
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fit")
+    source = _image_tree(str(root / "images"))
+    workdir, exports = str(root / "run"), str(root / "saved_models")
+    args = ["all", "--preset", "cifar10-quick", "--workdir", workdir, f"data.source={source}",
+            f"export_dir={exports}", *TINY]
+    assert fit.main(args) == 0
+    return workdir, exports, args
+
+
+def test_all_writes_every_stage_output(tiny_run):
+    workdir, exports, _ = tiny_run
+    with open(os.path.join(workdir, "config.json")) as f:
+        assert json.load(f)["mimic"]["hidden"] == 32  # the resolved config, overrides applied
+    with open(os.path.join(workdir, "report.json")) as f:
+        report = json.load(f)
+    models = {r["model"]: r for r in report["models"]}
+    assert set(models) == {"teacher_0", "teacher_1", "ensemble", "mimic", "control"}
+    assert models["mimic"]["parameters"] == models["control"]["parameters"]
+    assert models["ensemble"]["parameters"] == 2 * models["teacher_0"]["parameters"]
+    assert report["test_examples"] == 60
+    assert report["transfer_examples"] == 2 * (200 - 40)  # originals + 1 view each
+    for r in report["models"]:
+        assert 0.0 <= r["test_accuracy"] <= 1.0 and np.isfinite(r["val_loss"])
+    with open(os.path.join(workdir, "mimic", "history.json")) as f:
+        history = json.load(f)
+    assert history["epoch"] == [1, 2, 3] and len(history["val_loss"]) == 3
+    assert history["loss"][-1] < history["loss"][0]
+    assert os.path.getsize(os.path.join(workdir, "curves.png")) > 1000
+    assert "| mimic |" in open(os.path.join(workdir, "report.md")).read()
+    with open(os.path.join(workdir, "export.json")) as f:
+        exported = json.load(f)
+    assert exported["mimic"] == os.path.join(exports, "cifar10-quick-mimic", "1")
+    assert os.path.exists(os.path.join(exported["mimic"], "saved_model.pb"))
+    assert not os.path.exists(os.path.join(workdir, "mimic", "backup"))  # removed after success
+
+
+def test_rerun_skips_finished_stages(tiny_run, capsys):
+    workdir, _, args = tiny_run
+    mtime = os.path.getmtime(os.path.join(workdir, "mimic", "model.keras"))
+    assert fit.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("skipped") == 7
+    assert os.path.getmtime(os.path.join(workdir, "mimic", "model.keras")) == mtime
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_good_outputs(tiny_run, capsys):
+    workdir, _, args = tiny_run
+    model = os.path.join(workdir, "mimic", "model.keras")
+    mtime = os.path.getmtime(model)
+    bad = ["mimic", "--force", *args[1:], "mimic_train.learning_rate=1e30", "mimic_train.optimizer=sgd",
+           "mimic_train.schedule=constant"]
+    assert fit.main(bad) == 1
+    err = capsys.readouterr().err
+    assert "stage mimic" in err and "loss became" in err and "step" in err
+    assert os.path.getmtime(model) == mtime
+
+
+def test_stage_needs_its_inputs(tmp_path, capsys):
+    assert fit.main(["mimic", "--preset", "cifar10-quick", "--workdir", str(tmp_path)]) == 1
+    assert "run stage 'label' first" in capsys.readouterr().err
+
+
+def test_bad_override_is_a_clean_error(tmp_path, capsys):
+    assert fit.main(["all", "--preset", "cifar10-quick", "--workdir", str(tmp_path), "mimic.width=3"]) == 2
+    assert "unknown config field 'mimic.width'" in capsys.readouterr().err
+
+
+SHARED_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-jpeg.tar")
+
+
+@pytest.mark.large
+@pytest.mark.skipif(not os.path.exists(SHARED_CIFAR), reason="needs ../shared/data/cifar10-jpeg.tar")
+def test_quick_preset_end_to_end(tmp_path):
+    workdir = str(tmp_path / "run")
+    args = ["all", "--preset", "cifar10-quick", "--workdir", workdir, f"data.source={SHARED_CIFAR}",
+            f"export_dir={tmp_path / 'saved_models'}"]
+    assert fit.main(args) == 0
+    with open(os.path.join(workdir, "report.json")) as f:
+        report = json.load(f)
+    accuracies = {r["model"]: r["test_accuracy"] for r in report["models"]}
+    assert report["test_examples"] == 10_000
+    assert min(accuracies.values()) > 0.3  # every model learned something real
