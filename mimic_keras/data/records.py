@@ -89,3 +89,117 @@ def parse_image_example(serialized, num_classes=None, image_shape=(32, 32, 3)):
     example = tf.io.parse_single_example(serialized, spec)
     example["image"] = decode_image(example["image"], image_shape)
     return example
+
+
+# --- TIMIT -------------------------------------------------------------------------------------
+# One `tf.train.SequenceExample` per utterance (`pipelines/timit_to_tfrecord.py`):
+#
+#   context        id         bytes      utterance id, "<SPEAKER>_<UTT>", e.g. b"FCJF0_SX127"
+#                  speaker    bytes      speaker id, e.g. b"FCJF0"
+#                  phones     int64[P]   the .PHN transcription as 61-set phone indices (the
+#                                        reference for phone error rates, the bigram's text)
+#   feature lists  features   float[123] per frame, unnormalised (`mimic_keras.data.features`)
+#                  state      int64      per frame, state id = 3 × phone index + state (0-182)
+#
+# Records labelled by a teacher (the TIMIT labelling job) are the same record plus
+#
+#   feature lists  logits     float[183] per frame, the teacher's pre-softmax scores
+#
+# Normalisation statistics live in the manifest, not in the records.
+
+TIMIT_FEATURE_DIM = 123
+TIMIT_NUM_STATES = 183
+
+TIMIT_CONTEXT_FEATURES = {
+    "id": tf.io.FixedLenFeature([], tf.string),
+    "speaker": tf.io.FixedLenFeature([], tf.string),
+    "phones": tf.io.VarLenFeature(tf.int64),
+}
+
+
+def timit_sequence_features(with_logits=False):
+    """Feature-list spec of a TIMIT utterance record (with the teacher's `logits` if asked)."""
+    spec = {
+        "features": tf.io.FixedLenSequenceFeature([TIMIT_FEATURE_DIM], tf.float32),
+        "state": tf.io.FixedLenSequenceFeature([], tf.int64),
+    }
+    if with_logits:
+        spec["logits"] = tf.io.FixedLenSequenceFeature([TIMIT_NUM_STATES], tf.float32)
+    return spec
+
+
+def _float_list(values):
+    return tf.train.FeatureList(feature=[tf.train.Feature(float_list=tf.train.FloatList(value=row)) for row in values])
+
+
+def timit_example(features, states, utterance_id, speaker, phones, logits=None):
+    """Serialises one TIMIT utterance.
+
+    Args:
+        features: float array `[T, 123]`.
+        states: int array `[T]` of state ids.
+        utterance_id: str, e.g. "FCJF0_SX127".
+        speaker: str speaker id.
+        phones: int array `[P]` of 61-set phone indices (the transcription).
+        logits: optional float array `[T, 183]` of teacher logits.
+
+    Returns:
+        The serialised `tf.train.SequenceExample` as bytes.
+    """
+    features = np.asarray(features, np.float32)
+    states = np.asarray(states, np.int64)
+    if features.ndim != 2 or features.shape[1] != TIMIT_FEATURE_DIM or len(states) != len(features):
+        raise ValueError(f"{utterance_id}: features {features.shape} and states {states.shape} do not match [T, 123], [T]")
+    context = tf.train.Features(feature={
+        "id": _bytes(utterance_id.encode("utf-8")),
+        "speaker": _bytes(speaker.encode("utf-8")),
+        "phones": tf.train.Feature(int64_list=tf.train.Int64List(value=np.asarray(phones, np.int64))),
+    })
+    lists = {
+        "features": _float_list(features),
+        "state": tf.train.FeatureList(feature=[tf.train.Feature(int64_list=tf.train.Int64List(value=[s])) for s in states]),
+    }
+    example = tf.train.SequenceExample(context=context, feature_lists=tf.train.FeatureLists(feature_list=lists))
+    if logits is not None:
+        return timit_logits_example(example.SerializeToString(), logits)
+    return example.SerializeToString()
+
+
+def timit_logits_example(serialized, logits):
+    """Adds a teacher's per-frame `logits` `[T, 183]` to a serialised TIMIT utterance record.
+
+    This is what a labelling job writes: the source record unchanged, plus the `logits` list.
+
+    Example:
+        >>> labelled = timit_logits_example(record, teacher(windows))  # doctest: +SKIP
+    """
+    example = tf.train.SequenceExample.FromString(bytes(serialized))
+    logits = np.asarray(logits, np.float32)
+    num_frames = len(example.feature_lists.feature_list["state"].feature)
+    if logits.shape != (num_frames, TIMIT_NUM_STATES):
+        uid = example.context.feature["id"].bytes_list.value[0].decode()
+        raise ValueError(f"{uid}: logits of shape {logits.shape}, expected ({num_frames}, {TIMIT_NUM_STATES})")
+    example.feature_lists.feature_list["logits"].CopyFrom(_float_list(logits))
+    return example.SerializeToString()
+
+
+def parse_timit_example(serialized, with_logits=False):
+    """Parses one TIMIT utterance record.
+
+    Returns:
+        A dict: `id`, `speaker` (string scalars), `phones` int32 `[P]`, `features` float32
+        `[T, 123]`, `state` int32 `[T]`, and `logits` float32 `[T, 183]` when `with_logits`.
+    """
+    context, lists = tf.io.parse_single_sequence_example(
+        serialized, TIMIT_CONTEXT_FEATURES, timit_sequence_features(with_logits)
+    )
+    out = {
+        "id": context["id"],
+        "speaker": context["speaker"],
+        "phones": tf.cast(tf.sparse.to_dense(context["phones"]), tf.int32),
+        "features": lists["features"],
+        "state": tf.cast(lists["state"], tf.int32),
+    }
+    if with_logits:
+        out["logits"] = lists["logits"]
+    return out

@@ -1,0 +1,202 @@
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mimic_keras.data import features, phones, records, sphere, writer
+from pipelines import timit_to_tfrecord as job
+from tests import timit_fixtures as fx
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return fx.make_corpus(str(tmp_path_factory.mktemp("timit") / "TIMIT"))
+
+
+@pytest.fixture(scope="module")
+def converted(corpus, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("out"))
+    return out, job.convert(corpus, out, log=lambda *_: None)
+
+
+def _records(out, split):
+    return [records.parse_timit_example(s) for s in tf.data.TFRecordDataset(writer.split_files(out, split))]
+
+
+def test_splits_are_speaker_disjoint_and_standard(converted):
+    out, manifest = converted
+    splits = manifest["splits"]
+    assert set(splits) == {"train", "dev", "test"}
+    assert len(splits["dev"]["speakers"]) == 1  # round(50 × 6 / 462)
+    assert not set(splits["dev"]["speakers"]) & set(splits["train"]["speakers"])
+    assert len(splits["train"]["speakers"]) == 5
+    assert splits["test"]["speakers"] == ["FPAS0", "MDAB0"]  # core test only, MZZZ9 left out
+    assert splits["train"]["count"] == 10 and splits["dev"]["count"] == 2 and splits["test"]["count"] == 4  # no SA
+    for split in splits.values():
+        assert sum(s["count"] for s in split["shards"]) == split["count"]
+        for shard in split["shards"]:
+            assert writer.sha256_file(os.path.join(out, shard["file"])) == shard["sha256"]
+    assert writer.is_complete(out, manifest["fingerprint"])
+    assert not [f for f in os.listdir(out) if ".tmp" in f]
+
+
+def test_records_hold_features_states_and_transcription(corpus, converted):
+    out, manifest = converted
+    recs = _records(out, "test")
+    assert sum(int(r["state"].shape[0]) for r in recs) == manifest["splits"]["test"]["frames"]
+    rec = next(r for r in recs if r["id"].numpy() == b"MDAB0_SX200")
+    assert rec["speaker"].numpy() == b"MDAB0"
+    audio_path, phn_path = fx.utterance_files(corpus, "MDAB0")
+    samples, _ = sphere.read_audio(audio_path)
+    segments = phones.read_phn(phn_path)
+    states, _ = phones.frame_states(segments, features.num_frames(len(samples)))
+    keep = states >= 0
+    np.testing.assert_array_equal(rec["state"].numpy(), states[keep])
+    np.testing.assert_allclose(rec["features"].numpy(), features.compute_features(samples).numpy()[keep], atol=1e-6)
+    assert [phones.PHONES[i] for i in rec["phones"].numpy()] == [p for _, _, p in segments]
+
+
+def test_manifest_statistics(converted):
+    out, manifest = converted
+    train = _records(out, "train")
+    feats = np.concatenate([r["features"].numpy() for r in train]).astype(np.float64)
+    norm = manifest["normalization"]
+    assert norm["frames"] == len(feats) == manifest["splits"]["train"]["frames"]
+    np.testing.assert_allclose(norm["mean"], feats.mean(0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(norm["std"], feats.std(0), rtol=1e-5, atol=1e-6)
+    stats = manifest["train_stats"]
+    states = np.concatenate([r["state"].numpy() for r in train])
+    np.testing.assert_array_equal(stats["state_counts"], np.bincount(states, minlength=183))
+    t = stats["transitions"]
+    # Every frame leaves its state once: self, next or exit (the last frame exits too).
+    np.testing.assert_array_equal(np.add(np.add(t["self"], t["next"]), t["exit"]), stats["state_counts"])
+    assert sum(t["next"][2::3]) == 0
+    bigram = np.array(stats["bigram_counts"])
+    assert bigram[61].sum() == bigram[:, 61].sum() == len(train)  # one start and one end per utterance
+    assert bigram[61, phones.PHONE_INDEX["h#"]] == len(train)
+    assert manifest["phones"] == list(phones.PHONES) and manifest["features"]["dim"] == 123
+
+
+def test_rerun_does_nothing(corpus, converted):
+    out, manifest = converted
+    stamp = os.path.getmtime(os.path.join(out, writer.MANIFEST))
+    messages = []
+    assert job.convert(corpus, out, log=messages.append) == manifest
+    assert "nothing to do" in messages[-1]
+    assert os.path.getmtime(os.path.join(out, writer.MANIFEST)) == stamp
+
+
+def test_options_full_test_sa_and_dev(corpus, tmp_path):
+    manifest = job.convert(corpus, str(tmp_path), full_test=True, include_sa=True, dev_speakers=2,
+                           log=lambda *_: None)
+    splits = manifest["splits"]
+    assert splits["test"]["speakers"] == ["FPAS0", "MDAB0", "MZZZ9"]
+    assert splits["test"]["count"] == 9 and len(splits["dev"]["speakers"]) == 2 and splits["train"]["count"] == 12
+
+
+def test_default_dev_speakers_is_proportional():
+    assert job.default_dev_speakers(462) == 50
+    assert job.default_dev_speakers(120) == 13
+    assert job.default_dev_speakers(1) == 0
+    assert job.choose_dev_speakers(["A", "B", "C", "D"], 2) == job.choose_dev_speakers(["D", "C", "B", "A"], 2)
+
+
+def test_lower_case_and_riff_copies_convert_the_same(converted, tmp_path):
+    _, manifest = converted
+    for kwargs in ({"lower": True}, {"riff": True}):
+        root = fx.make_corpus(str(tmp_path / str(kwargs)), **kwargs)
+        other = job.convert(root, str(tmp_path / ("out" + str(kwargs))), log=lambda *_: None)
+        for split in ("train", "dev", "test"):
+            assert other["splits"][split]["frames"] == manifest["splits"][split]["frames"]
+            assert other["splits"][split]["speakers"] == manifest["splits"][split]["speakers"]
+        np.testing.assert_allclose(other["normalization"]["mean"], manifest["normalization"]["mean"], atol=1e-9)
+
+
+def test_corpus_one_level_down_is_found(corpus, tmp_path):
+    assert job.find_parts(os.path.dirname(corpus))["TRAIN"] == os.path.join(corpus, "TRAIN")
+    with pytest.raises(job.CorpusError, match="no TRAIN and TEST"):
+        job.find_parts(str(tmp_path))
+
+
+def _corrupt_truncate(audio, phn):
+    with open(audio, "r+b") as f:
+        f.truncate(os.path.getsize(audio) - 100)
+
+
+def _corrupt_rate(audio, phn):
+    samples = sphere.read_sphere(audio)[0]
+    fx.write_sphere(audio, samples, fields={"sample_rate": ("-i", 8000)})
+
+
+def _corrupt_unknown_phone(audio, phn):
+    text = open(phn).read().splitlines()
+    text[2] = text[2].rsplit(" ", 1)[0] + " zz"
+    open(phn, "w").write("\n".join(text) + "\n")
+
+
+def _corrupt_order(audio, phn):
+    lines = open(phn).read().splitlines()
+    lines[1], lines[2] = lines[2], lines[1]
+    open(phn, "w").write("\n".join(lines) + "\n")
+
+
+def _corrupt_past_end(audio, phn):
+    lines = open(phn).read().splitlines()
+    b, e, p = lines[-1].split()
+    lines[-1] = f"{b} {int(e) + 500} {p}"
+    open(phn, "w").write("\n".join(lines) + "\n")
+
+
+def _corrupt_missing_phn(audio, phn):
+    os.remove(phn)
+
+
+def _corrupt_header(audio, phn):
+    data = open(audio, "rb").read()
+    open(audio, "wb").write(data.replace(b"end_head", b"end_hxad"))
+
+
+@pytest.mark.parametrize("corrupt,message", [
+    (_corrupt_truncate, "but the file has"),
+    (_corrupt_rate, "8000 Hz"),
+    (_corrupt_unknown_phone, "unknown phone symbol"),
+    (_corrupt_order, "out of order"),
+    (_corrupt_past_end, "past the end of the audio"),
+    (_corrupt_missing_phn, "missing .PHN"),
+    (_corrupt_header, "malformed SPHERE header"),
+])
+def test_bad_input_stops_with_one_line_and_writes_nothing(corpus, tmp_path, capsys, corrupt, message):
+    root = str(tmp_path / "TIMIT")
+    shutil.copytree(corpus, root)
+    audio, phn = fx.utterance_files(root, "MDAB0")  # a test utterance: train is converted first
+    corrupt(audio, phn)
+    out = str(tmp_path / "out")
+    assert job.main(["--timit", root, "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert "MDAB0" in err
+    assert not os.path.exists(out) or not os.listdir(out)
+
+
+def test_failed_rerun_invalidates_nothing_it_did_not_redo(corpus, converted, tmp_path):
+    # A changed corpus gets a new fingerprint: the old output stays until the check passes.
+    root = str(tmp_path / "TIMIT")
+    shutil.copytree(corpus, root)
+    out = str(tmp_path / "out")
+    first = job.convert(root, out, log=lambda *_: None)
+    audio, phn = fx.utterance_files(root, "MDAB0")
+    _corrupt_unknown_phone(audio, phn)
+    with pytest.raises(job.CorpusError):
+        job.convert(root, out, log=lambda *_: None)
+    assert writer.read_manifest(out) == first
+
+
+def test_cli_converts(corpus, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert job.main(["--timit", corpus, "--out", out, "--limit", "1", "--dev-speakers", "1", "--shards", "1"]) == 0
+    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    assert {k: v["count"] for k, v in manifest["splits"].items()} == {"train": 1, "dev": 1, "test": 1}
+    assert "wrote" in capsys.readouterr().out
