@@ -43,7 +43,7 @@ import tensorflow as tf  # noqa: E402
 from mimic_keras.data import records, writer  # noqa: E402
 from mimic_keras.data.cifar10 import CLASSES, IMAGE_SHAPE  # noqa: E402
 from pipelines import cifar10_sources as sources  # noqa: E402
-from pipelines.cifar10_sources import ConversionError, SourceError  # noqa: E402,F401
+from pipelines.cifar10_sources import ConversionError, SourceError  # noqa: E402
 
 VERSION = 1  # bump when the same inputs would give different records
 RECORDS_PER_SHARD = 8192

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import tarfile
 
 import numpy as np
@@ -355,8 +356,6 @@ def _empty_tar(root):
 
 def _no_test_split(root):
     src, _ = make_folder(root)
-    import shutil
-
     shutil.rmtree(os.path.join(src, "test"))
     return src, "no images under test/"
 
