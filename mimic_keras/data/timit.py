@@ -1,0 +1,170 @@
+"""TIMIT input pipelines over the records written by `pipelines/timit_to_tfrecord.py`.
+
+Records hold unnormalised `[T, 123]` features per utterance. The frame pipeline normalises
+them with the training split's mean and standard deviation (from the manifest), replicates the
+first and last frame `context` times at the utterance edges, and cuts the `[2c+1, 123]`
+context window of every frame inside the dataset, flattened time-major to `(2c+1) × 123`
+values (1845 for c = 7: frame t-7's 123 values first). Windows exist only for the utterances
+in flight and for the frames in the shuffle buffer, so peak memory is bounded by
+`shuffle_buffer` (about 7.4 kB per frame), whatever the corpus size; the ~8 GB of windows of
+the full training set are never materialised.
+
+Example:
+
+    ds = timit.frame_pipeline("cache/timit", "train", 256, training=True)
+    model.fit(ds, validation_data=timit.frame_pipeline("cache/timit", "dev", 1024))
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from mimic_keras.data import records, writer
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+FEATURE_DIM = records.TIMIT_FEATURE_DIM  # 123
+NUM_STATES = records.TIMIT_NUM_STATES  # 183
+CONTEXT = 7
+INPUT_DIM = (2 * CONTEXT + 1) * FEATURE_DIM  # 1845
+SPLITS = ("train", "dev", "test")
+
+
+def manifest_entry(data_dir, key):
+    """A top-level manifest entry, followed to the `source` folder of a teacher-labelled one."""
+    manifest = writer.read_manifest(data_dir)
+    if key in manifest:
+        return manifest[key]
+    source = manifest.get("source", {}).get("path")
+    if not source or os.path.abspath(source) == os.path.abspath(data_dir):
+        raise KeyError(f"{data_dir}: manifest has no {key!r} entry and no source folder")
+    return manifest_entry(source, key)
+
+
+def normalization(data_dir):
+    """The training split's feature mean and standard deviation, float32 `[123]` each."""
+    stats = manifest_entry(data_dir, "normalization")
+    return np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+
+
+def load_utterances(data_dir, split, with_logits=False, normalize=False):
+    """Reads one split's utterances in file order, one dict per utterance.
+
+    Args:
+        data_dir: folder with `manifest.json` and shards (converted, or teacher-labelled).
+        split: `train`, `dev` or `test`.
+        with_logits: records carry the teacher's per-frame `logits` (labelled folders).
+        normalize: normalise `features` with the training statistics.
+
+    Returns:
+        A `tf.data.Dataset` of dicts: `id`, `speaker`, `phones` int32 `[P]`, `features`
+        float32 `[T, 123]`, `state` int32 `[T]` (and `logits` float32 `[T, 183]`).
+    """
+    files = writer.split_files(data_dir, split)
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=AUTOTUNE if len(files) > 1 else None)
+    ds = ds.map(lambda s: records.parse_timit_example(s, with_logits), num_parallel_calls=AUTOTUNE, deterministic=True)
+    if normalize:
+        mean, std = normalization(data_dir)
+        ds = ds.map(lambda ex: {**ex, "features": (ex["features"] - mean) / std}, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds
+
+
+def context_windows(features, context=CONTEXT):
+    """Stacks each frame with its ±`context` neighbours, edge frames replicated.
+
+    Args:
+        features: float `[T, D]`.
+        context: frames on each side.
+
+    Returns:
+        float `[T, (2 context + 1) × D]`, time-major (frame t - context first).
+
+    Example:
+        >>> context_windows(tf.reshape(tf.range(3.0), [3, 1]), context=1).numpy().tolist()
+        [[0.0, 0.0, 1.0], [0.0, 1.0, 2.0], [1.0, 2.0, 2.0]]
+    """
+    features = tf.convert_to_tensor(features)
+    dim = features.shape[-1]
+    padded = tf.concat(
+        [tf.repeat(features[:1], context, axis=0), features, tf.repeat(features[-1:], context, axis=0)], axis=0
+    )
+    windows = tf.signal.frame(padded, 2 * context + 1, 1, axis=0)  # [T, 2c+1, D]
+    return tf.reshape(windows, [-1, (2 * context + 1) * dim])
+
+
+def frame_pipeline(
+    data_dir,
+    split,
+    batch_size,
+    training=False,
+    context=CONTEXT,
+    target="label",
+    shuffle_buffer=16_384,
+    seed=None,
+    drop_remainder=False,
+    utterance_buffer=64,
+):
+    """Batches of `(frames, targets)` for `fit` / `evaluate`: one example per frame.
+
+    Args:
+        data_dir: a converted folder (`target="label"`) or a teacher-labelled one (`"distill"`).
+        split: `train`, `dev` or `test`.
+        batch_size: the global batch size (per replica × replicas).
+        training: shuffle utterances, then frames across utterances.
+        context: frames on each side; inputs have `(2 context + 1) × 123` values.
+        target: `"label"` yields int32 state ids `[B]`; `"distill"` yields
+            `{"logits": [B, 183], "label": [B]}` for the `Distiller`.
+        shuffle_buffer: frames in the frame shuffle buffer (its memory: ~7.4 kB per frame
+            for c = 7); the bound on the pipeline's memory.
+        seed: shuffle seed: with it, the order is reproducible.
+        drop_remainder: drop a last partial batch.
+        utterance_buffer: utterances (compact, unwindowed) in the utterance shuffle buffer.
+
+    Returns:
+        A batched, prefetched `tf.data.Dataset` of float32 `[B, 1845]` normalised frames
+        and targets.
+    """
+    if target not in ("label", "distill"):
+        raise ValueError(f"target must be 'label' or 'distill', got {target!r}")
+    mean, std = normalization(data_dir)
+    files = writer.split_files(data_dir, split)
+    deterministic = not training or seed is not None
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(len(files), 4), num_parallel_calls=AUTOTUNE, deterministic=deterministic
+    )
+    if training:
+        ds = ds.shuffle(utterance_buffer, seed=seed, reshuffle_each_iteration=True)
+
+    with_logits = target == "distill"
+
+    def to_frames(serialized):
+        ex = records.parse_timit_example(serialized, with_logits)
+        frames = context_windows((ex["features"] - mean) / std, context)
+        if not with_logits:
+            return frames, ex["state"]
+        return frames, {"logits": ex["logits"], "label": ex["state"]}
+
+    ds = ds.map(to_frames, num_parallel_calls=AUTOTUNE, deterministic=deterministic).unbatch()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+
+
+def num_frames(data_dir, split):
+    """Frames in a split (examples per epoch of `frame_pipeline`), from the manifest."""
+    manifest = writer.read_manifest(data_dir)
+    if "frames" in manifest["splits"][split]:
+        return manifest["splits"][split]["frames"]
+    source = manifest.get("source", {}).get("path")
+    if not source or os.path.abspath(source) == os.path.abspath(data_dir):
+        raise KeyError(f"{data_dir}: manifest has no frame count for split {split!r}")
+    return num_frames(source, split)
+
+
+def num_utterances(data_dir, split):
+    """Utterances in a split, from the manifest."""
+    return writer.read_manifest(data_dir)["splits"][split]["count"]
