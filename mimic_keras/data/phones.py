@@ -51,11 +51,12 @@ FOLD_INDEX = np.array(
     [PHONE_39_INDEX[FOLD_61_TO_39[p]] if FOLD_61_TO_39[p] else -1 for p in PHONES], np.int32
 )
 
-# TIMIT's 24-speaker core test set (2 men and 1 woman from each dialect region DR1..DR8).
+# TIMIT's 24-speaker core test set: 2 men and 1 woman from each dialect region DR1..DR8, in
+# that order (TIMIT's TESTSET.DOC; Kaldi's conf/test_spk.list). DR8's second man is MPAM0.
 CORE_TEST_SPEAKERS = (
     "MDAB0", "MWBT0", "FELC0", "MTAS1", "MWEW0", "FPAS0", "MJMP0", "MLNT0", "FPKT0", "MLLL0",
     "MTLS0", "FJLM0", "MBPM0", "MKLT0", "FNLP0", "MCMJ0", "MJDH0", "FMGD0", "MGRT0", "MNJM0",
-    "FDHC0", "MJLN0", "MMJR0", "FMLD0",
+    "FDHC0", "MJLN0", "MPAM0", "FMLD0",
 )
 
 

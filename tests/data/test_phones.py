@@ -71,7 +71,17 @@ def test_folding_matches_kaldi_and_speechbrain():
 def test_core_test_speakers():
     speakers = phones.CORE_TEST_SPEAKERS
     assert len(set(speakers)) == 24
-    assert sum(s[0] == "F" for s in speakers) == 8 and sum(s[0] == "M" for s in speakers) == 16
+    assert [s[0] for s in speakers] == list("MMF" * 8)  # two men, one woman per dialect region
+    assert speakers[21:] == ("MJLN0", "MPAM0", "FMLD0")
+
+
+STANDIN_TEST = os.path.join(REFS, "..", "data", "timit-standin", "TEST")
+
+
+@pytest.mark.skipif(not os.path.isdir(STANDIN_TEST), reason="needs ../shared/data/timit-standin")
+def test_core_test_speakers_match_the_stand_in():
+    found = {spk for dr in os.listdir(STANDIN_TEST) for spk in os.listdir(os.path.join(STANDIN_TEST, dr))}
+    assert found == set(phones.CORE_TEST_SPEAKERS)
 
 
 def _phn(tmp_path, text, name="SX1.PHN"):
