@@ -26,8 +26,8 @@ import tensorflow as tf
 from mimic_keras.data import phones, timit
 
 _NEG = -1e30  # log(0) that stays finite in sums
-DEFAULT_LM_WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0)
-DEFAULT_INSERTION_PENALTIES = (-2.0, 0.0, 2.0, 4.0)
+DEFAULT_LM_WEIGHTS = (1.0, 2.0, 4.0, 8.0)
+DEFAULT_INSERTION_PENALTIES = (-4.0, -2.0, 0.0, 2.0, 4.0)
 
 
 def _log(x):

@@ -133,3 +133,11 @@ def test_missing_statistics_are_an_error(tmp_path):
     with pytest.raises(KeyError, match="normalization"):
         timit.normalization(str(tmp_path))
     assert not os.path.exists(os.path.join(str(tmp_path), "train.tfrecord-00000-of-00001"))
+
+
+def test_frame_pipeline_knows_its_length(data_dir):
+    frames = timit.num_frames(data_dir, "train")
+    ds = timit.frame_pipeline(data_dir, "train", 64, training=True)
+    assert int(ds.cardinality()) == -(-frames // 64) == len(list(ds))
+    dropped = timit.frame_pipeline(data_dir, "train", 64, drop_remainder=True)
+    assert int(dropped.cardinality()) == frames // 64 == len(list(dropped))
