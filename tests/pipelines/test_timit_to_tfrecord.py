@@ -200,3 +200,21 @@ def test_cli_converts(corpus, tmp_path, capsys):
     manifest = json.load(open(os.path.join(out, "manifest.json")))
     assert {k: v["count"] for k, v in manifest["splits"].items()} == {"train": 1, "dev": 1, "test": 1}
     assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.tfio
+def test_flac_corpus_converts_through_tensorflow_io(converted, tmp_path):
+    pytest.importorskip("tensorflow_io")
+    soundfile = pytest.importorskip("soundfile")
+    _, manifest = converted
+    root = fx.make_corpus(str(tmp_path / "TIMIT"))
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".WAV"):
+                path = os.path.join(dirpath, name)
+                soundfile.write(path[:-4] + ".flac", sphere.read_sphere(path)[0], 16000, subtype="PCM_16")
+                os.remove(path)
+    other = job.convert(root, str(tmp_path / "out"), log=lambda *_: None)
+    for split in ("train", "dev", "test"):
+        assert other["splits"][split]["frames"] == manifest["splits"][split]["frames"]
+    np.testing.assert_allclose(other["normalization"]["mean"], manifest["normalization"]["mean"], atol=1e-9)
