@@ -8,7 +8,7 @@ then times, in one run, per-utterance extraction of the same 123 features by
 `mimic_keras.data.features.compute_features` (tf.function, CPU) and by librosa (STFT with the
 same framing and window, `librosa.filters.mel` filters, `librosa.feature.delta`). The
 real-time factor is processing time / audio duration (lower is faster); the best of
-`--repeats` passes is reported, after one warm-up utterance each.
+`--repeats` alternated passes is reported, after one warm-up utterance each.
 """
 
 import argparse
@@ -60,30 +60,30 @@ def tf_features(x):
     return features.compute_features(x).numpy()
 
 
-def best_time(fn, audio, repeats):
-    fn(audio[0])  # warm-up: tracing, caches
-    times = []
+def best_times(extractors, audio, repeats):
+    """Best-of-`repeats` seconds per extractor, passes alternated so both see the same load."""
+    for fn in extractors.values():
+        fn(audio[0])  # warm-up: tracing, caches
+    best = {name: float("inf") for name in extractors}
     for _ in range(repeats):
-        start = time.perf_counter()
-        for x in audio:
-            fn(x)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in extractors.items():
+            start = time.perf_counter()
+            for x in audio:
+                fn(x)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timit", default=ROOT)
     parser.add_argument("--utterances", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     audio, source = load_audio(args.timit, args.utterances)
     seconds = sum(len(x) for x in audio) / features.SAMPLE_RATE
     diff = max(float(np.max(np.abs(tf_features(x) - librosa_features(x)))) for x in audio[:5])
-    timings = {
-        "tf.signal (mimic_keras)": best_time(tf_features, audio, args.repeats),
-        "librosa": best_time(librosa_features, audio, args.repeats),
-    }
+    timings = best_times({"tf.signal (mimic_keras)": tf_features, "librosa": librosa_features}, audio, args.repeats)
     print(f"audio: {source}, {seconds:.1f} s; tf {tf.__version__}, librosa {librosa.__version__}, "
           f"{os.cpu_count()} CPUs; best of {args.repeats}")
     print(f"same features: max |tf - librosa| over all 123 values (first 5 utterances) = {diff:.2e}")
