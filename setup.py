@@ -17,6 +17,7 @@ setup(
         "keras>=3.3",
         "tensorboard",
         "tensorflow-datasets",
+        "importlib_resources",  # tensorflow-datasets' downloads need it but do not declare it
         "librosa",
         "keras-tuner",
         "numpy",

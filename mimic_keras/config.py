@@ -105,7 +105,7 @@ def _cifar10_quick():
     # Small widths and few epochs: a smoke run of every stage in ~15 min on 2 CPU cores.
     return ExperimentConfig(
         name="cifar10-quick",
-        data=DataConfig(limit=6000, val_size=1000, views=1),
+        data=DataConfig(limit=10000, val_size=1000, views=1),
         teacher=TeacherConfig(conv_filters=(32, 64, 64), dense_units=(256,), dropout=0.2),
         teacher_train=TrainConfig(epochs=4, batch_size=128, learning_rate=2e-3),
         mimic=MimicConfig(conv_filters=32, conv_kernel=5, pool_size=2, bottleneck=64, hidden=512),

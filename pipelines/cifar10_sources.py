@@ -190,17 +190,26 @@ def _latin1_encode(text, encoding):
     return text.encode("latin1")
 
 
+def _numpy_core():
+    """numpy's core modules: `numpy._core` on NumPy 2, `numpy.core` on 1.x (the tfio lane)."""
+    try:
+        from numpy._core import multiarray, numeric
+    except (ImportError, AttributeError):
+        from numpy.core import multiarray, numeric
+    return multiarray, numeric
+
+
 def _allowed_globals():
-    core = getattr(np, "_core", None) or np.core
+    multiarray, numeric = _numpy_core()
     allowed = {
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         ("_codecs", "encode"): _latin1_encode,
     }
     for package in ("numpy.core", "numpy._core"):
-        allowed[(f"{package}.multiarray", "_reconstruct")] = core.multiarray._reconstruct
-        allowed[(f"{package}.multiarray", "scalar")] = core.multiarray.scalar
-        allowed[(f"{package}.numeric", "_frombuffer")] = core.numeric._frombuffer
+        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
+        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
     return allowed
 
 

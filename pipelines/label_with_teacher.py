@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from mimic_keras.data import cifar10, records, writer
 from mimic_keras.teachers_io import TeacherSet
+from mimic_keras.training import verbosity
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -114,7 +115,7 @@ def label(data_dir, teacher_paths, out_dir, *, views=0, splits=None, batch_size=
         split_views = views if split == "train" else 0
         count = source["splits"][split]["count"] * (split_views + 1)
         print(f"labelling {split}: {count} examples ({split_views} augmented views per image)")
-        progress = keras.utils.Progbar(count, unit_name="example")
+        progress = keras.utils.Progbar(count, unit_name="example", verbose=verbosity())
         n_shards = shards or max(1, round(count / 10_000))
         shard_info = writer.write_shards(
             out_dir, split, _labelled_records(data_dir, split, teacher, split_views, batch_size, progress), n_shards
