@@ -13,7 +13,6 @@ The workdir holds everything a run makes:
 
 import os
 import subprocess
-import sys
 
 from mimic_keras import config as config_lib
 from mimic_keras.data import writer
@@ -55,6 +54,13 @@ class Run:
     @property
     def teacher_paths(self):
         return [os.path.join(self.teacher_dir(i), "model.keras") for i in range(self.cfg.teacher.num_teachers)]
+
+    @property
+    def task(self):
+        """The dataset's `Task` (data jobs, input pipelines, architectures, evaluation, export)."""
+        from mimic_keras.tasks import get_task
+
+        return get_task(self.cfg.data.dataset)
 
     @property
     def strategy(self):
@@ -106,18 +112,7 @@ class Run:
     # -- the stages -------------------------------------------------------------------------
 
     def _prepare(self):
-        data = self.cfg.data
-        cmd = [
-            sys.executable, "-m", "pipelines.cifar10_to_tfrecord",
-            "--source", data.source, "--out", self.data_dir, "--val-size", str(data.val_size),
-        ]
-        if data.limit:
-            cmd += ["--limit", str(data.limit)]
-        if data.unlabelled:
-            cmd += ["--unlabelled", data.unlabelled]
-        if self.force:
-            cmd += ["--force"]
-        subprocess.run(cmd, check=True)
+        subprocess.run(self.task.prepare_command(self) + (["--force"] if self.force else []), check=True)
 
     def _teacher(self):
         from mimic_keras.tasks import train_teacher
@@ -131,17 +126,7 @@ class Run:
 
     def _label(self):
         self._require("teacher")
-        cmd = [sys.executable, "-m", "pipelines.label_with_teacher", "--data", self.data_dir, "--out", self.transfer_dir,
-               "--views", str(self.cfg.data.views)]
-        for path in self.teacher_paths:
-            cmd += ["--teacher", path]
-        splits = ["train", *self.cfg.data.label_splits]
-        if "unlabelled" in writer.read_manifest(self.data_dir)["splits"]:
-            splits.append("unlabelled")
-        cmd += ["--splits", *splits]
-        if self.force:
-            cmd += ["--force"]
-        subprocess.run(cmd, check=True)
+        subprocess.run(self.task.label_command(self) + (["--force"] if self.force else []), check=True)
 
     def _mimic(self):
         from mimic_keras.tasks import train_mimic
@@ -156,11 +141,9 @@ class Run:
         train_control(self)
 
     def _evaluate(self):
-        from mimic_keras.report import evaluate_run
-
         for stage in ("teacher", "mimic", "control"):
             self._require(stage)
-        evaluate_run(self)
+        self.task.evaluate(self)
 
     def _export(self):
         from mimic_keras.tasks import export_models

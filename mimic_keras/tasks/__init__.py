@@ -1,6 +1,7 @@
-"""What the training stages do: build inside the strategy's scope, compile, fit, save.
+"""What the training stages do, for any dataset: build inside the strategy's scope, compile, fit, save.
 
-Each function takes a `mimic_keras.stages.Run` (config + workdir + strategy).
+Dataset specifics live in a `Task` (`mimic_keras/tasks/cifar10.py`, ...), chosen by
+`cfg.data.dataset`. Each function here takes a `mimic_keras.stages.Run`.
 """
 
 import dataclasses
@@ -8,31 +9,36 @@ import dataclasses
 import keras
 
 from mimic_keras import training
-from mimic_keras.data import cifar10, writer
+from mimic_keras.data import writer
 from mimic_keras.distiller import Distiller
-from mimic_keras.distribute import distribute_options
-from mimic_keras.models.mimics import build_mimic
-from mimic_keras.models.teachers import build_teacher
+from mimic_keras.tasks.base import Task
+from mimic_keras.tasks.cifar10 import Cifar10Task
+
+TASKS = {"cifar10": Cifar10Task}
+
+
+def register_task(name, cls):
+    """Adds a dataset: `cls` is a `Task` subclass."""
+    TASKS[name] = cls
+
+
+def get_task(name):
+    if name not in TASKS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(TASKS))}")
+    return TASKS[name]()
 
 
 def _compile_kwargs(run):
     return {"jit_compile": run.cfg.jit_compile, "steps_per_execution": run.cfg.steps_per_execution}
 
 
-def _label_datasets(run, train_cfg):
-    """(train, validation) batches of (images, labels) from the converted data."""
-    data_dir = run.data_dir
-    train = cifar10.input_pipeline(
-        cifar10.load_split(data_dir, "train"), train_cfg.batch_size, training=True,
-        augmentation=train_cfg.augment, seed=train_cfg.seed,
-    )
-    val = cifar10.input_pipeline(cifar10.load_split(data_dir, "validation"), train_cfg.batch_size)
-    return distribute_options(train), distribute_options(val), cifar10.num_examples(data_dir, "train")
+def _summary(model):
+    model.summary(print_fn=lambda line, **_: print(line), line_length=100)
 
 
 def _train_on_labels(run, model_fn, train_cfg, run_dir, stage):
     keras.utils.set_random_seed(train_cfg.seed)
-    train, val, count = _label_datasets(run, train_cfg)
+    train, val, count = run.task.label_datasets(run, train_cfg)
     with run.strategy.scope():
         model = model_fn()
         model.compile(
@@ -41,7 +47,7 @@ def _train_on_labels(run, model_fn, train_cfg, run_dir, stage):
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             **_compile_kwargs(run),
         )
-    model.summary(print_fn=lambda line, **_: print(line), line_length=100)
+    _summary(model)
     return training.fit_run(model, train, val, train_cfg, run_dir, stage)
 
 
@@ -50,17 +56,15 @@ def train_teacher(run, index):
     cfg = run.cfg
     train_cfg = dataclasses.replace(cfg.teacher_train, seed=cfg.teacher_train.seed + index)
     return _train_on_labels(
-        run, lambda: build_teacher(cfg.teacher, cfg.num_classes, name=f"teacher_{index}"),
-        train_cfg, run.teacher_dir(index), f"teacher {index}",
+        run, lambda: run.task.build_teacher(cfg, index), train_cfg, run.teacher_dir(index), f"teacher {index}"
     )
 
 
 def train_control(run):
     """The control: the mimic's exact architecture, trained on the labels."""
-    cfg = run.cfg
     return _train_on_labels(
-        run, lambda: build_mimic(cfg.mimic, cfg.num_classes, name="control"),
-        cfg.control_train, run.path("control"), "control",
+        run, lambda: run.task.build_student(run.cfg, "control"), run.cfg.control_train, run.path("control"),
+        "control",
     )
 
 
@@ -84,27 +88,9 @@ def check_transfer_set(run):
 
 
 def transfer_datasets(run, train_cfg):
-    """(train, validation) batches of (images, {"logits", "label"}) from the labelled transfer set."""
-    manifest = check_transfer_set(run)
-    n = run.cfg.num_classes
-    train_splits = [s for s in ("train", "unlabelled") if s in manifest["splits"]]
-    ds = cifar10.load_split(run.transfer_dir, train_splits[0], num_classes=n)
-    for split in train_splits[1:]:
-        ds = ds.concatenate(cifar10.load_split(run.transfer_dir, split, num_classes=n))
-    if train_cfg.augment:
-        raise ValueError(
-            "mimic_train.augment must be false: on-the-fly augmentation would pair images with "
-            "logits of other images; enlarge the transfer set with data.views instead"
-        )
-    count = sum(manifest["splits"][s]["count"] for s in train_splits)
-    train = cifar10.input_pipeline(
-        ds, train_cfg.batch_size, training=True, target="distill", seed=train_cfg.seed,
-        shuffle_buffer=min(count, 50_000),
-    )
-    val = cifar10.input_pipeline(
-        cifar10.load_split(run.transfer_dir, "validation", num_classes=n), train_cfg.batch_size, target="distill"
-    )
-    return distribute_options(train), distribute_options(val), count
+    """(train, validation, count) of the cached-logit transfer set, after checking it."""
+    check_transfer_set(run)
+    return run.task.transfer_datasets(run, train_cfg)
 
 
 def train_mimic(run):
@@ -114,7 +100,7 @@ def train_mimic(run):
     keras.utils.set_random_seed(train_cfg.seed)
     train, val, count = transfer_datasets(run, train_cfg)
     with run.strategy.scope():
-        student = build_mimic(cfg.mimic, cfg.num_classes, name="mimic")
+        student = run.task.build_student(cfg, "mimic")
         distiller = Distiller(
             student, loss=cfg.distill.loss, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature
         )
@@ -122,23 +108,24 @@ def train_mimic(run):
             optimizer=training.make_optimizer(train_cfg, training.steps_for(count, train_cfg.batch_size)),
             **_compile_kwargs(run),
         )
-    student.summary(print_fn=lambda line, **_: print(line), line_length=100)
+    _summary(student)
     return training.fit_run(distiller, train, val, train_cfg, run.path("mimic"), "mimic", save_model=student)
 
 
 def export_models(run):
     """Exports the mimic (and the teachers when `export_teacher`) for TF Serving."""
-    from mimic_keras.export import export_image_classifier
-
     cfg = run.cfg
-    exported = {}
     models = {"mimic": run.path("mimic", "model.keras")}
     if cfg.export_teacher:
         models.update({f"teacher_{i}": p for i, p in enumerate(run.teacher_paths)})
+    exported = {}
     for role, path in models.items():
         model = keras.saving.load_model(path, compile=False)
-        exported[role] = export_image_classifier(model, cfg.export_dir, f"{cfg.name}-{role}")
+        exported[role] = run.task.export(model, cfg.export_dir, f"{cfg.name}-{role}")
         print(f"exported {role} to {exported[role]}")
     writer.write_json_atomic(run.path("export.json"), exported)
     return exported
 
+
+__all__ = ["Task", "get_task", "register_task", "train_teacher", "train_control", "train_mimic",
+           "transfer_datasets", "check_transfer_set", "export_models"]

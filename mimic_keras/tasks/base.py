@@ -1,0 +1,44 @@
+"""What a dataset must provide to run through the stages: a `Task`.
+
+A task knows its data jobs (the `pipelines/` commands that convert raw data and label it with a
+teacher), its input pipelines, its teacher and student architectures, how to evaluate and how to
+export. Training itself (strategy scope, compile, crash-safe fit) is shared: `mimic_keras.tasks`.
+"""
+
+
+class Task:
+    """Base class; one subclass per dataset (`cifar10`, `timit`)."""
+
+    name = None
+    #: how the report names the label-trained loss and the mimic's loss
+    stages_need_teacher_files = True
+
+    def prepare_command(self, run):
+        """argv of the `pipelines/` job that converts raw data into `run.data_dir`."""
+        raise NotImplementedError
+
+    def label_command(self, run):
+        """argv of the `pipelines/` job that writes the teacher's logits into `run.transfer_dir`."""
+        raise NotImplementedError
+
+    def label_datasets(self, run, train_cfg):
+        """(train, validation, train count): batches of (inputs, int labels)."""
+        raise NotImplementedError
+
+    def transfer_datasets(self, run, train_cfg):
+        """(train, validation, train count): batches of (inputs, {"logits", "label"})."""
+        raise NotImplementedError
+
+    def build_teacher(self, cfg, index):
+        raise NotImplementedError
+
+    def build_student(self, cfg, name):
+        raise NotImplementedError
+
+    def evaluate(self, run):
+        """Evaluates every model of the run, writes report.json / report.md; returns the report."""
+        raise NotImplementedError
+
+    def export(self, model, base_dir, name):
+        """Exports one model as a SavedModel for TF Serving; returns its folder."""
+        raise NotImplementedError

@@ -1,0 +1,82 @@
+"""CIFAR-10 as a `Task`: image TFRecords, convnet teachers, conv + bottleneck mimics."""
+
+import sys
+
+from mimic_keras.data import cifar10, writer
+from mimic_keras.distribute import distribute_options
+from mimic_keras.models.mimics import build_mimic
+from mimic_keras.models.teachers import build_teacher
+from mimic_keras.tasks.base import Task
+
+
+class Cifar10Task(Task):
+    name = "cifar10"
+
+    def prepare_command(self, run):
+        data = run.cfg.data
+        cmd = [
+            sys.executable, "-m", "pipelines.cifar10_to_tfrecord",
+            "--source", data.source, "--out", run.data_dir, "--val-size", str(data.val_size),
+        ]
+        if data.limit:
+            cmd += ["--limit", str(data.limit)]
+        if data.unlabelled:
+            cmd += ["--unlabelled", data.unlabelled]
+        return cmd
+
+    def label_command(self, run):
+        cmd = [sys.executable, "-m", "pipelines.label_with_teacher", "--data", run.data_dir,
+               "--out", run.transfer_dir, "--views", str(run.cfg.data.views)]
+        for path in run.teacher_paths:
+            cmd += ["--teacher", path]
+        splits = ["train", *run.cfg.data.label_splits]
+        if "unlabelled" in writer.read_manifest(run.data_dir)["splits"]:
+            splits.append("unlabelled")
+        return cmd + ["--splits", *splits]
+
+    def label_datasets(self, run, train_cfg):
+        train = cifar10.input_pipeline(
+            cifar10.load_split(run.data_dir, "train"), train_cfg.batch_size, training=True,
+            augmentation=train_cfg.augment, seed=train_cfg.seed,
+        )
+        val = cifar10.input_pipeline(cifar10.load_split(run.data_dir, "validation"), train_cfg.batch_size)
+        return distribute_options(train), distribute_options(val), cifar10.num_examples(run.data_dir, "train")
+
+    def transfer_datasets(self, run, train_cfg):
+        manifest = writer.read_manifest(run.transfer_dir)
+        n = run.cfg.num_classes
+        if train_cfg.augment:
+            raise ValueError(
+                "mimic_train.augment must be false: on-the-fly augmentation would pair images with "
+                "logits of other images; enlarge the transfer set with data.views instead"
+            )
+        train_splits = [s for s in ("train", "unlabelled") if s in manifest["splits"]]
+        ds = cifar10.load_split(run.transfer_dir, train_splits[0], num_classes=n)
+        for split in train_splits[1:]:
+            ds = ds.concatenate(cifar10.load_split(run.transfer_dir, split, num_classes=n))
+        count = sum(manifest["splits"][s]["count"] for s in train_splits)
+        train = cifar10.input_pipeline(
+            ds, train_cfg.batch_size, training=True, target="distill", seed=train_cfg.seed,
+            shuffle_buffer=min(count, 50_000),
+        )
+        val = cifar10.input_pipeline(
+            cifar10.load_split(run.transfer_dir, "validation", num_classes=n), train_cfg.batch_size,
+            target="distill",
+        )
+        return distribute_options(train), distribute_options(val), count
+
+    def build_teacher(self, cfg, index):
+        return build_teacher(cfg.teacher, cfg.num_classes, name=f"teacher_{index}")
+
+    def build_student(self, cfg, name):
+        return build_mimic(cfg.mimic, cfg.num_classes, name=name)
+
+    def evaluate(self, run):
+        from mimic_keras.report import evaluate_run
+
+        return evaluate_run(run)
+
+    def export(self, model, base_dir, name):
+        from mimic_keras.export import export_image_classifier
+
+        return export_image_classifier(model, base_dir, name)
