@@ -86,7 +86,7 @@ class Run:
 
     def is_done(self, stage):
         if stage == "prepare":
-            return writer.is_complete(self.data_dir)
+            return self.task.is_prepared(self)
         if stage == "teacher":
             return all(os.path.exists(p) for p in self.teacher_paths)
         if stage == "label":

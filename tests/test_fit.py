@@ -114,3 +114,12 @@ def test_quick_preset_end_to_end(tmp_path):
     accuracies = {r["model"]: r["test_accuracy"] for r in report["models"]}
     assert report["test_examples"] == 10_000
     assert min(accuracies.values()) > 0.3  # every model learned something real
+
+
+def test_prepare_with_other_data_options_is_not_skipped(tiny_run, capsys):
+    workdir, _, args = tiny_run
+    changed = ["prepare", *args[1:], "data.val_size=30"]
+    assert fit.main(changed) == 1  # the converter refuses to overwrite without --force
+    assert "prepare" in capsys.readouterr().err
+    assert fit.main(["prepare", *args[1:]]) == 0  # the original options: skipped
+    assert "[prepare] skipped" in capsys.readouterr().out

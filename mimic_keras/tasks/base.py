@@ -10,8 +10,12 @@ class Task:
     """Base class; one subclass per dataset (`cifar10`, `timit`)."""
 
     name = None
-    #: how the report names the label-trained loss and the mimic's loss
-    stages_need_teacher_files = True
+
+    def is_prepared(self, run):
+        """True when `run.data_dir` holds a finished conversion made with the run's data config."""
+        from mimic_keras.data import writer
+
+        return writer.is_complete(run.data_dir)
 
     def prepare_command(self, run):
         """argv of the `pipelines/` job that converts raw data into `run.data_dir`."""

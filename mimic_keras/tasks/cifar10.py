@@ -1,5 +1,6 @@
 """CIFAR-10 as a `Task`: image TFRecords, convnet teachers, conv + bottleneck mimics."""
 
+import os
 import sys
 
 from mimic_keras.data import cifar10, writer
@@ -23,6 +24,20 @@ class Cifar10Task(Task):
         if data.unlabelled:
             cmd += ["--unlabelled", data.unlabelled]
         return cmd
+
+    def is_prepared(self, run):
+        if not super().is_prepared(run):
+            return False
+        data, manifest = run.cfg.data, writer.read_manifest(run.data_dir)
+        source, options = manifest.get("source", {}), manifest.get("options", {})
+        wanted_source = data.source if data.source == "tfds" else os.path.abspath(data.source)
+        wanted_unlabelled = os.path.abspath(data.unlabelled) if data.unlabelled else None
+        return (
+            source.get("path") == wanted_source
+            and source.get("unlabelled") == wanted_unlabelled
+            and options.get("limit") == data.limit
+            and options.get("val_size") == data.val_size
+        )
 
     def label_command(self, run):
         cmd = [sys.executable, "-m", "pipelines.label_with_teacher", "--data", run.data_dir,
