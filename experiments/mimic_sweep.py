@@ -1,0 +1,137 @@
+"""Train mimic variants on one run's transfer set and tabulate them (same data, same budget).
+
+    python experiments/mimic_sweep.py --base runs/cifar10-cpu --name losses \
+        --common mimic_train.epochs=5 \
+        --variant l2_logits: --variant "kd:distill.loss=kd distill.temperature=4" \
+        --variant "l2_probs:distill.loss=l2_probs" --variant "ce:distill.loss=ce"
+
+Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
+set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
+with the base run's config plus the overrides. Results (parameters, epochs, wall time, test
+accuracy, validation L2 to the teacher, agreement) go to `docs/experiments/<name>.json|.md`,
+and loss-vs-wall-clock curves to `docs/experiments/<name>.png`.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+
+def _scalars(log_dir, tag):
+    """(wall_time, step, value) of a scalar in a TensorBoard log folder."""
+    import tensorflow as tf
+
+    rows = []
+    for name in sorted(os.listdir(log_dir)):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(log_dir, name)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    rows.append((event.wall_time, event.step, float(tf.make_ndarray(value.tensor))))
+    return rows
+
+
+def _evaluate(workdir, base):
+    import keras
+
+    from mimic_keras import losses
+    from mimic_keras.data import cifar10
+
+    def arrays(data_dir, split, n=None):
+        batches = list(cifar10.load_split(data_dir, split, num_classes=n).batch(20_000))
+        return {k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]}
+
+    test = arrays(os.path.join(base, "data"), "test")
+    val = arrays(os.path.join(base, "transfer"), "validation", n=10)
+    test_teacher = arrays(os.path.join(base, "transfer"), "test", n=10)
+    model = keras.saving.load_model(os.path.join(workdir, "mimic", "model.keras"), compile=False)
+    test_logits = model.predict(test["image"], batch_size=512, verbose=0)
+    val_logits = model.predict(val["image"], batch_size=512, verbose=0)
+    order = {i: k for k, i in enumerate(test_teacher["id"])}
+    teacher_test = test_teacher["logits"][[order[i] for i in test["id"]]]
+    return {
+        "parameters": int(model.count_params()),
+        "test_accuracy": float(np.mean(test_logits.argmax(-1) == test["label"])),
+        "val_l2_to_teacher": float(losses.L2Logits()(val["logits"], val_logits)),
+        "test_agreement": float(np.mean(test_logits.argmax(-1) == teacher_test.argmax(-1))),
+    }
+
+
+def run_variant(base, name, variant, overrides, common):
+    workdir = f"{base.rstrip('/')}-{name}-{variant}"
+    os.makedirs(workdir, exist_ok=True)
+    for part in ("data", "teacher", "transfer"):
+        link = os.path.join(workdir, part)
+        if not os.path.exists(link):
+            os.symlink(os.path.abspath(os.path.join(base, part)), link)
+    cmd = [sys.executable, "-m", "mimic_keras.fit", "mimic", "--preset", os.path.join(base, "config.json"),
+           "--workdir", workdir, *common, *overrides]
+    print(" ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    with open(os.path.join(workdir, "mimic", "history.json")) as f:
+        history = json.load(f)
+    train_loss = _scalars(os.path.join(workdir, "mimic", "logs", "train"), "epoch_loss")
+    val_loss = _scalars(os.path.join(workdir, "mimic", "logs", "validation"), "epoch_loss")
+    start = train_loss[0][0] - (train_loss[1][0] - train_loss[0][0] if len(train_loss) > 1 else 0)
+    row = {
+        "variant": variant,
+        "overrides": " ".join(overrides),
+        "epochs": len(history.get("epoch", [])),
+        "wall_seconds": round(train_loss[-1][0] - start, 1),
+        "curve": {"seconds": [round(t - start, 1) for t, _, _ in train_loss],
+                  "loss": [v for _, _, v in train_loss], "val_loss": [v for _, _, v in val_loss]},
+        **_evaluate(workdir, base),
+    }
+    return row
+
+
+def write_outputs(name, rows, common, base):
+    os.makedirs("docs/experiments", exist_ok=True)
+    with open(f"docs/experiments/{name}.json", "w") as f:
+        json.dump({"base": base, "common": common, "rows": rows}, f, indent=2)
+    lines = [f"Base run `{base}`, common overrides `{' '.join(common) or '(none)'}`.", "",
+             "| variant | overrides | parameters | epochs | wall time | test accuracy | val L2 to teacher | agreement |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | `{r['overrides'] or '—'}` | {r['parameters']:,} | {r['epochs']} | "
+                     f"{r['wall_seconds'] / 60:.1f} min | {r['test_accuracy']:.2%} | {r['val_l2_to_teacher']:.3f} | "
+                     f"{r['test_agreement']:.2%} |")
+    with open(f"docs/experiments/{name}.md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        ax.plot(np.array(r["curve"]["seconds"]) / 60, r["curve"]["val_loss"], marker="o", label=r["variant"])
+    ax.set_xlabel("wall-clock minutes")
+    ax.set_ylabel("validation loss (each variant's own objective)")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(f"docs/experiments/{name}.png", dpi=100)
+    print("\n".join(lines))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", required=True, help="a run workdir whose label stage is done")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--common", nargs="*", default=[])
+    parser.add_argument("--variant", action="append", required=True, help="NAME:key=value key=value ...")
+    args = parser.parse_args()
+    rows = []
+    for spec in args.variant:
+        variant, _, overrides = spec.partition(":")
+        rows.append(run_variant(args.base, args.name, variant, overrides.split(), args.common))
+        write_outputs(args.name, rows, args.common, args.base)
+
+
+if __name__ == "__main__":
+    main()
