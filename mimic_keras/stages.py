@@ -34,6 +34,8 @@ class Run:
         self.workdir = workdir
         self.force = force
         self._strategy = None
+        if cfg.strategy == "multi_worker":
+            self.strategy  # noqa: B018  now, before any TF op: collectives are set up at program start
         os.makedirs(workdir, exist_ok=True)
         writer.write_json_atomic(self.path("config.json"), config_lib.to_dict(cfg))
 
@@ -106,6 +108,13 @@ class Run:
         return sorted(labelled_by) == sorted(model_fingerprint(p) for p in self.teacher_paths)
 
     def _require(self, stage):
+        if stage == "label" and not self.is_done(stage) and writer.is_complete(self.transfer_dir) and all(
+            map(os.path.exists, self.teacher_paths)
+        ):
+            raise ValueError(
+                f"{self.transfer_dir} was labelled by other teachers than {self.teacher_paths}; "
+                "rerun the label stage (--force)"
+            )
         if not self.is_done(stage):
             raise FileNotFoundError(f"run stage '{stage}' first (its outputs are missing in {self.workdir})")
 

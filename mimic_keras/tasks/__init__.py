@@ -11,6 +11,7 @@ import keras
 from mimic_keras import training
 from mimic_keras.data import writer
 from mimic_keras.distiller import Distiller
+from mimic_keras.distribute import distribute_options
 from mimic_keras.tasks.base import Task
 from mimic_keras.tasks.cifar10 import Cifar10Task
 
@@ -36,10 +37,19 @@ def _summary(model):
     model.summary(print_fn=lambda line, **_: print(line), line_length=100)
 
 
+def _shard_by_files(dataset, folder, splits):
+    """The training input's explicit auto-shard policy, from how many files it reads."""
+    manifest = writer.read_manifest(folder)
+    files = sum(len(manifest["splits"][s]["shards"]) for s in splits if s in manifest["splits"])
+    return distribute_options(dataset, num_files=files) if files else dataset
+
+
 def _train_on_labels(run, model_fn, train_cfg, run_dir, stage):
+    strategy = run.strategy  # first: a multi-worker strategy must exist before any TF op
     keras.utils.set_random_seed(train_cfg.seed)
     train, val, count = run.task.label_datasets(run, train_cfg)
-    with run.strategy.scope():
+    train = _shard_by_files(train, run.data_dir, ("train",))
+    with strategy.scope():
         model = model_fn()
         model.compile(
             optimizer=training.make_optimizer(train_cfg, training.steps_for(count, train_cfg.batch_size)),
@@ -90,16 +100,18 @@ def check_transfer_set(run):
 def transfer_datasets(run, train_cfg):
     """(train, validation, count) of the cached-logit transfer set, after checking it."""
     check_transfer_set(run)
-    return run.task.transfer_datasets(run, train_cfg)
+    train, val, count = run.task.transfer_datasets(run, train_cfg)
+    return _shard_by_files(train, run.transfer_dir, ("train", "unlabelled")), val, count
 
 
 def train_mimic(run):
     """Trains the shallow mimic on the cached teacher logits with the `Distiller`."""
     cfg = run.cfg
     train_cfg = cfg.mimic_train
+    strategy = run.strategy  # first: a multi-worker strategy must exist before any TF op
     keras.utils.set_random_seed(train_cfg.seed)
     train, val, count = transfer_datasets(run, train_cfg)
-    with run.strategy.scope():
+    with strategy.scope():
         student = run.task.build_student(cfg, "mimic")
         distiller = Distiller(
             student, loss=cfg.distill.loss, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature
