@@ -26,18 +26,35 @@ class DataConfig:
     val_size: int = 5000
     views: int = 0  # augmented views per training image added to the transfer set
     label_splits: tuple = ("validation", "test")  # held-out splits also labelled by the teacher
+    context: int = 7  # TIMIT: frames on each side of the classified one ((2c+1) x 123 inputs)
 
 
 @dataclass
 class TeacherConfig:
-    """A deep convnet teacher: n × [conv → max-pool] → dense → logits."""
+    """A deep teacher. `kind` picks the architecture:
 
+    * `convnet` (CIFAR-10): n × [conv k×k → max-pool 2] → dense → logits.
+    * `dnn` (TIMIT): `dense_units` ReLU layers → logits.
+    * `cnn` (TIMIT): n × [conv along frequency (`kernel_size` bands) → max-pool
+      (`freq_pool` bands)] → dense → logits; see `mimic_keras.models.speech`.
+
+    A comma-separated list (`"dnn,cnn"`) gives teacher i the i-th kind, cycling, for an
+    ensemble of different architectures.
+    """
+
+    kind: str = "convnet"
     conv_filters: tuple = (128, 128, 128)
     kernel_size: int = 3
     dense_units: tuple = (1000,)
     dropout: float = 0.0
     weight_decay: float = 0.0
     num_teachers: int = 1  # >1 trains an ensemble whose logits are averaged
+    freq_pool: int = 3  # cnn: bands per max-pool along frequency
+
+    def kind_of(self, index):
+        """The architecture of teacher `index`."""
+        kinds = [k.strip() for k in self.kind.split(",")]
+        return kinds[index % len(kinds)]
 
 
 @dataclass
@@ -143,10 +160,48 @@ def _cifar10_paper():
     )
 
 
+def _timit_quick():
+    # The synthetic stand-in corpus (../shared/data/timit-standin, 642 training utterances,
+    # 142k frames), narrow nets and few epochs: `all` in about 15 min on 2 shared CPU cores.
+    # Teachers: a DNN and a CNN, whose ensemble labels the transfer set (Table 1's rows in
+    # miniature). The control overfits within a few epochs, so both shallow nets keep the
+    # weights of their lowest dev loss.
+    return ExperimentConfig(
+        name="timit-quick",
+        num_classes=183,
+        data=DataConfig(dataset="timit", source="../shared/data/timit-standin", label_splits=("dev", "test")),
+        teacher=TeacherConfig(kind="dnn,cnn", conv_filters=(64,), kernel_size=8, freq_pool=3,
+                              dense_units=(512, 512, 512), dropout=0.1, num_teachers=2),
+        teacher_train=TrainConfig(epochs=5, batch_size=256, learning_rate=1e-3, augment=False),
+        mimic=MimicConfig(conv_filters=0, bottleneck=128, hidden=2048),
+        mimic_train=TrainConfig(epochs=12, batch_size=256, learning_rate=1e-3, augment=False, checkpoint="best"),
+        control_train=TrainConfig(epochs=12, batch_size=256, learning_rate=1e-3, augment=False, checkpoint="best"),
+    )
+
+
+def _timit_paper():
+    # The paper's sizes (Ba & Caruana 2014, TIMIT): DNN 3 x 2000 (12M parameters), CNNs of
+    # about 13M; the mimic is 1845 -> k=250 linear -> 8000 ReLU -> 183 (SNN-MIMIC-8k; set
+    # mimic.hidden=50000 or 400000 for the wider rows). A GPU machine's run.
+    return ExperimentConfig(
+        name="timit-paper",
+        num_classes=183,
+        data=DataConfig(dataset="timit", source="TIMIT", label_splits=("dev", "test")),
+        teacher=TeacherConfig(kind="dnn,cnn,cnn,cnn", conv_filters=(200,), kernel_size=8, freq_pool=3,
+                              dense_units=(2000, 2000, 2000), dropout=0.2, num_teachers=4),
+        teacher_train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
+        mimic=MimicConfig(conv_filters=0, bottleneck=250, hidden=8000),
+        mimic_train=TrainConfig(epochs=40, batch_size=256, learning_rate=5e-4, augment=False, checkpoint="best"),
+        control_train=TrainConfig(epochs=40, batch_size=256, learning_rate=5e-4, augment=False, checkpoint="best"),
+    )
+
+
 PRESETS = {
     "cifar10-quick": _cifar10_quick,
     "cifar10-cpu": _cifar10_cpu,
     "cifar10-paper": _cifar10_paper,
+    "timit-quick": _timit_quick,
+    "timit-paper": _timit_paper,
 }
 
 
