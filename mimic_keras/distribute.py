@@ -85,10 +85,22 @@ def get_strategy(name="default", devices=None):
                 names = sorted(d.name for d in tf.config.list_logical_devices())
                 raise ValueError(f"strategy mirrored: no device {device!r}; have {', '.join(names)}")
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy(devices=devices)
+        return _mirrored(devices)
     if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
+        return _mirrored(None)
     return tf.distribute.get_strategy()
+
+
+# One MirroredStrategy per device set and process: two strategies over the same devices number
+# their collective ops alike, and the second one's all-reduces then abort with "Shape mismatch
+# in the collective instance" (seen when a tuner and a trainer ran in one process).
+_MIRRORED = {}
+
+
+def _mirrored(devices):
+    strategy = tf.distribute.MirroredStrategy(devices=devices)
+    key = tuple(strategy.extended.worker_devices)
+    return _MIRRORED.setdefault(key, strategy)
 
 
 def _device_key(name):

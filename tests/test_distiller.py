@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from mimic_keras.config import MimicConfig, TeacherConfig
 from mimic_keras.distiller import Distiller
+from mimic_keras.distribute import get_strategy
 from mimic_keras.models.ensemble import build_ensemble
 from mimic_keras.models.mimics import build_mimic
 from mimic_keras.models.teachers import build_teacher
@@ -121,7 +122,7 @@ def test_mirrored_step_equals_single_device(online):
         return [w.numpy() for w in d.student.weights]
 
     single = one_step(tf.distribute.OneDeviceStrategy("/cpu:0"))
-    mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    mirrored_strategy = get_strategy("mirrored:/cpu:0,/cpu:1")
     assert mirrored_strategy.num_replicas_in_sync == 2
     mirrored = one_step(mirrored_strategy)
     initial = [w.numpy() for w in _student().weights]

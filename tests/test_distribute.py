@@ -176,3 +176,10 @@ def test_two_workers_train_a_mimic_and_agree(tmp_path):
     assert history["loss"][-1] < history["loss"][0]
     assert training.read_history(other_dir) == history
     assert "8/8" in logs[0]  # 128 examples, global batch 16: 8 steps of 8 examples per worker
+
+
+def test_one_mirrored_strategy_per_device_set():
+    # Two strategies over the same devices in one process break each other's all-reduces.
+    a = distribute.get_strategy("mirrored:/cpu:0,/cpu:1")
+    assert distribute.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"]) is a
+    assert distribute.get_strategy("mirrored:/cpu:1") is not a
