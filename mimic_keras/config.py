@@ -162,7 +162,7 @@ def _cifar10_paper():
 
 def _timit_quick():
     # The synthetic stand-in corpus (../shared/data/timit-standin, 642 training utterances,
-    # 142k frames), narrow nets and few epochs: `all` in about 15 min on 2 shared CPU cores.
+    # 142k frames), narrow nets and few epochs: `all` in about 12 min on 2 shared CPU cores.
     # Teachers: a DNN and a CNN, whose ensemble labels the transfer set (Table 1's rows in
     # miniature). The control overfits within a few epochs, so both shallow nets keep the
     # weights of their lowest dev loss.

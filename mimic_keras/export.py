@@ -96,3 +96,69 @@ def export_image_classifier(model, base_dir="saved_models", name="mimic", versio
         "serving_examples", serve_examples, input_signature=[tf.TensorSpec((None,), tf.string, name="examples")]
     )
     return export_archive(archive, base_dir, name, version)
+
+
+def export_frame_classifier(model, base_dir="saved_models", name="timit-mimic", version=None, normalization=None,
+                            context=7):
+    """Exports a TIMIT frame classifier (context windows → state logits) for TF Serving.
+
+    Signatures:
+
+    * `serving_default`: `frames` float32 `[batch, (2c+1) × 123]` normalised context windows
+      (as `mimic_keras.data.timit.frame_pipeline` makes them) → `logits`, `probabilities`
+      (state posteriors) `[batch, 183]` and `classes` (int64 argmax state).
+    * `serving_utterance`: `features` float32 `[T, 123]`, one utterance's filterbank features
+      (`mimic_keras.data.features.compute_features`) → the same outputs `[T, ...]`, one row
+      per frame; the ±c-frame windows (edge frames replicated) are cut inside. With
+      `normalization`, features are raw and normalised inside with those statistics;
+      without, they must be normalised already.
+
+    Args:
+        model: a Keras model taking `[batch, (2c+1) × 123]` windows and returning logits.
+        base_dir: the TF Serving model base folder.
+        name: model name (a folder under `base_dir`).
+        version: integer version; default: one above the highest existing.
+        normalization: optional `(mean, std)`, float `[123]` each: the training statistics
+            (`mimic_keras.data.timit.normalization(data_dir)`).
+        context: frames on each side of the classified one.
+
+    Returns:
+        The folder written, `<base_dir>/<name>/<version>`.
+
+    Example:
+    ```python
+    path = export_frame_classifier(mimic, "saved_models", "timit-mimic",
+                                   normalization=timit.normalization("cache/timit"))
+    served = tf.saved_model.load(path).signatures["serving_utterance"]
+    served(features=tf.zeros([200, 123]))["probabilities"]  # [200, 183]
+    ```
+    """
+    from mimic_keras.data import timit
+
+    feature_dim = timit.FEATURE_DIM
+    input_dim = (2 * context + 1) * feature_dim
+    if tuple(model.input.shape[1:]) != (input_dim,):
+        raise ValueError(
+            f"model takes {tuple(model.input.shape[1:])} inputs, not ({input_dim},) windows of ±{context} frames"
+        )
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if normalization is not None:
+        mean, std = (tf.constant(v, tf.float32, shape=[feature_dim]) for v in normalization)
+    else:
+        mean, std = tf.zeros([feature_dim]), tf.ones([feature_dim])
+
+    def serve(frames):
+        return _outputs(model(frames, training=False))
+
+    def serve_utterance(features):
+        return serve(timit.context_windows((features - mean) / std, context))
+
+    archive.add_endpoint(
+        "serving_default", serve, input_signature=[tf.TensorSpec((None, input_dim), tf.float32, name="frames")]
+    )
+    archive.add_endpoint(
+        "serving_utterance", serve_utterance,
+        input_signature=[tf.TensorSpec((None, feature_dim), tf.float32, name="features")],
+    )
+    return export_archive(archive, base_dir, name, version)

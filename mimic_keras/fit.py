@@ -2,16 +2,17 @@
 
 Stages, in order (`all` runs them all; a stage whose outputs exist is skipped, `--force` redoes):
 
-    prepare   raw CIFAR-10 → TFRecords                 (workdir/data/)
+    prepare   raw data → TFRecords                     (workdir/data/)
     teacher   train the teacher(s)                     (workdir/teacher/teacher_<i>/model.keras)
     label     teacher logits over the transfer set     (workdir/transfer/)
     mimic     shallow net on the teacher's logits      (workdir/mimic/model.keras)
     control   the same shallow net on the labels       (workdir/control/model.keras)
-    evaluate  test accuracy, validation loss, params   (workdir/report.json, report.md, curves.png)
+    evaluate  accuracy (and PER for TIMIT), params     (workdir/report.json, report.md, curves.png)
     export    mimic (and teacher) as SavedModels       (saved_models/<name>/<version>/)
 
-Example:
+Examples:
     python -m mimic_keras.fit all --preset cifar10-quick data.source=../shared/data/cifar10-jpeg.tar
+    python -m mimic_keras.fit all --preset timit-quick --timit ../shared/data/timit-standin
 """
 
 import argparse
@@ -34,14 +35,18 @@ def parse_args(argv):
     parser.add_argument("--preset", required=True, help=f"{', '.join(sorted(config_lib.PRESETS))}, or a .json config")
     parser.add_argument("--workdir", default=None, help="run folder (default: runs/<preset name>)")
     parser.add_argument("--force", action="store_true", help="redo the stage(s) even when outputs exist")
+    parser.add_argument("--timit", default=None, metavar="ROOT", help="a TIMIT copy (sets data.source; timit presets)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. mimic.hidden=4000")
     return parser.parse_intermixed_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    overrides = ([f"data.source={args.timit}"] if args.timit else []) + args.overrides
     try:
-        cfg = config_lib.apply_overrides(config_lib.get_preset(args.preset), args.overrides)
+        cfg = config_lib.apply_overrides(config_lib.get_preset(args.preset), overrides)
+        if args.timit and cfg.data.dataset != "timit":
+            raise ValueError(f"--timit needs a TIMIT preset; {args.preset} is {cfg.data.dataset}")
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

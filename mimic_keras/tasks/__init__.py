@@ -14,8 +14,9 @@ from mimic_keras.distiller import Distiller
 from mimic_keras.distribute import distribute_options
 from mimic_keras.tasks.base import Task
 from mimic_keras.tasks.cifar10 import Cifar10Task
+from mimic_keras.tasks.timit import TimitTask
 
-TASKS = {"cifar10": Cifar10Task}
+TASKS = {"cifar10": Cifar10Task, "timit": TimitTask}
 
 
 def register_task(name, cls):

@@ -1,0 +1,130 @@
+"""TIMIT evaluation of a run, in the shape of the paper's Table 1: `report.json`, `report.md`, curves.
+
+For each teacher, their ensemble (mean logits, when there are several), the mimic and the
+control: parameters, non-linear hidden units, frame accuracy (183 states, and 39 folded
+phones) and phone error rate on dev and on the core test set. Each model's decoder (LM weight
+and insertion penalty, `mimic_keras.decoding`) is tuned once, on dev, and then used on both
+splits. The 39-class reference and hypothesis transcripts go to
+`<workdir>/transcripts/<model>/{dev,test}.{ref,hyp}.txt` (`<utt-id> ph ph ...`), for sclite.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from mimic_keras import decoding
+from mimic_keras.data import timit, writer
+from mimic_keras.losses import L2Logits
+from mimic_keras.models.speech import hidden_units
+from mimic_keras.report import plot_curves
+from mimic_keras.training import read_history
+
+SPLITS = ("dev", "test")
+
+
+def _predict(model, data_dir, context):
+    return {split: decoding.predict_utterances(model, data_dir, split, context) for split in SPLITS}
+
+
+def _score(utterances, hmm, transcripts_dir):
+    """Tunes the decoder on dev, then scores dev and test with it; writes the transcripts."""
+    (lm_weight, penalty, _), _ = decoding.tune_decoder(utterances["dev"], hmm)
+    scores = {"lm_weight": lm_weight, "insertion_penalty": penalty}
+    for split in SPLITS:
+        utts = utterances[split]
+        refs, hyps = decoding.decode_utterances(utts, hmm, lm_weight, penalty)
+        counts = decoding.error_counts(refs, hyps)
+        ids = [u["id"] for u in utts]
+        decoding.write_transcripts(os.path.join(transcripts_dir, f"{split}.ref.txt"), ids, refs)
+        decoding.write_transcripts(os.path.join(transcripts_dir, f"{split}.hyp.txt"), ids, hyps)
+        scores[split] = {**decoding.frame_accuracies(utts), **counts,
+                         "per": counts["errors"] / max(counts["reference_phones"], 1)}
+    return scores
+
+
+def _concat_logits(utterances):
+    return np.concatenate([u["logits"] for u in utterances])
+
+
+def evaluate_run(run):
+    """Evaluates every model of a finished TIMIT run and writes the report files; returns the report."""
+    cfg = run.cfg
+    context = cfg.data.context
+    hmm = decoding.PhoneHMM.from_manifest(run.data_dir)
+
+    def row(name, kind, params, units, utterances, history=None, checkpoint="last"):
+        print(f"scoring {name}", flush=True)
+        r = {"model": name, "kind": kind, "parameters": int(params), "hidden_units": int(units),
+             **_score(utterances, hmm, run.path("transcripts", name))}
+        if history and history.get("epoch"):
+            r["epochs"] = len(history["epoch"])
+            if checkpoint == "best" and history.get("val_loss"):
+                r["best_epoch"] = int(history["epoch"][int(np.argmin(history["val_loss"]))])
+        return r
+
+    rows, members = [], []
+    for i, path in enumerate(run.teacher_paths):
+        model = keras.saving.load_model(path, compile=False)
+        utts = _predict(model, run.data_dir, context)
+        members.append(utts)
+        rows.append(row(f"teacher_{i}", cfg.teacher.kind_of(i), model.count_params(), hidden_units(model), utts,
+                        read_history(run.teacher_dir(i)), cfg.teacher_train.checkpoint))
+    # The reference the mimic learned from: the members' mean logits, as the label job wrote them.
+    reference = {split: [{**u, "logits": np.mean([m[split][j]["logits"] for m in members], axis=0)}
+                         for j, u in enumerate(members[0][split])] for split in SPLITS}
+    if len(members) > 1:
+        rows.append(row("ensemble", "+".join(cfg.teacher.kind_of(i) for i in range(len(members))),
+                        sum(r["parameters"] for r in rows), sum(r["hidden_units"] for r in rows), reference))
+
+    for role in ("mimic", "control"):
+        model = keras.saving.load_model(run.path(role, "model.keras"), compile=False)
+        utts = _predict(model, run.data_dir, context)
+        r = row(role, "shallow", model.count_params(), hidden_units(model), utts, read_history(run.path(role)),
+                getattr(cfg, f"{role}_train").checkpoint)
+        ours, theirs = _concat_logits(utts["test"]), _concat_logits(reference["test"])
+        r["teacher_agreement"] = float(np.mean(ours.argmax(-1) == theirs.argmax(-1)))
+        r["test_l2_to_teacher"] = float(L2Logits()(theirs, ours))
+        rows.append(r)
+
+    data = writer.read_manifest(run.data_dir)["splits"]
+    report = {
+        "name": cfg.name,
+        "dataset": "timit",
+        "splits": {s: {"utterances": data[s]["count"], "frames": data[s]["frames"]} for s in SPLITS},
+        "transfer_frames": timit.num_frames(run.transfer_dir, "train"),
+        "checkpoint": {"teacher": cfg.teacher_train.checkpoint, "mimic": cfg.mimic_train.checkpoint,
+                       "control": cfg.control_train.checkpoint},
+        "models": rows,
+    }
+    writer.write_json_atomic(run.path("report.json"), report)
+    with open(run.path("report.md"), "w") as f:
+        f.write(markdown_table(report))
+    plot_curves(run, run.path("curves.png"))
+    return report
+
+
+def markdown_table(report):
+    """The report's models as a Markdown table shaped like the paper's Table 1."""
+    splits = report["splits"]
+    lines = [
+        f"### {report['name']}: dev {splits['dev']['utterances']} utterances / {splits['dev']['frames']} frames, "
+        f"core test {splits['test']['utterances']} / {splits['test']['frames']}, "
+        f"transfer set {report['transfer_frames']} frames",
+        "",
+        "| model | kind | parameters | hidden units | epochs | frame acc. (state) | frame acc. (phone) "
+        "| PER dev | PER core test | agreement with teacher |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["models"]:
+        agreement = f"{r['teacher_agreement']:.2%}" if "teacher_agreement" in r else "—"
+        epochs = str(r.get("epochs", "—")) + (f" (best {r['best_epoch']})" if "best_epoch" in r else "")
+        test = r["test"]
+        lines.append(
+            f"| {r['model']} | {r['kind']} | {r['parameters']:,} | {r['hidden_units']:,} | {epochs} | "
+            f"{test['state_accuracy']:.2%} | {test['phone_accuracy']:.2%} | {r['dev']['per']:.2%} | "
+            f"{test['per']:.2%} | {agreement} |"
+        )
+    lines += ["", "Frame accuracies on the core test set; PER with 39 folded phones, decoder tuned on dev per model; "
+              "(best N): the weights kept are those of epoch N, the lowest dev loss."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,84 @@
+"""TIMIT as a `Task`: utterance TFRecords, DNN / CNN frame-classifier teachers, MLP mimics.
+
+Every model classifies one frame from its normalised ±c-frame context window ((2c+1) × 123
+values, `mimic_keras.data.timit`) into 183 HMM states. The transfer set is the training
+frames with the teacher's per-frame logits, written once by
+`pipelines/label_timit_with_teacher.py`; the mimic reads them from those records.
+"""
+
+import sys
+
+from mimic_keras.data import timit
+from mimic_keras.distribute import distribute_options
+from mimic_keras.models import speech
+from mimic_keras.models.mimics import build_mimic
+from mimic_keras.tasks.base import Task
+
+
+def _check_train_config(train_cfg):
+    if train_cfg.augment:
+        raise ValueError("TIMIT frames have no on-the-fly augmentation; set <stage>_train.augment=false")
+
+
+class TimitTask(Task):
+    name = "timit"
+
+    def prepare_command(self, run):
+        data = run.cfg.data
+        cmd = [sys.executable, "-m", "pipelines.timit_to_tfrecord", "--timit", data.source, "--out", run.data_dir]
+        if data.limit:
+            cmd += ["--limit", str(data.limit)]
+        return cmd
+
+    def label_command(self, run):
+        cmd = [sys.executable, "-m", "pipelines.label_timit_with_teacher", "--data", run.data_dir,
+               "--out", run.transfer_dir, "--context", str(run.cfg.data.context)]
+        for path in run.teacher_paths:
+            cmd += ["--teacher", path]
+        return cmd + ["--splits", "train", *run.cfg.data.label_splits]
+
+    @staticmethod
+    def _frames(run, data_dir, split, train_cfg, training, target="label"):
+        return distribute_options(timit.frame_pipeline(
+            data_dir, split, train_cfg.batch_size, training=training, context=run.cfg.data.context,
+            target=target, seed=train_cfg.seed if training else None,
+        ))
+
+    def label_datasets(self, run, train_cfg):
+        _check_train_config(train_cfg)
+        train = self._frames(run, run.data_dir, "train", train_cfg, training=True)
+        val = self._frames(run, run.data_dir, "dev", train_cfg, training=False)
+        return train, val, timit.num_frames(run.data_dir, "train")
+
+    def transfer_datasets(self, run, train_cfg):
+        _check_train_config(train_cfg)
+        train = self._frames(run, run.transfer_dir, "train", train_cfg, training=True, target="distill")
+        val = self._frames(run, run.transfer_dir, "dev", train_cfg, training=False, target="distill")
+        return train, val, timit.num_frames(run.transfer_dir, "train")
+
+    def build_teacher(self, cfg, index):
+        return speech.build_speech_teacher(
+            cfg.teacher, cfg.num_classes, cfg.data.context, kind=cfg.teacher.kind_of(index), name=f"teacher_{index}"
+        )
+
+    def build_student(self, cfg, name):
+        if cfg.mimic.conv_filters:
+            raise ValueError("TIMIT mimics are MLPs on context windows: set mimic.conv_filters=0")
+        return build_mimic(cfg.mimic, cfg.num_classes, input_shape=(speech.input_dim(cfg.data.context),), name=name)
+
+    def evaluate(self, run):
+        from mimic_keras.report_timit import evaluate_run
+
+        return evaluate_run(run)
+
+    def export(self, model, base_dir, name, run=None):
+        """Exports a frame classifier; with `run`, the utterance signature takes raw features.
+
+        `mimic_keras.tasks.export_models` does not pass the run yet, so its utterance
+        signature takes features already normalised with the training statistics.
+        """
+        from mimic_keras.export import export_frame_classifier
+
+        normalization = timit.normalization(run.data_dir) if run is not None else None
+        context = run.cfg.data.context if run is not None else (model.input.shape[-1] // timit.FEATURE_DIM - 1) // 2
+        return export_frame_classifier(model, base_dir, name, normalization=normalization, context=context)
