@@ -148,8 +148,9 @@ def test_exported_mimic_serves_frames_and_utterances(tiny_run):
     frames = loaded.signatures["serving_default"](frames=tf.constant(windows))
     np.testing.assert_allclose(frames["logits"].numpy(), expected, atol=1e-4)
     np.testing.assert_allclose(frames["probabilities"].numpy().sum(-1), 1.0, atol=1e-5)
-    # The stage's export has no run to take statistics from: features are normalised ones.
-    whole = loaded.signatures["serving_utterance"](features=tf.constant(utt["features"]))
+    # The utterance signature takes raw features: the training statistics are in the export.
+    raw = next(timit.load_utterances(os.path.join(workdir, "data"), "test").as_numpy_iterator())["features"]
+    whole = loaded.signatures["serving_utterance"](features=tf.constant(raw))
     np.testing.assert_allclose(whole["logits"].numpy(), expected, atol=1e-4)
     assert whole["classes"].shape == (len(utt["state"]),)
 

@@ -134,7 +134,7 @@ def export_models(run):
     exported = {}
     for role, path in models.items():
         model = keras.saving.load_model(path, compile=False)
-        exported[role] = run.task.export(model, cfg.export_dir, f"{cfg.name}-{role}")
+        exported[role] = run.task.export(run, model, f"{cfg.name}-{role}")
         print(f"exported {role} to {exported[role]}")
     writer.write_json_atomic(run.path("export.json"), exported)
     return exported

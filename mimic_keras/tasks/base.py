@@ -43,6 +43,6 @@ class Task:
         """Evaluates every model of the run, writes report.json / report.md; returns the report."""
         raise NotImplementedError
 
-    def export(self, model, base_dir, name):
-        """Exports one model as a SavedModel for TF Serving; returns its folder."""
+    def export(self, run, model, name):
+        """Exports one model of `run` as a SavedModel under `run.cfg.export_dir`; returns its folder."""
         raise NotImplementedError

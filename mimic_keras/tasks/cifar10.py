@@ -91,7 +91,7 @@ class Cifar10Task(Task):
 
         return evaluate_run(run)
 
-    def export(self, model, base_dir, name):
+    def export(self, run, model, name):
         from mimic_keras.export import export_image_classifier
 
-        return export_image_classifier(model, base_dir, name)
+        return export_image_classifier(model, run.cfg.export_dir, name)

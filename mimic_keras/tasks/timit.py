@@ -71,14 +71,15 @@ class TimitTask(Task):
 
         return evaluate_run(run)
 
-    def export(self, model, base_dir, name, run=None):
-        """Exports a frame classifier; with `run`, the utterance signature takes raw features.
+    def export(self, run, model, name):
+        """Exports a frame classifier whose utterance signature takes raw [T, 123] features.
 
-        `mimic_keras.tasks.export_models` does not pass the run yet, so its utterance
-        signature takes features already normalised with the training statistics.
+        The training split's normalisation statistics are baked into the SavedModel.
         """
         from mimic_keras.export import export_frame_classifier
 
-        normalization = timit.normalization(run.data_dir) if run is not None else None
-        context = run.cfg.data.context if run is not None else (model.input.shape[-1] // timit.FEATURE_DIM - 1) // 2
-        return export_frame_classifier(model, base_dir, name, normalization=normalization, context=context)
+        normalization = timit.normalization(run.data_dir)
+        context = run.cfg.data.context
+        return export_frame_classifier(
+            model, run.cfg.export_dir, name, normalization=normalization, context=context
+        )
