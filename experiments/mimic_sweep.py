@@ -39,6 +39,7 @@ def _evaluate(workdir, base):
 
     from mimic_keras import losses
     from mimic_keras.data import cifar10
+    from mimic_keras.report import accuracy_ci95
 
     def arrays(data_dir, split, n=None):
         batches = list(cifar10.load_split(data_dir, split, num_classes=n).batch(20_000))
@@ -52,9 +53,11 @@ def _evaluate(workdir, base):
     val_logits = model.predict(val["image"], batch_size=512, verbose=0)
     order = {i: k for k, i in enumerate(test_teacher["id"])}
     teacher_test = test_teacher["logits"][[order[i] for i in test["id"]]]
+    correct = test_logits.argmax(-1) == test["label"]
     return {
         "parameters": int(model.count_params()),
-        "test_accuracy": float(np.mean(test_logits.argmax(-1) == test["label"])),
+        "test_accuracy": float(np.mean(correct)),
+        "test_accuracy_ci95": accuracy_ci95(correct),
         "val_l2_to_teacher": float(losses.L2Logits()(val["logits"], val_logits)),
         "test_agreement": float(np.mean(test_logits.argmax(-1) == teacher_test.argmax(-1))),
     }
@@ -93,11 +96,12 @@ def write_outputs(name, rows, common, base):
     with open(f"docs/experiments/{name}.json", "w") as f:
         json.dump({"base": base, "common": common, "rows": rows}, f, indent=2)
     lines = [f"Base run `{base}`, common overrides `{' '.join(common) or '(none)'}`.", "",
-             "| variant | overrides | parameters | epochs | wall time | test accuracy | val L2 to teacher | agreement |",
+             "| variant | overrides | parameters | epochs | wall time | test accuracy (± 95% CI) | val L2 to teacher | agreement |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['variant']} | `{r['overrides'] or '—'}` | {r['parameters']:,} | {r['epochs']} | "
-                     f"{r['wall_seconds'] / 60:.1f} min | {r['test_accuracy']:.2%} | {r['val_l2_to_teacher']:.3f} | "
+                     f"{r['wall_seconds'] / 60:.1f} min | {r['test_accuracy']:.2%} ± {r['test_accuracy_ci95']:.2%} | "
+                     f"{r['val_l2_to_teacher']:.3f} | "
                      f"{r['test_agreement']:.2%} |")
     with open(f"docs/experiments/{name}.md", "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -83,11 +83,19 @@ def evaluate_run(run):
     return report
 
 
+def accuracy_ci95(correct):
+    """Half-width of the 95% normal-approximation interval of an accuracy over `len(correct)` examples."""
+    p = float(np.mean(correct))
+    return 1.96 * float(np.sqrt(p * (1.0 - p) / len(correct)))
+
+
 def _row(name, params, logits, labels, val_loss, history=None):
+    correct = logits.argmax(-1) == labels
     row = {
         "model": name,
         "parameters": int(params),
-        "test_accuracy": float(np.mean(logits.argmax(-1) == labels)),
+        "test_accuracy": float(np.mean(correct)),
+        "test_accuracy_ci95": accuracy_ci95(correct),
         "val_loss": float(val_loss),
     }
     if history and history.get("epoch"):
@@ -101,13 +109,13 @@ def markdown_table(report):
         f"### {report['name']}: test set of {report['test_examples']} images, "
         f"transfer set of {report['transfer_examples']}",
         "",
-        "| model | parameters | epochs | test accuracy | validation loss | agreement with teacher |",
+        "| model | parameters | epochs | test accuracy (± 95% CI) | validation loss | agreement with teacher |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in report["models"]:
         agreement = f"{r['teacher_agreement']:.2%}" if "teacher_agreement" in r else "—"
         lines.append(
-            f"| {r['model']} | {r['parameters']:,} | {r.get('epochs', '—')} | {r['test_accuracy']:.2%} | "
+            f"| {r['model']} | {r['parameters']:,} | {r.get('epochs', '—')} | {r['test_accuracy']:.2%} ± {r['test_accuracy_ci95']:.2%} | "
             f"{r['val_loss']:.4f} | {agreement} |"
         )
     return "\n".join(lines) + "\n"
