@@ -77,7 +77,9 @@ def num_frames(num_samples):
 
 
 _WINDOW = functools.partial(tf.signal.hamming_window, periodic=False)
-_MEL = tf.constant(mel_matrix())
+# A NumPy array, not a tf.constant: importing this module must not start TensorFlow's runtime
+# (a multi-worker strategy has to be created before the first op of the process).
+_MEL = mel_matrix()
 
 
 def log_fbank(waveform):
