@@ -14,9 +14,6 @@ same inputs does nothing.
 """
 
 import argparse
-import hashlib
-import json
-import os
 import sys
 import time
 
@@ -28,6 +25,7 @@ from mimic_keras.data import records, timit, writer
 from mimic_keras.models import speech  # noqa: F401  (registers MelMaps, for loading CNN teachers)
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
+from pipelines import labelling
 
 AUTOTUNE = tf.data.AUTOTUNE
 UTTERANCES_PER_SHARD = 256
@@ -90,10 +88,7 @@ def label(data_dir, teacher_paths, out_dir, *, context=timit.CONTEXT, splits=Non
     source = writer.read_manifest(data_dir)
     if source.get("dataset") != "timit":
         raise ValueError(f"{data_dir}: not a converted TIMIT folder (dataset {source.get('dataset')!r})")
-    splits = list(splits or source["splits"])
-    missing = [s for s in splits if s not in source["splits"]]
-    if missing:
-        raise ValueError(f"{data_dir}: no split(s) {missing}; have {sorted(source['splits'])}")
+    splits = labelling.check_splits(data_dir, source, splits)
     teacher = TeacherSet(teacher_paths)
     expected_input = (2 * context + 1) * timit.FEATURE_DIM
     for path, model in zip(teacher.paths, teacher.models):
@@ -108,26 +103,15 @@ def label(data_dir, teacher_paths, out_dir, *, context=timit.CONTEXT, splits=Non
         )
 
     options = {"context": context, "splits": splits}
-    fingerprint = hashlib.sha256(
-        json.dumps([source.get("fingerprint"), teacher.fingerprint, options], sort_keys=True).encode()
-    ).hexdigest()
-    if not force and writer.is_complete(out_dir, fingerprint):
-        print(f"{out_dir}: already labelled by this teacher with these options; nothing to do")
-        return writer.read_manifest(out_dir)
+    fingerprint = labelling.fingerprint(source, teacher, options)
+    done = labelling.finished(out_dir, fingerprint, force)
+    if done is not None:
+        return done
 
     started = time.time()
-    manifest = {
-        "dataset": "timit",
-        "num_classes": teacher.num_classes,
-        "context": context,
-        "source": {"path": os.path.abspath(data_dir), "fingerprint": source.get("fingerprint")},
-        "teacher": teacher.describe(),
-        "options": options,
-        "fingerprint": fingerprint,
-        "splits": {},
-    }
-    if os.path.exists(os.path.join(out_dir, writer.MANIFEST)):
-        os.remove(os.path.join(out_dir, writer.MANIFEST))  # the old output is no longer valid
+    manifest = labelling.start_manifest(
+        out_dir, data_dir, source, teacher, options, fingerprint, dataset="timit", context=context
+    )
     for split in splits:
         count = source["splits"][split]["count"]
         print(f"labelling {split}: {count} utterances, {source['splits'][split]['frames']} frames")

@@ -12,19 +12,16 @@ The manifest names the teachers and their sha256; a rerun with the same inputs d
 """
 
 import argparse
-import hashlib
-import json
-import os
 import sys
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from mimic_keras.data import cifar10, records, writer
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
+from pipelines import labelling
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -81,36 +78,23 @@ def label(data_dir, teacher_paths, out_dir, *, views=0, splits=None, batch_size=
     """
     source = writer.read_manifest(data_dir)
     teacher = TeacherSet(teacher_paths)
-    splits = list(splits or source["splits"])
-    missing = [s for s in splits if s not in source["splits"]]
-    if missing:
-        raise ValueError(f"{data_dir}: no split(s) {missing}; have {sorted(source['splits'])}")
+    splits = labelling.check_splits(data_dir, source, splits)
     if teacher.num_classes != len(source["classes"]):
         raise ValueError(
             f"teacher outputs {teacher.num_classes} logits but {data_dir} has {len(source['classes'])} classes"
         )
     options = {"views": views, "splits": splits}
-    fingerprint = hashlib.sha256(
-        json.dumps([source.get("fingerprint"), teacher.fingerprint, options], sort_keys=True).encode()
-    ).hexdigest()
-    if not force and writer.is_complete(out_dir, fingerprint):
-        print(f"{out_dir}: already labelled by this teacher with these options; nothing to do")
-        return writer.read_manifest(out_dir)
+    fingerprint = labelling.fingerprint(source, teacher, options)
+    done = labelling.finished(out_dir, fingerprint, force)
+    if done is not None:
+        return done
 
     started = time.time()
-    manifest = {
-        "dataset": source.get("dataset", "cifar10"),
-        "classes": source["classes"],
-        "num_classes": teacher.num_classes,
-        "image_shape": source.get("image_shape", list(cifar10.IMAGE_SHAPE)),
-        "source": {"path": os.path.abspath(data_dir), "fingerprint": source.get("fingerprint")},
-        "teacher": teacher.describe(),
-        "options": options,
-        "fingerprint": fingerprint,
-        "splits": {},
-    }
-    if os.path.exists(os.path.join(out_dir, writer.MANIFEST)):
-        os.remove(os.path.join(out_dir, writer.MANIFEST))  # the old output is no longer valid
+    manifest = labelling.start_manifest(
+        out_dir, data_dir, source, teacher, options, fingerprint,
+        dataset=source.get("dataset", "cifar10"), classes=source["classes"],
+        image_shape=source.get("image_shape", list(cifar10.IMAGE_SHAPE)),
+    )
     for split in splits:
         split_views = views if split == "train" else 0
         count = source["splits"][split]["count"] * (split_views + 1)
