@@ -5,6 +5,7 @@
         --variant l2_logits: --variant "kd:distill.loss=kd distill.temperature=4" \
         --variant "l2_probs:distill.loss=l2_probs" --variant "ce:distill.loss=ce"
 
+A rerun retrains nothing (the fit stages skip finished outputs) and rewrites the outputs.
 Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
 with the base run's config plus the overrides. Results (parameters, epochs, wall time, test
@@ -85,7 +86,8 @@ def run_variant(base, name, variant, overrides, common):
         "epochs": len(history.get("epoch", [])),
         "wall_seconds": round(train_loss[-1][0] - start, 1),
         "curve": {"seconds": [round(t - start, 1) for t, _, _ in train_loss],
-                  "loss": [v for _, _, v in train_loss], "val_loss": [v for _, _, v in val_loss]},
+                  "loss": [v for _, _, v in train_loss], "val_loss": [v for _, _, v in val_loss],
+                  "val_accuracy": history.get("val_accuracy", [])},
         **_evaluate(workdir, base),
     }
     return row
@@ -111,13 +113,17 @@ def write_outputs(name, rows, common, base):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for r in rows:
-        ax.plot(np.array(r["curve"]["seconds"]) / 60, r["curve"]["val_loss"], marker="o", label=r["variant"])
-    ax.set_xlabel("wall-clock minutes")
-    ax.set_ylabel("validation loss (each variant's own objective)")
-    ax.set_yscale("log")
-    ax.legend()
+        minutes = np.array(r["curve"]["seconds"]) / 60
+        acc_ax.plot(minutes, np.array(r["curve"]["val_accuracy"]) * 100, marker="o", label=r["variant"])
+        loss_ax.plot(minutes, r["curve"]["val_loss"], marker="o", label=r["variant"])
+    acc_ax.set_ylabel("validation accuracy (%)")
+    loss_ax.set_ylabel("validation loss (each variant's own objective)")
+    loss_ax.set_yscale("log")
+    for ax in (acc_ax, loss_ax):
+        ax.set_xlabel("wall-clock minutes")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(f"docs/experiments/{name}.png", dpi=100)
     print("\n".join(lines))
