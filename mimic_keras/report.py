@@ -72,13 +72,23 @@ def evaluate_run(run):
         "transfer_examples": sum(
             s["count"] for k, s in writer.read_manifest(run.transfer_dir)["splits"].items() if k in ("train", "unlabelled")
         ),
-        "checkpoint": {"teacher": cfg.teacher_train.checkpoint, "mimic": cfg.mimic_train.checkpoint,
-                       "control": cfg.control_train.checkpoint},
+        "checkpoint": checkpoint_protocol(cfg),
         "models": rows,
     }
+    return write_report(run, report, markdown_table(report))
+
+
+def checkpoint_protocol(cfg):
+    """Which weights each model is evaluated with (`last` epoch or `best` validation loss)."""
+    return {"teacher": cfg.teacher_train.checkpoint, "mimic": cfg.mimic_train.checkpoint,
+            "control": cfg.control_train.checkpoint}
+
+
+def write_report(run, report, markdown):
+    """Writes `report.json`, `report.md` and the learning curves `curves.png`; returns `report`."""
     writer.write_json_atomic(run.path("report.json"), report)
     with open(run.path("report.md"), "w") as f:
-        f.write(markdown_table(report))
+        f.write(markdown)
     plot_curves(run, run.path("curves.png"))
     return report
 

@@ -17,7 +17,7 @@ from mimic_keras import decoding
 from mimic_keras.data import timit, writer
 from mimic_keras.losses import L2Logits
 from mimic_keras.models.speech import hidden_units
-from mimic_keras.report import plot_curves
+from mimic_keras.report import checkpoint_protocol, write_report
 from mimic_keras.training import read_history
 
 SPLITS = ("dev", "test")
@@ -93,15 +93,10 @@ def evaluate_run(run):
         "dataset": "timit",
         "splits": {s: {"utterances": data[s]["count"], "frames": data[s]["frames"]} for s in SPLITS},
         "transfer_frames": timit.num_frames(run.transfer_dir, "train"),
-        "checkpoint": {"teacher": cfg.teacher_train.checkpoint, "mimic": cfg.mimic_train.checkpoint,
-                       "control": cfg.control_train.checkpoint},
+        "checkpoint": checkpoint_protocol(cfg),
         "models": rows,
     }
-    writer.write_json_atomic(run.path("report.json"), report)
-    with open(run.path("report.md"), "w") as f:
-        f.write(markdown_table(report))
-    plot_curves(run, run.path("curves.png"))
-    return report
+    return write_report(run, report, markdown_table(report))
 
 
 def markdown_table(report):
