@@ -32,3 +32,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "large" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def timit_records(tmp_path_factory):
+    """A tiny synthetic TIMIT corpus converted once to TFRecords (read-only for tests)."""
+    from pipelines import timit_to_tfrecord
+    from tests import timit_fixtures
+
+    root = timit_fixtures.make_corpus(str(tmp_path_factory.mktemp("timit") / "TIMIT"))
+    out = str(tmp_path_factory.mktemp("timit_records"))
+    timit_to_tfrecord.convert(root, out, log=lambda *_: None)
+    return out

@@ -7,8 +7,6 @@ import pytest
 
 from mimic_keras import decoding
 from mimic_keras.data import phones, timit
-from pipelines import timit_to_tfrecord as job
-from tests import timit_fixtures as fx
 
 
 def _toy_hmm(num_phones, rng):
@@ -123,18 +121,10 @@ def test_phone_error_rate_sums_over_utterances():
         decoding.phone_error_rate(refs, hyps[:1])
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = fx.make_corpus(str(tmp_path_factory.mktemp("timit") / "TIMIT"))
-    out = str(tmp_path_factory.mktemp("records"))
-    job.convert(root, out, log=lambda *_: None)
-    return out
-
-
-def _oracle(data_dir, split):
+def _oracle(timit_records, split):
     """A predict function that knows the answer: logits peaked on the true state of each frame."""
     truth = {}
-    for u in timit.load_utterances(data_dir, split, normalize=True).as_numpy_iterator():
+    for u in timit.load_utterances(timit_records, split, normalize=True).as_numpy_iterator():
         for window, state in zip(timit.context_windows(u["features"]).numpy(), u["state"]):
             truth[window.tobytes()] = state
 
@@ -145,12 +135,12 @@ def _oracle(data_dir, split):
     return predict
 
 
-def test_evaluate_an_oracle(data_dir, tmp_path):
-    predict = _oracle(data_dir, "test")
-    results = decoding.evaluate_utterances(predict, data_dir, "test", lm_weight=1.0, insertion_penalty=0.0,
+def test_evaluate_an_oracle(timit_records, tmp_path):
+    predict = _oracle(timit_records, "test")
+    results = decoding.evaluate_utterances(predict, timit_records, "test", lm_weight=1.0, insertion_penalty=0.0,
                                            out_dir=str(tmp_path))
     assert results["state_accuracy"] == 1.0 and results["phone_accuracy"] == 1.0
-    assert results["per"] == 0.0 and results["frames"] == timit.num_frames(data_dir, "test")
+    assert results["per"] == 0.0 and results["frames"] == timit.num_frames(timit_records, "test")
     ref_lines = open(results["transcripts"]["ref"]).read().splitlines()
     hyp_lines = open(results["transcripts"]["hyp"]).read().splitlines()
     assert ref_lines == hyp_lines and len(ref_lines) == results["utterances"] == 4
@@ -161,10 +151,10 @@ def test_evaluate_an_oracle(data_dir, tmp_path):
     assert results["reference_phones"] == sum(len(line.split()) - 1 for line in ref_lines)
 
 
-def test_evaluate_tunes_on_dev_and_scores_a_keras_model(data_dir, tmp_path):
+def test_evaluate_tunes_on_dev_and_scores_a_keras_model(timit_records, tmp_path):
     model = keras.Sequential([keras.Input((1845,)), keras.layers.Dense(183, kernel_initializer="zeros",
                                                                         bias_initializer="zeros")])
-    results = decoding.evaluate_utterances(model, data_dir, "test", lm_weights=(1.0, 2.0),
+    results = decoding.evaluate_utterances(model, timit_records, "test", lm_weights=(1.0, 2.0),
                                            insertion_penalties=(0.0, 5.0), out_dir=str(tmp_path))
     assert results["tuning"]["split"] == "dev" and len(results["tuning"]["grid"]) == 4
     assert (results["lm_weight"], results["insertion_penalty"]) in {(1.0, 0.0), (1.0, 5.0), (2.0, 0.0), (2.0, 5.0)}
@@ -172,11 +162,11 @@ def test_evaluate_tunes_on_dev_and_scores_a_keras_model(data_dir, tmp_path):
     assert os.path.exists(os.path.join(str(tmp_path), "test.hyp.txt"))
 
 
-def test_noisy_predictions_decode_better_than_frame_argmax(data_dir):
+def test_noisy_predictions_decode_better_than_frame_argmax(timit_records):
     # A classifier right on ~60% of frames: the HMM and bigram recover most phones.
     rng = np.random.default_rng(0)
-    utts = decoding.predict_utterances(_oracle(data_dir, "test"), data_dir, "test")
-    hmm = decoding.PhoneHMM.from_manifest(data_dir)
+    utts = decoding.predict_utterances(_oracle(timit_records, "test"), timit_records, "test")
+    hmm = decoding.PhoneHMM.from_manifest(timit_records)
     for u in utts:
         noise = rng.normal(0, 1.0, u["logits"].shape)
         u["logits"] = (u["logits"] / 20.0 * 2.0 + noise + hmm.log_prior.clip(-30)).astype(np.float32)

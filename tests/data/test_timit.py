@@ -5,16 +5,6 @@ import pytest
 import tensorflow as tf
 
 from mimic_keras.data import records, timit, writer
-from pipelines import timit_to_tfrecord as job
-from tests import timit_fixtures as fx
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = fx.make_corpus(str(tmp_path_factory.mktemp("timit") / "TIMIT"))
-    out = str(tmp_path_factory.mktemp("records"))
-    job.convert(root, out, log=lambda *_: None)
-    return out
 
 
 def _teacher_logits(states):
@@ -23,13 +13,13 @@ def _teacher_logits(states):
 
 
 @pytest.fixture(scope="module")
-def labelled_dir(data_dir, tmp_path_factory):
+def labelled_dir(timit_records, tmp_path_factory):
     """A teacher-labelled copy, as a labelling job writes it (manifest points at its source)."""
     out = str(tmp_path_factory.mktemp("labelled"))
-    manifest = {"dataset": "timit", "source": {"path": data_dir}, "splits": {}}
+    manifest = {"dataset": "timit", "source": {"path": timit_records}, "splits": {}}
     for split in ("train", "dev", "test"):
         recs = []
-        for serialized in tf.data.TFRecordDataset(writer.split_files(data_dir, split)):
+        for serialized in tf.data.TFRecordDataset(writer.split_files(timit_records, split)):
             states = records.parse_timit_example(serialized)["state"].numpy()
             recs.append(records.timit_logits_example(serialized.numpy(), _teacher_logits(states)))
         manifest["splits"][split] = {"count": len(recs), "shards": writer.write_shards(out, split, recs, 2)}
@@ -52,26 +42,26 @@ def test_constants():
     assert timit.NUM_STATES == 183 and timit.INPUT_DIM == 1845 == 15 * 123
 
 
-def test_load_utterances(data_dir):
-    utts = list(timit.load_utterances(data_dir, "train").as_numpy_iterator())
-    assert len(utts) == timit.num_utterances(data_dir, "train") == 10
-    assert sum(len(u["state"]) for u in utts) == timit.num_frames(data_dir, "train")
+def test_load_utterances(timit_records):
+    utts = list(timit.load_utterances(timit_records, "train").as_numpy_iterator())
+    assert len(utts) == timit.num_utterances(timit_records, "train") == 10
+    assert sum(len(u["state"]) for u in utts) == timit.num_frames(timit_records, "train")
     u = utts[0]
     assert u["features"].shape == (len(u["state"]), 123) and u["features"].dtype == np.float32
     assert u["id"].decode().startswith(u["speaker"].decode() + "_")
-    normed = np.concatenate([u["features"] for u in timit.load_utterances(data_dir, "train", normalize=True)
+    normed = np.concatenate([u["features"] for u in timit.load_utterances(timit_records, "train", normalize=True)
                              .as_numpy_iterator()])
     np.testing.assert_allclose(normed.mean(0), 0.0, atol=1e-4)
     np.testing.assert_allclose(normed.std(0), 1.0, atol=1e-3)
 
 
-def test_frame_pipeline_in_order(data_dir):
-    mean, std = timit.normalization(data_dir)
-    utts = list(timit.load_utterances(data_dir, "dev").as_numpy_iterator())
-    batches = list(timit.frame_pipeline(data_dir, "dev", 32).as_numpy_iterator())
+def test_frame_pipeline_in_order(timit_records):
+    mean, std = timit.normalization(timit_records)
+    utts = list(timit.load_utterances(timit_records, "dev").as_numpy_iterator())
+    batches = list(timit.frame_pipeline(timit_records, "dev", 32).as_numpy_iterator())
     frames = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
-    assert frames.shape == (timit.num_frames(data_dir, "dev"), 1845) and frames.dtype == np.float32
+    assert frames.shape == (timit.num_frames(timit_records, "dev"), 1845) and frames.dtype == np.float32
     assert labels.dtype == np.int32
     np.testing.assert_array_equal(labels, np.concatenate([u["state"] for u in utts]))
     # The centre of each window is the normalised frame; the first frame is its own left context.
@@ -82,33 +72,33 @@ def test_frame_pipeline_in_order(data_dir):
     np.testing.assert_allclose(frames[0].reshape(15, 123)[8], first[1], atol=1e-5)
 
 
-def test_frame_pipeline_shuffles_frames_across_utterances(data_dir):
-    ds = timit.frame_pipeline(data_dir, "train", 64, training=True, seed=3, shuffle_buffer=4096)
+def test_frame_pipeline_shuffles_frames_across_utterances(timit_records):
+    ds = timit.frame_pipeline(timit_records, "train", 64, training=True, seed=3, shuffle_buffer=4096)
     first = [b[1] for b in ds.take(3).as_numpy_iterator()]
-    again = [b[1] for b in timit.frame_pipeline(data_dir, "train", 64, training=True, seed=3,
+    again = [b[1] for b in timit.frame_pipeline(timit_records, "train", 64, training=True, seed=3,
                                                 shuffle_buffer=4096).take(3).as_numpy_iterator()]
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)  # seeded: reproducible
-    ordered = next(timit.frame_pipeline(data_dir, "train", 64).as_numpy_iterator())[1]
+    ordered = next(timit.frame_pipeline(timit_records, "train", 64).as_numpy_iterator())[1]
     assert not np.array_equal(first[0], ordered)
     # Frames of one batch come from many utterances: many distinct phones, not one run.
     assert len(np.unique(first[0] // 3)) > 5
-    total = sum(len(b[1]) for b in timit.frame_pipeline(data_dir, "train", 64, training=True, seed=3))
-    assert total == timit.num_frames(data_dir, "train")
+    total = sum(len(b[1]) for b in timit.frame_pipeline(timit_records, "train", 64, training=True, seed=3))
+    assert total == timit.num_frames(timit_records, "train")
 
 
-def test_frame_pipeline_context_option(data_dir):
-    x, _ = next(iter(timit.frame_pipeline(data_dir, "test", 8, context=2)))
+def test_frame_pipeline_context_option(timit_records):
+    x, _ = next(iter(timit.frame_pipeline(timit_records, "test", 8, context=2)))
     assert x.shape == (8, 5 * 123)
 
 
-def test_distill_targets_from_labelled_records(labelled_dir, data_dir):
-    assert timit.num_frames(labelled_dir, "test") == timit.num_frames(data_dir, "test")
+def test_distill_targets_from_labelled_records(labelled_dir, timit_records):
+    assert timit.num_frames(labelled_dir, "test") == timit.num_frames(timit_records, "test")
     x, y = next(iter(timit.frame_pipeline(labelled_dir, "test", 16, target="distill")))
     assert x.shape == (16, 1845) and set(y) == {"logits", "label"}
     assert y["logits"].shape == (16, 183) and y["label"].dtype == tf.int32
     np.testing.assert_allclose(y["logits"].numpy(), _teacher_logits(y["label"].numpy()), atol=1e-6)
-    ref_x, _ = next(iter(timit.frame_pipeline(data_dir, "test", 16)))
+    ref_x, _ = next(iter(timit.frame_pipeline(timit_records, "test", 16)))
     np.testing.assert_allclose(x.numpy(), ref_x.numpy())  # normalisation followed to the source
     shuffled = timit.frame_pipeline(labelled_dir, "train", 32, training=True, target="distill", seed=0)
     for x, y in shuffled.take(2):
@@ -117,15 +107,15 @@ def test_distill_targets_from_labelled_records(labelled_dir, data_dir):
     assert utt["logits"].shape == (utt["state"].shape[0], 183)
 
 
-def test_logits_example_checks_the_frame_count(data_dir):
-    serialized = next(iter(tf.data.TFRecordDataset(writer.split_files(data_dir, "test")))).numpy()
+def test_logits_example_checks_the_frame_count(timit_records):
+    serialized = next(iter(tf.data.TFRecordDataset(writer.split_files(timit_records, "test")))).numpy()
     with pytest.raises(ValueError, match="logits of shape"):
         records.timit_logits_example(serialized, np.zeros((3, 183)))
 
 
-def test_bad_target(data_dir):
+def test_bad_target(timit_records):
     with pytest.raises(ValueError, match="target"):
-        timit.frame_pipeline(data_dir, "test", 8, target="probs")
+        timit.frame_pipeline(timit_records, "test", 8, target="probs")
 
 
 def test_missing_statistics_are_an_error(tmp_path):
@@ -135,9 +125,9 @@ def test_missing_statistics_are_an_error(tmp_path):
     assert not os.path.exists(os.path.join(str(tmp_path), "train.tfrecord-00000-of-00001"))
 
 
-def test_frame_pipeline_knows_its_length(data_dir):
-    frames = timit.num_frames(data_dir, "train")
-    ds = timit.frame_pipeline(data_dir, "train", 64, training=True)
+def test_frame_pipeline_knows_its_length(timit_records):
+    frames = timit.num_frames(timit_records, "train")
+    ds = timit.frame_pipeline(timit_records, "train", 64, training=True)
     assert int(ds.cardinality()) == -(-frames // 64) == len(list(ds))
-    dropped = timit.frame_pipeline(data_dir, "train", 64, drop_remainder=True)
+    dropped = timit.frame_pipeline(timit_records, "train", 64, drop_remainder=True)
     assert int(dropped.cardinality()) == frames // 64 == len(list(dropped))
