@@ -8,7 +8,10 @@
 A rerun retrains nothing (the fit stages skip finished outputs) and rewrites the outputs.
 Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
-with the base run's config plus the overrides. Results (parameters, epochs, wall time, test
+with the base run's config plus the overrides. `--stage control` trains the label-trained
+control instead; `--teachers NAME=T1.keras[,T2.keras]` gives variant NAME its own transfer
+set, labelled by those teachers (`fit label mimic`), e.g. to compare ensembles or teacher
+checkpoints. Results (parameters, epochs, wall time, test
 accuracy, validation L2 to the teacher, agreement) go to `docs/experiments/<name>.json|.md`,
 and loss-vs-wall-clock curves to `docs/experiments/<name>.png`.
 """
@@ -35,7 +38,7 @@ def _scalars(log_dir, tag):
     return rows
 
 
-def _evaluate(workdir, base):
+def _evaluate(workdir, stage="mimic"):
     import keras
 
     from mimic_keras import losses
@@ -46,10 +49,10 @@ def _evaluate(workdir, base):
         batches = list(cifar10.load_split(data_dir, split, num_classes=n).batch(20_000))
         return {k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]}
 
-    test = arrays(os.path.join(base, "data"), "test")
-    val = arrays(os.path.join(base, "transfer"), "validation", n=10)
-    test_teacher = arrays(os.path.join(base, "transfer"), "test", n=10)
-    model = keras.saving.load_model(os.path.join(workdir, "mimic", "model.keras"), compile=False)
+    test = arrays(os.path.join(workdir, "data"), "test")
+    val = arrays(os.path.join(workdir, "transfer"), "validation", n=10)
+    test_teacher = arrays(os.path.join(workdir, "transfer"), "test", n=10)
+    model = keras.saving.load_model(os.path.join(workdir, stage, "model.keras"), compile=False)
     test_logits = model.predict(test["image"], batch_size=512, verbose=0)
     val_logits = model.predict(val["image"], batch_size=512, verbose=0)
     order = {i: k for k, i in enumerate(test_teacher["id"])}
@@ -59,36 +62,56 @@ def _evaluate(workdir, base):
         "parameters": int(model.count_params()),
         "test_accuracy": float(np.mean(correct)),
         "test_accuracy_ci95": accuracy_ci95(correct),
+        "teacher_test_accuracy": float(np.mean(teacher_test.argmax(-1) == test["label"])),
         "val_l2_to_teacher": float(losses.L2Logits()(val["logits"], val_logits)),
         "test_agreement": float(np.mean(test_logits.argmax(-1) == teacher_test.argmax(-1))),
     }
 
 
-def run_variant(base, name, variant, overrides, common):
+def _link(target, link):
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    if not os.path.lexists(link):
+        os.symlink(os.path.abspath(target), link)
+
+
+def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=None):
+    """Trains one variant in `<base>-<name>-<variant>` and returns its table row.
+
+    With `teachers` (model files), the variant's transfer set is labelled anew by them (an
+    ensemble when several) instead of being the base run's.
+    """
     workdir = f"{base.rstrip('/')}-{name}-{variant}"
     os.makedirs(workdir, exist_ok=True)
-    for part in ("data", "teacher", "transfer"):
-        link = os.path.join(workdir, part)
-        if not os.path.exists(link):
-            os.symlink(os.path.abspath(os.path.join(base, part)), link)
-    cmd = [sys.executable, "-m", "mimic_keras.fit", "mimic", "--preset", os.path.join(base, "config.json"),
+    _link(os.path.join(base, "data"), os.path.join(workdir, "data"))
+    stages = [stage]
+    if teachers:
+        for i, path in enumerate(teachers):
+            _link(path, os.path.join(workdir, "teacher", f"teacher_{i}", "model.keras"))
+        overrides = [f"teacher.num_teachers={len(teachers)}", *overrides]
+        stages = ["label", stage]
+    else:
+        for part in ("teacher", "transfer"):
+            _link(os.path.join(base, part), os.path.join(workdir, part))
+    cmd = [sys.executable, "-m", "mimic_keras.fit", *stages, "--preset", os.path.join(base, "config.json"),
            "--workdir", workdir, *common, *overrides]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-    with open(os.path.join(workdir, "mimic", "history.json")) as f:
+    with open(os.path.join(workdir, stage, "history.json")) as f:
         history = json.load(f)
-    train_loss = _scalars(os.path.join(workdir, "mimic", "logs", "train"), "epoch_loss")
-    val_loss = _scalars(os.path.join(workdir, "mimic", "logs", "validation"), "epoch_loss")
+    train_loss = _scalars(os.path.join(workdir, stage, "logs", "train"), "epoch_loss")
+    val_loss = _scalars(os.path.join(workdir, stage, "logs", "validation"), "epoch_loss")
     start = train_loss[0][0] - (train_loss[1][0] - train_loss[0][0] if len(train_loss) > 1 else 0)
     row = {
         "variant": variant,
+        "stage": stage,
         "overrides": " ".join(overrides),
         "epochs": len(history.get("epoch", [])),
         "wall_seconds": round(train_loss[-1][0] - start, 1),
         "curve": {"seconds": [round(t - start, 1) for t, _, _ in train_loss],
                   "loss": [v for _, _, v in train_loss], "val_loss": [v for _, _, v in val_loss],
-                  "val_accuracy": history.get("val_accuracy", [])},
-        **_evaluate(workdir, base),
+                  "val_accuracy": history.get("val_accuracy", []),
+                  **{k: history[k] for k in sorted(history) if k.startswith("hidden_")}},
+        **_evaluate(workdir, stage),
     }
     return row
 
@@ -98,10 +121,11 @@ def write_outputs(name, rows, common, base):
     with open(f"docs/experiments/{name}.json", "w") as f:
         json.dump({"base": base, "common": common, "rows": rows}, f, indent=2)
     lines = [f"Base run `{base}`, common overrides `{' '.join(common) or '(none)'}`.", "",
-             "| variant | overrides | parameters | epochs | wall time | test accuracy (± 95% CI) | val L2 to teacher | agreement |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| variant | overrides | teacher test accuracy | parameters | epochs | wall time | test accuracy (± 95% CI) | val L2 to teacher | agreement |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['variant']} | `{r['overrides'] or '—'}` | {r['parameters']:,} | {r['epochs']} | "
+        lines.append(f"| {r['variant']} | `{r['overrides'] or '—'}` | {r['teacher_test_accuracy']:.2%} | "
+                     f"{r['parameters']:,} | {r['epochs']} | "
                      f"{r['wall_seconds'] / 60:.1f} min | {r['test_accuracy']:.2%} ± {r['test_accuracy_ci95']:.2%} | "
                      f"{r['val_l2_to_teacher']:.3f} | "
                      f"{r['test_agreement']:.2%} |")
@@ -135,11 +159,23 @@ def main():
     parser.add_argument("--name", required=True)
     parser.add_argument("--common", nargs="*", default=[])
     parser.add_argument("--variant", action="append", required=True, help="NAME:key=value key=value ...")
+    parser.add_argument("--stage", choices=("mimic", "control"), default="mimic",
+                        help="train the mimic (on the transfer set) or the control (on the labels)")
+    parser.add_argument("--teachers", action="append", default=[], metavar="NAME=PATH[,PATH...]",
+                        help="label variant NAME's transfer set anew with these teacher files (an ensemble when several)")
     args = parser.parse_args()
+    teachers = {}
+    for spec in args.teachers:
+        variant, _, paths = spec.partition("=")
+        teachers[variant] = [p for p in paths.split(",") if p]
+        missing = [p for p in teachers[variant] if not os.path.exists(p)]
+        if missing:
+            parser.error(f"teacher files not found: {', '.join(missing)}")
     rows = []
     for spec in args.variant:
         variant, _, overrides = spec.partition(":")
-        rows.append(run_variant(args.base, args.name, variant, overrides.split(), args.common))
+        rows.append(run_variant(args.base, args.name, variant, overrides.split(), args.common, args.stage,
+                                teachers.get(variant)))
         write_outputs(args.name, rows, args.common, args.base)
 
 

@@ -25,6 +25,7 @@ class DataConfig:
     limit: Optional[int] = None  # first N images per split, for smoke runs
     val_size: int = 5000
     views: int = 0  # augmented views per training image added to the transfer set
+    transfer_views: Optional[int] = None  # train the mimic on the originals + first N views only
     label_splits: tuple = ("validation", "test")  # held-out splits also labelled by the teacher
     context: int = 7  # TIMIT: frames on each side of the classified one ((2c+1) x 123 inputs)
 
@@ -86,6 +87,8 @@ class TrainConfig:
     augment: bool = True  # random crop + flip on the fly (images only)
     checkpoint: str = "last"  # last | best (weights with the lowest validation loss)
     seed: int = 0
+    label_smoothing: float = 0.0  # for training on labels (teachers, control)
+    save_epochs: tuple = ()  # also keep the model after these epochs (epoch_<n>.keras)
 
 
 @dataclass

@@ -109,6 +109,23 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         print(f"resuming from {self.backup_dir}: {state['epoch']} epoch(s) done", flush=True)
 
 
+class EpochSnapshots(keras.callbacks.Callback):
+    """Saves `model` as `<run_dir>/epoch_<n>.keras` after each epoch n in `epochs` (1-based).
+
+    Keeps a model's earlier states, e.g. teachers of several accuracies from one run.
+    """
+
+    def __init__(self, model, run_dir, epochs):
+        super().__init__()
+        self._target = model
+        self.run_dir = run_dir
+        self.epochs = {int(e) for e in epochs}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 in self.epochs:
+            save_model_atomic(self._target, os.path.join(self.run_dir, f"epoch_{epoch + 1}.keras"))
+
+
 def read_backup_state(backup_dir):
     """The last checkpoint's `{"epoch", "batch", "weights"}` in a backup folder, or None."""
     pointer = os.path.join(backup_dir, ResumableBackup.POINTER)
@@ -219,7 +236,8 @@ def worker_run_dir(run_dir, strategy):
     return run_dir if is_chief(strategy) else os.path.join(run_dir, f"worker_{worker_index(strategy)}")
 
 
-def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra_callbacks=(), backup_every=None):
+def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra_callbacks=(), backup_every=None,
+            log_callbacks=()):
     """Trains `model` (already compiled) and writes the run folder described above.
 
     Args:
@@ -231,6 +249,8 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
         stage: stage name, for messages.
         save_model: the model to save (default `model`; the student for a `Distiller`).
         extra_callbacks: more Keras callbacks.
+        log_callbacks: callbacks that add entries to each epoch's logs; they run before the
+            CSV and TensorBoard loggers.
         backup_every: steps between backups (default: one backup per epoch). Worth it when
             an epoch takes long compared to writing the weights and optimizer state.
 
@@ -245,8 +265,11 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     # that epoch, and the log keeps the rerun's row (see _read_csv_log).
     callbacks = [
         StopOnNonFiniteLoss(stage),
+        *log_callbacks,  # before the loggers: they add to the epoch's logs
         keras.callbacks.CSVLogger(csv_path, append=True),  # all epochs, across resumes
     ]
+    if cfg.save_epochs:
+        callbacks.append(EpochSnapshots(save_model or model, run_dir, cfg.save_epochs))
     if cfg.checkpoint == "best" and val_ds is not None:
         # Train all epochs, then return to the weights of the lowest validation loss.
         callbacks.append(BestCheckpoint(os.path.join(backup, "best.weights.h5")))

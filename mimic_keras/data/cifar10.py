@@ -18,19 +18,24 @@ CLASSES = (
 IMAGE_SHAPE = (32, 32, 3)
 
 
-def load_split(data_dir, split, num_classes=None):
+def load_split(data_dir, split, num_classes=None, max_view=None):
     """Reads one split's records as a dataset of dicts (`image` uint8, `label`, `id`[, `logits`]).
 
     Args:
         data_dir: a folder with `manifest.json` and shards (converted or teacher-labelled).
         split: `train`, `validation`, `test` or `unlabelled`.
         num_classes: pass it for teacher-labelled folders: records then carry `logits`.
+        max_view: keep only records whose augmented-view index is at most this (0: the
+            original images only); filtered before the image is decoded.
 
     Returns:
         A `tf.data.Dataset` in file order (deterministic), decoded in parallel.
     """
     files = writer.split_files(data_dir, split)
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=AUTOTUNE if len(files) > 1 else None)
+    if max_view is not None:
+        view_spec = {"view": tf.io.FixedLenFeature([], tf.int64, default_value=0)}
+        ds = ds.filter(lambda s: tf.io.parse_single_example(s, view_spec)["view"] <= max_view)
     return ds.map(
         lambda s: records.parse_image_example(s, num_classes=num_classes, image_shape=IMAGE_SHAPE),
         num_parallel_calls=AUTOTUNE,

@@ -8,8 +8,9 @@ import dataclasses
 
 import keras
 
-from mimic_keras import training
+from mimic_keras import losses, training
 from mimic_keras.data import writer
+from mimic_keras.diagnostics import hidden_stats_callbacks
 from mimic_keras.distiller import Distiller
 from mimic_keras.distribute import distribute_options
 from mimic_keras.tasks.base import Task
@@ -54,12 +55,14 @@ def _train_on_labels(run, model_fn, train_cfg, run_dir, stage):
         model = model_fn()
         model.compile(
             optimizer=training.make_optimizer(train_cfg, training.steps_for(count, train_cfg.batch_size)),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=losses.label_loss(train_cfg.label_smoothing),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             **_compile_kwargs(run),
         )
     _summary(model)
-    return training.fit_run(model, train, val, train_cfg, run_dir, stage)
+    return training.fit_run(
+        model, train, val, train_cfg, run_dir, stage, log_callbacks=hidden_stats_callbacks(model, val)
+    )
 
 
 def train_teacher(run, index):
@@ -122,7 +125,10 @@ def train_mimic(run):
             **_compile_kwargs(run),
         )
     _summary(student)
-    return training.fit_run(distiller, train, val, train_cfg, run.path("mimic"), "mimic", save_model=student)
+    return training.fit_run(
+        distiller, train, val, train_cfg, run.path("mimic"), "mimic", save_model=student,
+        log_callbacks=hidden_stats_callbacks(student, val),
+    )
 
 
 def export_models(run):

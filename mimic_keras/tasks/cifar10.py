@@ -66,10 +66,11 @@ class Cifar10Task(Task):
                 "logits of other images; enlarge the transfer set with data.views instead"
             )
         train_splits = [s for s in ("train", "unlabelled") if s in manifest["splits"]]
-        ds = cifar10.load_split(run.transfer_dir, train_splits[0], num_classes=n)
+        max_view, count = _transfer_views(run.cfg.data.transfer_views, manifest["splits"]["train"])
+        ds = cifar10.load_split(run.transfer_dir, "train", num_classes=n, max_view=max_view)
         for split in train_splits[1:]:
             ds = ds.concatenate(cifar10.load_split(run.transfer_dir, split, num_classes=n))
-        count = sum(manifest["splits"][s]["count"] for s in train_splits)
+            count += manifest["splits"][split]["count"]
         train = cifar10.input_pipeline(
             ds, train_cfg.batch_size, training=True, target="distill", seed=train_cfg.seed,
             shuffle_buffer=min(count, 50_000),
@@ -95,3 +96,13 @@ class Cifar10Task(Task):
         from mimic_keras.export import export_image_classifier
 
         return export_image_classifier(model, run.cfg.export_dir, name)
+
+
+def _transfer_views(wanted, train_split):
+    """(max_view, count) of the training split when only the first `wanted` views are used."""
+    views = train_split.get("views", 0)
+    if wanted is None or wanted == views:
+        return None, train_split["count"]
+    if not 0 <= wanted <= views:
+        raise ValueError(f"data.transfer_views={wanted}, but the transfer set has {views} augmented views per image")
+    return wanted, train_split["count"] // (views + 1) * (wanted + 1)
