@@ -123,3 +123,40 @@ def test_prepare_with_other_data_options_is_not_skipped(tiny_run, capsys):
     assert "prepare" in capsys.readouterr().err
     assert fit.main(["prepare", *args[1:]]) == 0  # the original options: skipped
     assert "[prepare] skipped" in capsys.readouterr().out
+
+
+def _linked_run(tiny_run, tmp_path, overrides):
+    """A Run over tiny_run's data, teachers and transfer set (links), with other options."""
+    from mimic_keras import config as config_lib
+    from mimic_keras.stages import Run
+
+    workdir, _, _ = tiny_run
+    for part in ("data", "teacher", "transfer"):
+        os.symlink(os.path.join(workdir, part), tmp_path / part)
+    cfg = config_lib.apply_overrides(config_lib.get_preset(os.path.join(workdir, "config.json")), overrides)
+    return Run(cfg, str(tmp_path))
+
+
+@pytest.mark.parametrize("views, expected", [(None, 320), (1, 320), (0, 160)])
+def test_transfer_views_selects_originals_and_first_views(tiny_run, tmp_path, views, expected):
+    run = _linked_run(tiny_run, tmp_path, [f"data.transfer_views={views}"])
+    train, _, count = run.task.transfer_datasets(run, run.cfg.mimic_train)
+    assert count == expected  # the LR schedule's step count is built from it
+    assert sum(int(tf.shape(x)[0]) for x, _ in train) == expected
+
+
+def test_transfer_views_beyond_the_transfer_set_is_refused(tiny_run, tmp_path):
+    run = _linked_run(tiny_run, tmp_path, ["data.transfer_views=2"])
+    with pytest.raises(ValueError, match="1 augmented views"):
+        run.task.transfer_datasets(run, run.cfg.mimic_train)
+
+
+def test_students_log_hidden_unit_statistics(tiny_run):
+    workdir, _, _ = tiny_run
+    for stage in ("mimic", "control"):
+        with open(os.path.join(workdir, stage, "history.json")) as f:
+            history = json.load(f)
+        assert len(history["hidden_dead"]) == len(history["epoch"])
+        assert 0.0 < history["hidden_active"][-1] <= 1.0
+    with open(os.path.join(workdir, "teacher", "teacher_0", "history.json")) as f:
+        assert "hidden_active" not in json.load(f)  # deep teachers have no single hidden layer

@@ -59,3 +59,19 @@ def test_losses_serialize(loss):
 
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert type(restored) is type(loss) and restored.get_config() == loss.get_config()
+
+
+def test_label_smoothing_matches_the_smoothed_target(logits):
+    _, s = logits
+    y, eps = np.arange(6) % 10, 0.2
+    target = np.full((6, 10), eps / 10) + np.eye(10)[y] * (1 - eps)
+    expected = -np.mean(np.sum(target * np.log(_softmax(s)), axis=1))
+    assert float(losses.label_loss(eps)(y, s)) == pytest.approx(expected, rel=1e-5)
+    assert float(losses.SmoothedLabelCE(0.0)(y, s)) == pytest.approx(float(losses.label_loss()(y, s)), rel=1e-5)
+
+
+def test_smoothed_label_ce_serializes():
+    import keras
+
+    restored = keras.losses.deserialize(keras.losses.serialize(losses.SmoothedLabelCE(0.3)))
+    assert isinstance(restored, losses.SmoothedLabelCE) and restored.label_smoothing == 0.3

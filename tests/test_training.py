@@ -175,3 +175,16 @@ def test_run_stamp_depends_on_config_and_shapes_not_names():
     a, b = _model(), _model()  # second model: other auto layer names in this process
     assert training.run_stamp(CFG, a) == training.run_stamp(CFG, b)
     assert training.run_stamp(CFG, a) != training.run_stamp(TrainConfig(epochs=6, batch_size=8), a)
+
+
+def test_save_epochs_keeps_the_models_of_those_epochs(tmp_path):
+    import dataclasses
+
+    model, log = _model(), {}
+    cfg = dataclasses.replace(CFG, epochs=4, save_epochs=(1, 3))
+    training.fit_run(model, _data(), None, cfg, str(tmp_path), "t", extra_callbacks=[Recorder(log)])
+    assert sorted(f for f in os.listdir(tmp_path) if f.startswith("epoch_")) == ["epoch_1.keras", "epoch_3.keras"]
+    for epoch in (1, 3):
+        saved = keras.saving.load_model(str(tmp_path / f"epoch_{epoch}.keras"), compile=False)
+        for got, want in zip(saved.weights, log["weights"][epoch]):
+            np.testing.assert_allclose(got.numpy(), want)
