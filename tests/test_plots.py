@@ -1,0 +1,185 @@
+"""Figures drawn from JSON dicts alone: run reports, sweeps, and the file dispatcher."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from mimic_keras import plots
+
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
+
+
+def _history(loss, hidden=True, top1=(0.05, 0.06, 0.07)):
+    h = {"epoch": [1, 2, 3], "loss": loss, "val_loss": [x + 0.5 for x in loss]}
+    if hidden:
+        h.update(hidden_active=[0.5, 0.4, 0.3], hidden_dead=[0.0, 0.1, 0.2], hidden_mean=[1.0, 1.1, 1.2],
+                 hidden_top1=list(top1))
+    return h
+
+
+def _report(hidden=True):
+    return {
+        "name": "toy", "models": [{"model": "mimic", "test_accuracy": 0.5}],
+        "objectives": {"mimic": "KD, T=4", "control": "cross-entropy on labels"},
+        "histories": {"mimic": _history([3.0, 2.0, 1.0], hidden), "control": _history([1.5, 1.0, 0.5], hidden, top1=(0.2, 0.3, 0.4))},
+    }
+
+
+def _row(variant, teacher=None, hidden=True, accuracy=0.7):
+    curve = {"seconds": [60.0, 120.0, 180.0], "loss": [3.0, 2.0, 1.0], "val_loss": [2.5, 2.0, 1.5],
+             "val_accuracy": [0.5, 0.6, 0.7]}
+    if hidden:
+        curve.update(hidden_active=[0.5, 0.4, 0.3], hidden_dead=[0.0, 0.1, 0.2], hidden_top1=[0.1, 0.2, 0.3])
+    row = {"variant": variant, "stage": "mimic", "overrides": "", "epochs": 3, "wall_seconds": 180.0,
+           "curve": curve, "parameters": 10, "test_accuracy": accuracy, "test_accuracy_ci95": 0.01,
+           "val_l2_to_teacher": 1.0, "test_agreement": 0.8}
+    if teacher is not None:
+        row["teacher_test_accuracy"] = teacher
+    return row
+
+
+def _sweep(**kwargs):
+    return {"base": "runs/x", "common": [], "rows": [_row("a", **kwargs), _row("b", accuracy=0.6, **kwargs)]}
+
+
+def _is_png(path):
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 1000
+
+
+def test_curves_figure_draws_each_roles_history_with_its_objective():
+    fig = plots.curves_figure(_report())
+    mimic_ax, control_ax = fig.axes
+    assert mimic_ax.get_title() == "mimic (KD, T=4)"
+    assert control_ax.get_title() == "control (cross-entropy on labels)"
+    np.testing.assert_allclose(mimic_ax.lines[0].get_ydata(), [3.0, 2.0, 1.0])  # loss
+    np.testing.assert_allclose(control_ax.lines[1].get_ydata(), [2.0, 1.5, 1.0])  # val_loss
+
+
+def test_plot_run_writes_curves_and_hidden_from_the_dict(tmp_path):
+    written = plots.plot_run(_report(), str(tmp_path))
+    assert written == [str(tmp_path / "curves.png"), str(tmp_path / "hidden.png")]
+    assert all(_is_png(p) for p in written)
+    fig = plots.run_hidden_figure(_report())
+    active, dead, top1 = fig.axes
+    assert [line.get_label() for line in dead.lines] == ["mimic", "control"]
+    np.testing.assert_allclose(top1.lines[0].get_ydata(), [0.05, 0.06, 0.07])
+    np.testing.assert_allclose(top1.lines[1].get_ydata(), [0.2, 0.3, 0.4])
+
+
+def test_plot_run_without_hidden_stats_writes_only_curves(tmp_path):
+    assert plots.plot_run(_report(hidden=False), str(tmp_path), prefix="x_") == [str(tmp_path / "x_curves.png")]
+    assert not (tmp_path / "hidden.png").exists() and not (tmp_path / "x_hidden.png").exists()
+
+
+def test_report_without_histories_is_a_clear_error():
+    report = _report()
+    del report["histories"]
+    with pytest.raises(plots.MissingHistoriesError, match="no training histories.*fit report --workdir"):
+        plots.curves_figure(report)
+
+
+def test_sweep_figure_plots_accuracy_and_loss_against_minutes():
+    fig = plots.sweep_figure(_sweep())
+    acc_ax, loss_ax = fig.axes
+    assert [line.get_label() for line in acc_ax.lines] == ["a", "b"]
+    np.testing.assert_allclose(acc_ax.lines[0].get_xdata(), [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(acc_ax.lines[0].get_ydata(), [50.0, 60.0, 70.0])
+    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), [2.5, 2.0, 1.5])
+
+
+def test_sweep_without_validation_accuracy_gets_the_loss_panel_only():
+    sweep = _sweep()
+    for r in sweep["rows"]:
+        del r["curve"]["val_accuracy"]
+    (loss_ax,) = plots.sweep_figure(sweep).axes
+    assert loss_ax.get_yscale() == "log" and len(loss_ax.lines) == 2
+
+
+def test_sweep_hidden_figure_has_one_line_per_variant_with_stats():
+    sweep = _sweep()
+    sweep["rows"].append(_row("no_stats", hidden=False))
+    active, dead, top1 = plots.sweep_hidden_figure(sweep).axes
+    assert [line.get_label() for line in active.lines] == ["a", "b"]
+    np.testing.assert_allclose(dead.lines[0].get_xdata(), [1, 2, 3])  # epochs, from the list's length
+    np.testing.assert_allclose(top1.lines[1].get_ydata(), [0.1, 0.2, 0.3])
+
+
+def test_plot_sweep_writes_hidden_and_teacher_figures_when_rows_have_them(tmp_path):
+    png = str(tmp_path / "s.png")
+    assert plots.plot_sweep(_sweep(teacher=0.8), png) == [png, str(tmp_path / "s_hidden.png"),
+                                                          str(tmp_path / "s_teacher.png")]
+    assert all(_is_png(str(p)) for p in tmp_path.glob("s*.png"))
+    for name in ("s_hidden.png", "s_teacher.png"):
+        os.remove(tmp_path / name)
+    assert plots.plot_sweep(_sweep(hidden=False), png) == [png]
+    assert not (tmp_path / "s_hidden.png").exists() and not (tmp_path / "s_teacher.png").exists()
+
+
+def test_teacher_figure_places_each_variant_with_its_ci_and_a_diagonal():
+    sweep = _sweep(teacher=0.8)
+    sweep["rows"][1]["teacher_test_accuracy"] = 0.9
+    sweep["rows"].append(_row("old"))  # a row from before teacher accuracies were recorded: left out
+    ax = plots.teacher_figure(sweep).axes[0]
+    points = ax.containers[0]  # the errorbar container
+    np.testing.assert_allclose(points.lines[0].get_xdata(), [80.0, 90.0])
+    np.testing.assert_allclose(points.lines[0].get_ydata(), [70.0, 60.0])
+    segments = points.lines[2][0].get_segments()
+    np.testing.assert_allclose([s[:, 1] for s in segments], [[69.0, 71.0], [59.0, 61.0]])  # ± CI
+    assert [t.get_text() for t in ax.texts] == ["a", "b"]
+    diagonal = [line for line in ax.lines if line.get_label() == "y = x"][0]
+    np.testing.assert_allclose(diagonal.get_xdata(), diagonal.get_ydata())
+
+
+def test_kind_of_tells_reports_from_sweeps():
+    assert plots.kind_of(_report()) == "run"
+    assert plots.kind_of(_sweep()) == "sweep"
+    with pytest.raises(ValueError, match="neither a run report"):
+        plots.kind_of({"name": "x"})
+
+
+def _write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_write_plots_names_files_after_the_json(tmp_path):
+    run = _write(tmp_path / "run" / "report.json", _report())
+    assert plots.write_plots(run) == [str(tmp_path / "run" / "curves.png"), str(tmp_path / "run" / "hidden.png")]
+    docs = _write(tmp_path / "docs" / "cifar10_cpu_report.json", _report(hidden=False))
+    assert plots.write_plots(docs) == [str(tmp_path / "docs" / "cifar10_cpu_curves.png")]
+    sweep = _write(tmp_path / "docs" / "experiments" / "losses.json", _sweep(teacher=0.8))
+    folder = tmp_path / "docs" / "experiments"
+    assert plots.write_plots(sweep) == [str(folder / n) for n in ("losses.png", "losses_hidden.png", "losses_teacher.png")]
+    assert all(_is_png(str(folder / n)) for n in ("losses.png", "losses_hidden.png", "losses_teacher.png"))
+
+
+def test_committed_sweeps_redraw(tmp_path):
+    # The sweep files as written so far (e.g. ce_transfer has no validation accuracy).
+    for name in ("losses", "bottleneck", "ce_transfer"):
+        path = shutil.copy(os.path.join(DOCS, "experiments", f"{name}.json"), tmp_path)
+        assert plots.write_plots(path)[0] == str(tmp_path / f"{name}.png")
+        assert _is_png(str(tmp_path / f"{name}.png"))
+
+
+def test_cli_reports_bad_files_without_a_traceback(tmp_path, capsys):
+    old = _report()
+    del old["histories"]
+    good = _write(tmp_path / "good" / "report.json", _report())
+    bad = _write(tmp_path / "old" / "report.json", old)
+    other = _write(tmp_path / "other.json", {"name": "x"})
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert plots.main([bad, good, other, str(broken), str(tmp_path / "absent.json")]) == 1
+    out, err = capsys.readouterr()
+    assert os.path.join(tmp_path, "good", "curves.png") in out.splitlines()
+    assert f"error: {bad}: report 'toy' has no training histories" in err
+    assert f"error: {other}: neither a run report" in err
+    assert f"error: {broken}: not JSON" in err
+    assert "absent.json" in err and "Traceback" not in err
+    assert not (tmp_path / "old" / "curves.png").exists()
+    assert plots.main([good]) == 0
