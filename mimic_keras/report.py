@@ -3,14 +3,18 @@
 For each model: parameters, test accuracy, validation loss (each model's own objective:
 cross-entropy for label-trained nets, the distillation loss for the mimic) and, for the mimic
 and control, agreement with the teacher's (or ensemble's) predictions on the test set.
+`report.json` also holds every model's training history (`histories`) and the students'
+objectives, so its figures (`mimic_keras.plots`) can be redrawn from it alone.
 """
 
+import json
 import os
 
 import keras
 import numpy as np
 
 from mimic_keras import losses as losses_lib
+from mimic_keras import plots
 from mimic_keras.data import cifar10, writer
 from mimic_keras.training import read_history
 
@@ -74,6 +78,8 @@ def evaluate_run(run):
         ),
         "checkpoint": checkpoint_protocol(cfg),
         "models": rows,
+        "objectives": objectives(cfg),
+        "histories": run_histories(run),
     }
     return write_report(run, report, markdown_table(report))
 
@@ -84,13 +90,53 @@ def checkpoint_protocol(cfg):
             "control": cfg.control_train.checkpoint}
 
 
+def objectives(cfg):
+    """What the mimic and the control minimise, in words (the titles of their learning curves)."""
+    d = cfg.distill
+    names = {"l2_logits": "L2 on teacher logits", "l2_probs": f"L2 on teacher probabilities, T={d.temperature:g}",
+             "kd": f"KD, T={d.temperature:g}", "soft_ce": f"CE on teacher probabilities, T={d.temperature:g}",
+             "ce": "cross-entropy on transfer-set labels"}
+    mimic = names.get(d.loss, d.loss)
+    if d.loss != "ce" and d.alpha < 1.0:
+        mimic = f"{d.alpha:g} × {mimic} + {1 - d.alpha:g} × label CE"
+    return {"mimic": mimic, "control": "cross-entropy on labels"}
+
+
+def run_histories(run):
+    """Each model's `history.json` of the run (teachers, mimic, control), by model name; missing ones left out."""
+    dirs = {f"teacher_{i}": run.teacher_dir(i) for i in range(run.cfg.teacher.num_teachers)}
+    dirs.update(mimic=run.path("mimic"), control=run.path("control"))
+    return {name: h for name, h in ((name, read_history(d)) for name, d in dirs.items()) if h}
+
+
 def write_report(run, report, markdown):
-    """Writes `report.json`, `report.md` and the learning curves `curves.png`; returns `report`."""
+    """Writes `report.json`, `report.md` and the report's figures (`curves.png`, ...); returns `report`."""
     writer.write_json_atomic(run.path("report.json"), report)
     with open(run.path("report.md"), "w") as f:
         f.write(markdown)
-    plot_curves(run, run.path("curves.png"))
+    plots.plot_run(report, run.workdir)
     return report
+
+
+def redraw_figures(run):
+    """Redraws the figures of a run from its `report.json`; returns the paths written.
+
+    A report written before evaluate stored the training histories gets them (and the
+    objectives) from the run's history files first, and is rewritten with them.
+
+    Raises:
+        FileNotFoundError: the run has no `report.json`.
+    """
+    path = run.path("report.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} is missing: run the evaluate stage first")
+    with open(path) as f:
+        report = json.load(f)
+    if "histories" not in report:
+        report.update(objectives=objectives(run.cfg), histories=run_histories(run))
+        writer.write_json_atomic(path, report)
+        print(f"added the training histories to {path}", flush=True)
+    return plots.plot_run(report, run.workdir)
 
 
 def accuracy_ci95(correct):
@@ -130,27 +176,3 @@ def markdown_table(report):
         )
     return "\n".join(lines) + "\n"
 
-
-def plot_curves(run, path):
-    """Train and validation loss per epoch for the mimic and the control, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, role in zip(axes, ("mimic", "control")):
-        history = read_history(run.path(role)) or {}
-        epochs = history.get("epoch", [])
-        for key, style in (("loss", "-"), ("val_loss", "--")):
-            if key in history:
-                ax.plot(epochs, history[key], style, marker="o", label=key)
-        ax.set_title(f"{role} ({'L2 on teacher logits' if role == 'mimic' else 'cross-entropy on labels'})")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.legend()
-    fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)

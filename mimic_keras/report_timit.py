@@ -1,4 +1,4 @@
-"""TIMIT evaluation of a run, in the shape of the paper's Table 1: `report.json`, `report.md`, curves.
+"""TIMIT evaluation of a run, in the shape of the paper's Table 1: `report.json`, `report.md`, figures.
 
 For each teacher, their ensemble (mean logits, when there are several), the mimic and the
 control: parameters, non-linear hidden units, frame accuracy (183 states, and 39 folded
@@ -17,7 +17,7 @@ from mimic_keras import decoding
 from mimic_keras.data import timit, writer
 from mimic_keras.losses import L2Logits
 from mimic_keras.models.speech import hidden_units
-from mimic_keras.report import checkpoint_protocol, write_report
+from mimic_keras.report import checkpoint_protocol, objectives, run_histories, write_report
 from mimic_keras.training import read_history
 
 SPLITS = ("dev", "test")
@@ -95,6 +95,8 @@ def evaluate_run(run):
         "transfer_frames": timit.num_frames(run.transfer_dir, "train"),
         "checkpoint": checkpoint_protocol(cfg),
         "models": rows,
+        "objectives": objectives(cfg),
+        "histories": run_histories(run),
     }
     return write_report(run, report, markdown_table(report))
 

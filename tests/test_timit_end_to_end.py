@@ -71,6 +71,10 @@ def test_report_has_table_1_rows_with_formula_parameters(tiny_run):
     table = open(os.path.join(workdir, "report.md")).read()
     assert "| mimic | shallow |" in table and "PER core test" in table
     assert os.path.getsize(os.path.join(workdir, "curves.png")) > 1000
+    assert os.path.getsize(os.path.join(workdir, "hidden.png")) > 1000
+    histories = report["histories"]  # the figures can be redrawn from report.json alone
+    assert histories["mimic"]["epoch"] == [1, 2, 3] and len(histories["control"]["val_loss"]) == 2
+    assert len(histories["mimic"]["hidden_active"]) == 3
 
 
 def test_transcripts_cover_every_utterance(tiny_run):
