@@ -1,6 +1,7 @@
 """The training CLI: `python -m mimic_keras.fit STAGE --preset NAME [--workdir DIR] [key=value ...]`.
 
-Stages, in order (`all` runs them all; a stage whose outputs exist is skipped, `--force` redoes):
+Stages, in order (`all` runs them all but `report`; a stage whose outputs exist is skipped,
+`--force` redoes; without `--preset`, the config is the workdir's config.json):
 
     prepare   raw data → TFRecords                     (workdir/data/)
     teacher   train the teacher(s)                     (workdir/teacher/teacher_<i>/model.keras)
@@ -9,10 +10,12 @@ Stages, in order (`all` runs them all; a stage whose outputs exist is skipped, `
     control   the same shallow net on the labels       (workdir/control/model.keras)
     evaluate  accuracy (and PER for TIMIT), params     (workdir/report.json, report.md, curves.png)
     export    mimic (and teacher) as SavedModels       (saved_models/<name>/<version>/)
+    report    redraw curves.png, hidden.png from report.json (never skipped; see mimic_keras.plots)
 
 Examples:
     python -m mimic_keras.fit all --preset cifar10-quick data.source=../shared/data/cifar10-jpeg.tar
     python -m mimic_keras.fit all --preset timit-quick --timit ../shared/data/timit-standin
+    python -m mimic_keras.fit report --workdir runs/cifar10-quick
 """
 
 import argparse
@@ -23,7 +26,7 @@ import sys
 import time
 
 from mimic_keras import config as config_lib
-from mimic_keras.stages import STAGES, Run
+from mimic_keras.stages import PIPELINE, STAGES, Run
 
 
 def parse_args(argv):
@@ -32,7 +35,8 @@ def parse_args(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1],
     )
     parser.add_argument("stage", choices=STAGES + ("all",))
-    parser.add_argument("--preset", required=True, help=f"{', '.join(sorted(config_lib.PRESETS))}, or a .json config")
+    parser.add_argument("--preset", default=None,
+                        help=f"{', '.join(sorted(config_lib.PRESETS))}, or a .json config (default: WORKDIR/config.json)")
     parser.add_argument("--workdir", default=None, help="run folder (default: runs/<preset name>)")
     parser.add_argument("--force", action="store_true", help="redo the stage(s) even when outputs exist")
     parser.add_argument("--timit", default=None, metavar="ROOT", help="a TIMIT copy (sets data.source; timit presets)")
@@ -40,19 +44,32 @@ def parse_args(argv):
     return parser.parse_intermixed_args(argv)
 
 
+def _workdir_config(workdir):
+    path = os.path.join(workdir, "config.json") if workdir else None
+    return path if path and os.path.exists(path) else None
+
+
 def main(argv=None):
     args = parse_args(argv)
     overrides = ([f"data.source={args.timit}"] if args.timit else []) + args.overrides
+    preset = args.preset or _workdir_config(args.workdir)
+    if preset is None:
+        if args.stage == "report" and args.workdir:
+            print(f"error: stage report: {args.workdir} holds no run (no config.json, no report.json): "
+                  "run the evaluate stage first", file=sys.stderr)
+            return 1
+        print("error: --preset is needed (or a --workdir holding a config.json)", file=sys.stderr)
+        return 2
     try:
-        cfg = config_lib.apply_overrides(config_lib.get_preset(args.preset), overrides)
+        cfg = config_lib.apply_overrides(config_lib.get_preset(preset), overrides)
         if args.timit and cfg.data.dataset != "timit":
-            raise ValueError(f"--timit needs a TIMIT preset; {args.preset} is {cfg.data.dataset}")
+            raise ValueError(f"--timit needs a TIMIT preset; {preset} is {cfg.data.dataset}")
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     workdir = args.workdir or os.path.join("runs", cfg.name)
     run = Run(cfg, workdir, force=args.force)
-    stages = STAGES if args.stage == "all" else (args.stage,)
+    stages = PIPELINE if args.stage == "all" else (args.stage,)
     for stage in stages:
         started = time.time()
         try:

@@ -7,7 +7,7 @@ The workdir holds everything a run makes:
     teacher/teacher_<i>/   each teacher's run folder (teacher)
     transfer/              records with the teacher's logits (label)
     mimic/, control/       the shallow nets' run folders (mimic, control)
-    report.json, report.md, curves.png   (evaluate)
+    report.json, report.md, curves.png, hidden.png   (evaluate; `report` redraws the figures)
     export.json            where the SavedModels went (export)
 """
 
@@ -17,7 +17,9 @@ import subprocess
 from mimic_keras import config as config_lib
 from mimic_keras.data import writer
 
-STAGES = ("prepare", "teacher", "label", "mimic", "control", "evaluate", "export")
+# What `all` runs, in order. `report` only redraws the figures evaluate already drew, from report.json.
+PIPELINE = ("prepare", "teacher", "label", "mimic", "control", "evaluate", "export")
+STAGES = PIPELINE + ("report",)
 
 
 class Run:
@@ -78,7 +80,7 @@ class Run:
         return self._strategy
 
     def run_stage(self, stage):
-        """Runs one stage; returns False when it was skipped because its outputs exist."""
+        """Runs one stage; returns False when it was skipped because its outputs exist (`report` never is)."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; choose from {', '.join(STAGES)}")
         if not self.force and self.is_done(stage):
@@ -97,6 +99,8 @@ class Run:
             return os.path.exists(self.path(stage, "model.keras"))
         if stage == "evaluate":
             return os.path.exists(self.path("report.json"))
+        if stage == "report":
+            return False  # cheap, and its point is to redraw what exists
         return os.path.exists(self.path("export.json"))
 
     def _transfer_matches_teachers(self):
@@ -153,6 +157,12 @@ class Run:
         for stage in ("teacher", "mimic", "control"):
             self._require(stage)
         self.task.evaluate(self)
+
+    def _report(self):
+        from mimic_keras.report import redraw_figures
+
+        for path in redraw_figures(self):
+            print(path, flush=True)
 
     def _export(self):
         from mimic_keras.tasks import export_models

@@ -1,11 +1,12 @@
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimic_keras import fit
+from mimic_keras import fit, plots
 from mimic_keras.data import cifar10
 from tests.helpers import toy_images
 
@@ -59,7 +60,12 @@ def test_all_writes_every_stage_output(tiny_run):
         history = json.load(f)
     assert history["epoch"] == [1, 2, 3] and len(history["val_loss"]) == 3
     assert history["loss"][-1] < history["loss"][0]
+    assert report["histories"]["mimic"] == history  # what the figures are redrawn from
+    assert set(report["histories"]) == {"teacher_0", "teacher_1", "mimic", "control"}
+    assert len(report["histories"]["control"]["hidden_dead"]) == 2
+    assert report["objectives"]["mimic"] == "L2 on teacher logits"
     assert os.path.getsize(os.path.join(workdir, "curves.png")) > 1000
+    assert os.path.getsize(os.path.join(workdir, "hidden.png")) > 1000
     assert "| mimic |" in open(os.path.join(workdir, "report.md")).read()
     with open(os.path.join(workdir, "export.json")) as f:
         exported = json.load(f)
@@ -73,7 +79,7 @@ def test_rerun_skips_finished_stages(tiny_run, capsys):
     mtime = os.path.getmtime(os.path.join(workdir, "mimic", "model.keras"))
     assert fit.main(args) == 0
     out = capsys.readouterr().out
-    assert out.count("skipped") == 7
+    assert out.count("skipped") == 7 and "[report]" not in out  # `all` leaves figures to evaluate
     assert os.path.getmtime(os.path.join(workdir, "mimic", "model.keras")) == mtime
 
 
@@ -87,6 +93,49 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_good_outputs(tiny_run, caps
     err = capsys.readouterr().err
     assert "stage mimic" in err and "loss became" in err and "step" in err
     assert os.path.getmtime(model) == mtime
+
+
+def _copy_run_files(workdir, dest, *names):
+    for name in names:
+        os.makedirs(os.path.dirname(os.path.join(dest, name)), exist_ok=True)
+        shutil.copy(os.path.join(workdir, name), os.path.join(dest, name))
+    return str(dest)
+
+
+def test_report_stage_redraws_figures_from_report_json_alone(tiny_run, tmp_path, capsys):
+    workdir, _, _ = tiny_run
+    copy = _copy_run_files(workdir, tmp_path / "copy", "config.json", "report.json")  # no models, no histories
+    for _ in range(2):  # never skipped as done
+        assert fit.main(["report", "--workdir", copy]) == 0  # the config is the workdir's
+        assert "[report] done" in capsys.readouterr().out
+    for name in ("curves.png", "hidden.png"):
+        assert os.path.getsize(os.path.join(copy, name)) > 1000
+
+
+def test_report_stage_adds_histories_to_an_old_report(tiny_run, tmp_path, capsys):
+    workdir, _, _ = tiny_run
+    old = _copy_run_files(workdir, tmp_path / "old", "config.json", "report.json", "mimic/history.json",
+                          "control/history.json")
+    with open(os.path.join(old, "report.json")) as f:
+        report = json.load(f)
+    histories = report.pop("histories")
+    with open(os.path.join(old, "report.json"), "w") as f:
+        json.dump(report, f)
+    assert plots.main([os.path.join(old, "report.json")]) == 1  # the plots CLI says what to do
+    assert "fit report --workdir" in capsys.readouterr().err
+    assert fit.main(["report", "--workdir", old]) == 0
+    with open(os.path.join(old, "report.json")) as f:
+        filled = json.load(f)["histories"]
+    assert filled == {k: histories[k] for k in ("mimic", "control")}  # the teachers' files were not copied
+    assert os.path.getsize(os.path.join(old, "curves.png")) > 1000
+
+
+def test_report_stage_needs_report_json(tmp_path, capsys):
+    assert fit.main(["report", "--workdir", str(tmp_path / "none")]) == 1
+    assert "run the evaluate stage first" in capsys.readouterr().err
+    assert fit.main(["report", "--preset", "cifar10-quick", "--workdir", str(tmp_path / "fresh")]) == 1
+    err = capsys.readouterr().err
+    assert "report.json is missing: run the evaluate stage first" in err and "Traceback" not in err
 
 
 def test_stage_needs_its_inputs(tmp_path, capsys):
