@@ -10,10 +10,12 @@ Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
 with the base run's config plus the overrides. `--stage control` trains the label-trained
 control instead; `--teachers NAME=T1.keras[,T2.keras]` gives variant NAME its own transfer
-set, labelled by those teachers (`fit label mimic`), e.g. to compare ensembles or teacher
+set, labelled by those teachers (`fit label`, then `fit mimic`), e.g. to compare ensembles or teacher
 checkpoints. Results (parameters, epochs, wall time, test
 accuracy, validation L2 to the teacher, agreement) go to `docs/experiments/<name>.json|.md`,
-and loss-vs-wall-clock curves to `docs/experiments/<name>.png`.
+and loss-vs-wall-clock curves to `docs/experiments/<name>.png` (with hidden-unit statistics and
+teacher-vs-student accuracy figures when the rows have them; `python -m mimic_keras.plots
+docs/experiments/<name>.json` redraws them).
 """
 
 import argparse
@@ -92,10 +94,11 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
     else:
         for part in ("teacher", "transfer"):
             _link(os.path.join(base, part), os.path.join(workdir, part))
-    cmd = [sys.executable, "-m", "mimic_keras.fit", *stages, "--preset", os.path.join(base, "config.json"),
-           "--workdir", workdir, *common, *overrides]
-    print(" ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    for one in stages:
+        cmd = [sys.executable, "-m", "mimic_keras.fit", one, "--preset", os.path.join(base, "config.json"),
+               "--workdir", workdir, *common, *overrides]
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
     with open(os.path.join(workdir, stage, "history.json")) as f:
         history = json.load(f)
     train_loss = _scalars(os.path.join(workdir, stage, "logs", "train"), "epoch_loss")
@@ -132,24 +135,9 @@ def write_outputs(name, rows, common, base):
     with open(f"docs/experiments/{name}.md", "w") as f:
         f.write("\n".join(lines) + "\n")
 
-    import matplotlib
+    from mimic_keras import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    for r in rows:
-        minutes = np.array(r["curve"]["seconds"]) / 60
-        acc_ax.plot(minutes, np.array(r["curve"]["val_accuracy"]) * 100, marker="o", label=r["variant"])
-        loss_ax.plot(minutes, r["curve"]["val_loss"], marker="o", label=r["variant"])
-    acc_ax.set_ylabel("validation accuracy (%)")
-    loss_ax.set_ylabel("validation loss (each variant's own objective)")
-    loss_ax.set_yscale("log")
-    for ax in (acc_ax, loss_ax):
-        ax.set_xlabel("wall-clock minutes")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(f"docs/experiments/{name}.png", dpi=100)
+    plots.plot_sweep({"base": base, "common": common, "rows": rows}, f"docs/experiments/{name}.png")
     print("\n".join(lines))
 
 
