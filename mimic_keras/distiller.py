@@ -64,6 +64,29 @@ class Distiller(keras.Model):
         # such as BackupAndRestore need a built model before fit).
         self.built = student.built
 
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                **kwargs):
+        """As `keras.Model.compile`; label metrics count labelled examples only.
+
+        Keras gives per-example weights to `weighted_metrics` alone, and the mask of unlabelled
+        examples (label -1: unlabelled images, mixup images) is such a weight: as plain
+        `metrics` they would count unlabelled examples as class 0. So `metrics` are compiled as
+        weighted metrics (sample weights, when given, weight them too). `loss` is unused: the
+        loss is the constructor's.
+        """
+        if metrics:
+            weighted_metrics = [*_as_list(metrics), *_as_list(weighted_metrics or [])]
+        super().compile(
+            optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=None,
+            weighted_metrics=weighted_metrics, **kwargs,
+        )
+
+    def compile_from_config(self, config):
+        # Keras skips a custom `compile` when loading; ours takes what `get_compile_config` saved.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     @property
     def online(self):
         """True when the teacher runs on the fly (a teacher was given)."""
@@ -115,7 +138,7 @@ class Distiller(keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # Our trackers were updated in compute_loss (where the teacher's logits are at hand);
-        # metrics given to compile() are computed against the labels.
+        # metrics given to compile() are computed against the labels, all weighted (`compile`).
         if self._compile_metrics is not None:
             labels = y.get("label") if isinstance(y, dict) else (y if self.online else None)
             if labels is not None:
@@ -141,6 +164,12 @@ class Distiller(keras.Model):
         if config.get("teacher") is not None:
             config["teacher"] = keras.saving.deserialize_keras_object(config["teacher"])
         return cls(**config)
+
+
+def _as_list(metrics):
+    if isinstance(metrics, dict):
+        raise ValueError("the Distiller has one output: give its metrics as a list")
+    return list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
 
 
 def _mask_unlabelled(labels, sample_weight):

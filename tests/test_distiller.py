@@ -60,6 +60,28 @@ def test_loss_matches_hand_computation_with_unlabelled_examples():
     assert res["agreement"] == pytest.approx(np.mean(s.argmax(1) == z.argmax(1)))
 
 
+def test_compile_metrics_count_labelled_examples_only(tmp_path):
+    x, _ = toy_images(16)
+    z = np.random.default_rng(0).normal(size=(16, 10)).astype(np.float32)
+    student = _student()
+    predicted = student.predict(x, verbose=0).argmax(1)
+    # Labelled examples carry the student's own prediction (accuracy 1); unlabelled ones would
+    # count as class 0, which the student does not predict for them: unmasked, accuracy < 1.
+    y = np.where(predicted != 0, -1, predicted)
+    y[0] = predicted[0]
+    assert (y == -1).any() and (y >= 0).any()
+    d = Distiller(student, alpha=0.5)
+    d.compile(optimizer="sgd", metrics=[keras.metrics.SparseCategoricalAccuracy(name="label_accuracy")])
+    res = d.evaluate(x, {"logits": z, "label": y}, batch_size=16, verbose=0, return_dict=True)
+    assert res["label_accuracy"] == pytest.approx(1.0) and res["accuracy"] == pytest.approx(1.0)
+    history = d.fit(x, {"logits": z, "label": y}, batch_size=16, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0]) and history["label_accuracy"][0] == pytest.approx(1.0)
+    d.save(str(tmp_path / "distiller.keras"))  # compiled: the custom compile must come back
+    restored = keras.saving.load_model(str(tmp_path / "distiller.keras"))
+    again = restored.evaluate(x, {"logits": z, "label": y}, batch_size=16, verbose=0, return_dict=True)
+    assert again == pytest.approx(d.evaluate(x, {"logits": z, "label": y}, batch_size=16, verbose=0, return_dict=True))
+
+
 def test_training_reduces_the_l2_loss():
     x, _ = toy_images(128)
     z = _teacher().predict(x, verbose=0)
