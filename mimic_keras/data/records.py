@@ -9,7 +9,8 @@ CIFAR-10 examples are `tf.train.Example`s:
 Records labelled by a teacher (`pipelines/label_with_teacher.py`) add:
 
     logits  float[num_classes]   the teacher's pre-softmax scores for this image
-    view    int64                0 for the original image, v > 0 for the v-th augmented view
+    view    int64                0 for the original image, 1..N its augmented views, then
+                                 N+1..N+M its mixup images (label -1; see the labelling job)
 """
 
 import numpy as np

@@ -97,3 +97,96 @@ def test_bad_inputs(setup, tmp_path):
     with pytest.raises(FileNotFoundError):
         label_with_teacher.label(data, [str(tmp_path / "missing.keras")], str(tmp_path / "z"))
     assert label_with_teacher.main(["--data", data, "--teacher", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "z")]) == 2
+
+
+def _originals(data):
+    """The source's training images and labels by id, and the ids in file order (the mixup
+    partners' indices)."""
+    ex = _read(data, "train", n=None)
+    return dict(zip(ex["id"], ex["image"])), dict(zip(ex["id"], ex["label"])), list(ex["id"])
+
+
+def _fit_convex(mixed, a, b):
+    """λ minimising ‖mixed − (λa + (1−λ)b)‖², and the largest pixel error it leaves."""
+    a, b, mixed = (np.asarray(v, np.float64).ravel() for v in (a, b, mixed))
+    d = a - b
+    lam = float(np.dot(mixed - b, d) / np.dot(d, d))
+    return lam, float(np.abs(mixed - (lam * a + (1 - lam) * b)).max())
+
+
+def test_mixup_images_mix_two_training_images_and_are_labelled_by_the_teacher(setup):
+    root, data, paths = setup
+    out = str(root / "mixup")
+    manifest = label_with_teacher.label(data, paths[:1], out, views=1, mixup=2, splits=["train"])
+    entry = manifest["splits"]["train"]
+    assert (entry["count"], entry["views"], entry["mixup"]) == (12 * 4, 1, 2)
+    ex = _read(out, "train")
+    np.testing.assert_array_equal(ex["view"], np.tile([0, 1, 2, 3], 12))  # each image's records together
+    originals, labels, order = _originals(data)
+    is_mixup = ex["view"] >= 2
+    assert (ex["label"][is_mixup] == -1).all()
+    np.testing.assert_array_equal(ex["label"][~is_mixup], [labels[i] for i in ex["id"][~is_mixup]])
+    teacher = keras.saving.load_model(paths[0])
+    np.testing.assert_allclose(ex["logits"], teacher.predict(ex["image"], verbose=0), atol=1e-4)
+
+    partners, lambdas = label_with_teacher.mixup_draws(12, 2, 1.0)
+    fitted = []
+    for image, example_id, view in zip(ex["image"][is_mixup], ex["id"][is_mixup], ex["view"][is_mixup]):
+        x_i = originals[example_id]
+        # Found without the draws: some other training image and one λ for every pixel.
+        fits = [_fit_convex(image, x_i, originals[j]) for j in order if j != example_id]
+        lam, error = min(fits, key=lambda f: f[1])
+        assert error <= 0.6 and 0.0 <= lam <= 1.0  # rounding to uint8 leaves at most 0.5
+        fitted.append(lam)
+        # And they are the recorded draws.
+        i, m = order.index(example_id), view - 2
+        j = partners[i, m]
+        assert j != i
+        expected = np.round(lambdas[i, m] * x_i.astype(np.float32) + (1 - lambdas[i, m]) * originals[order[j]])
+        np.testing.assert_allclose(image, expected, atol=1)
+    assert np.std(fitted) > 0.1  # λ varies (uniform for alpha=1)
+
+
+def test_mixup_reruns_are_identical_and_options_change_the_fingerprint(setup):
+    root, data, paths = setup
+    a, b = str(root / "mixup_a"), str(root / "mixup_b")
+    first = label_with_teacher.label(data, paths[:1], a, views=1, mixup=2, splits=["train"])
+    label_with_teacher.label(data, paths[:1], b, views=1, mixup=2, splits=["train"])
+    for shard_a, shard_b in zip(writer.split_files(a, "train"), writer.split_files(b, "train")):
+        with open(shard_a, "rb") as fa, open(shard_b, "rb") as fb:
+            assert fa.read() == fb.read()
+
+    one = label_with_teacher.label(data, paths[:1], a, views=1, mixup=1, splits=["train"])
+    assert one["fingerprint"] != first["fingerprint"] and one["splits"]["train"]["count"] == 12 * 3
+    ex_one, ex_two = _read(a, "train"), _read(b, "train")
+    np.testing.assert_array_equal(ex_one["image"][ex_one["view"] == 2], ex_two["image"][ex_two["view"] == 2])
+
+    other_alpha = label_with_teacher.label(data, paths[:1], a, views=1, mixup=1, mixup_alpha=0.2, splits=["train"])
+    assert other_alpha["fingerprint"] != one["fingerprint"]
+    assert not np.array_equal(_read(a, "train")["image"], ex_one["image"])
+
+    none = label_with_teacher.label(data, paths[:1], a, views=1, splits=["train"])
+    assert none["options"] == {"views": 1, "splits": ["train"]}  # fingerprints from before mixup hold
+    assert none["splits"]["train"]["mixup"] == 0 and none["splits"]["train"]["count"] == 12 * 2
+
+
+def test_mixup_draws():
+    partners, lambdas = label_with_teacher.mixup_draws(50, 3, 1.0)
+    assert partners.shape == lambdas.shape == (50, 3)
+    assert (partners != np.arange(50)[:, None]).all() and ((partners >= 0) & (partners < 50)).all()
+    assert ((lambdas >= 0) & (lambdas <= 1)).all()
+    again, _ = label_with_teacher.mixup_draws(50, 2, 1.0)
+    np.testing.assert_array_equal(again, partners[:, :2])  # the first M do not depend on the total
+    _, peaked = label_with_teacher.mixup_draws(1000, 1, 10.0)
+    _, spread = label_with_teacher.mixup_draws(1000, 1, 0.2)
+    assert np.abs(peaked - 0.5).mean() < 0.15 < np.abs(spread - 0.5).mean()
+    with pytest.raises(ValueError, match="mixup_alpha"):
+        label_with_teacher.mixup_draws(10, 1, 0.0)
+
+
+def test_bad_mixup_options(setup, tmp_path):
+    _, data, paths = setup
+    args = ["--data", data, "--teacher", paths[0], "--out", str(tmp_path / "x")]
+    assert label_with_teacher.main([*args, "--mixup", "-1"]) == 2
+    assert label_with_teacher.main([*args, "--mixup", "1", "--mixup-alpha", "0"]) == 2
+    assert not os.path.exists(tmp_path / "x" / "manifest.json")
