@@ -25,7 +25,11 @@ class DataConfig:
     limit: Optional[int] = None  # first N images per split, for smoke runs
     val_size: int = 5000
     views: int = 0  # augmented views per training image added to the transfer set
-    transfer_views: Optional[int] = None  # train the mimic on the originals + first N views only
+    mixup: int = 0  # mixup images per training image added to the transfer set (label -1)
+    mixup_alpha: float = 1.0  # mixup weight λ ~ Beta(α, α); 1 is uniform
+    # Train the mimic on the originals + first N augmented views only; mixup images are
+    # selected by `mixup` alone (the first `mixup` of the transfer set's; 0 drops them).
+    transfer_views: Optional[int] = None
     label_splits: tuple = ("validation", "test")  # held-out splits also labelled by the teacher
     context: int = 7  # TIMIT: frames on each side of the classified one ((2c+1) x 123 inputs)
 

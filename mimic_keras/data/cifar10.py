@@ -18,24 +18,34 @@ CLASSES = (
 IMAGE_SHAPE = (32, 32, 3)
 
 
-def load_split(data_dir, split, num_classes=None, max_view=None):
+def load_split(data_dir, split, num_classes=None, max_view=None, mixup_views=None):
     """Reads one split's records as a dataset of dicts (`image` uint8, `label`, `id`[, `logits`]).
 
     Args:
         data_dir: a folder with `manifest.json` and shards (converted or teacher-labelled).
         split: `train`, `validation`, `test` or `unlabelled`.
         num_classes: pass it for teacher-labelled folders: records then carry `logits`.
-        max_view: keep only records whose augmented-view index is at most this (0: the
-            original images only); filtered before the image is decoded.
+        max_view: keep only records whose view index is at most this (0: the original
+            images only), or in `mixup_views`; filtered before the image is decoded.
+        mixup_views: with `max_view`, an inclusive `(first, last)` range of view indices also
+            kept: the transfer set's mixup images (`pipelines/label_with_teacher.py`).
 
     Returns:
         A `tf.data.Dataset` in file order (deterministic), decoded in parallel.
     """
     files = writer.split_files(data_dir, split)
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=AUTOTUNE if len(files) > 1 else None)
+    if mixup_views is not None and max_view is None:
+        raise ValueError("mixup_views selects records only together with max_view")
     if max_view is not None:
+        first, last = mixup_views or (1, 0)
         view_spec = {"view": tf.io.FixedLenFeature([], tf.int64, default_value=0)}
-        ds = ds.filter(lambda s: tf.io.parse_single_example(s, view_spec)["view"] <= max_view)
+
+        def keep(serialized):
+            view = tf.io.parse_single_example(serialized, view_spec)["view"]
+            return (view <= max_view) | ((view >= first) & (view <= last))
+
+        ds = ds.filter(keep)
     return ds.map(
         lambda s: records.parse_image_example(s, num_classes=num_classes, image_shape=IMAGE_SHAPE),
         num_parallel_calls=AUTOTUNE,

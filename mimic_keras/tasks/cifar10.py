@@ -40,11 +40,14 @@ class Cifar10Task(Task):
         )
 
     def label_command(self, run):
+        data = run.cfg.data
         cmd = [sys.executable, "-m", "pipelines.label_with_teacher", "--data", run.data_dir,
-               "--out", run.transfer_dir, "--views", str(run.cfg.data.views)]
+               "--out", run.transfer_dir, "--views", str(data.views)]
+        if data.mixup:
+            cmd += ["--mixup", str(data.mixup), "--mixup-alpha", str(data.mixup_alpha)]
         for path in run.teacher_paths:
             cmd += ["--teacher", path]
-        splits = ["train", *run.cfg.data.label_splits]
+        splits = ["train", *data.label_splits]
         if "unlabelled" in writer.read_manifest(run.data_dir)["splits"]:
             splits.append("unlabelled")
         return cmd + ["--splits", *splits]
@@ -66,8 +69,8 @@ class Cifar10Task(Task):
                 "logits of other images; enlarge the transfer set with data.views instead"
             )
         train_splits = [s for s in ("train", "unlabelled") if s in manifest["splits"]]
-        max_view, count = _transfer_views(run.cfg.data.transfer_views, manifest["splits"]["train"])
-        ds = cifar10.load_split(run.transfer_dir, "train", num_classes=n, max_view=max_view)
+        max_view, mixup_views, count = _transfer_views(run.cfg.data, manifest["splits"]["train"])
+        ds = cifar10.load_split(run.transfer_dir, "train", num_classes=n, max_view=max_view, mixup_views=mixup_views)
         for split in train_splits[1:]:
             ds = ds.concatenate(cifar10.load_split(run.transfer_dir, split, num_classes=n))
             count += manifest["splits"][split]["count"]
@@ -98,11 +101,27 @@ class Cifar10Task(Task):
         return export_image_classifier(model, run.cfg.export_dir, name)
 
 
-def _transfer_views(wanted, train_split):
-    """(max_view, count) of the training split when only the first `wanted` views are used."""
-    views = train_split.get("views", 0)
-    if wanted is None or wanted == views:
-        return None, train_split["count"]
-    if not 0 <= wanted <= views:
-        raise ValueError(f"data.transfer_views={wanted}, but the transfer set has {views} augmented views per image")
-    return wanted, train_split["count"] // (views + 1) * (wanted + 1)
+def _transfer_views(data, train_split):
+    """(max_view, mixup_views, count) of the training split the mimic trains on.
+
+    A transfer set of V augmented views and M mixup images per image has view ids 0 (the
+    original), 1..V (augmented) and V+1..V+M (mixup). `data.transfer_views` keeps the first
+    N augmented views (default: all V); `data.mixup` the first of the mixup images (0: none).
+    `(None, None, count)` when every record is kept.
+    """
+    views, mixup = train_split.get("views", 0), train_split.get("mixup", 0)
+    wanted_views = views if data.transfer_views is None else data.transfer_views
+    if not 0 <= wanted_views <= views:
+        raise ValueError(
+            f"data.transfer_views={wanted_views}, but the transfer set has {views} augmented views per image"
+        )
+    if not 0 <= data.mixup <= mixup:
+        raise ValueError(
+            f"data.mixup={data.mixup}, but the transfer set has {mixup} mixup images per image; "
+            "relabel it (the label stage with --force)"
+        )
+    per_image = train_split["count"] // (views + 1 + mixup)
+    if (wanted_views, data.mixup) == (views, mixup):
+        return None, None, train_split["count"]
+    mixup_views = (views + 1, views + data.mixup) if data.mixup else None
+    return wanted_views, mixup_views, per_image * (wanted_views + 1 + data.mixup)

@@ -52,8 +52,8 @@ class TimitTask(Task):
 
     def transfer_datasets(self, run, train_cfg):
         _check_train_config(train_cfg)
-        if run.cfg.data.transfer_views is not None:
-            raise ValueError("data.transfer_views applies to image transfer sets only")
+        if run.cfg.data.transfer_views is not None or run.cfg.data.mixup:
+            raise ValueError("data.transfer_views and data.mixup apply to image transfer sets only")
         train = self._frames(run, run.transfer_dir, "train", train_cfg, training=True, target="distill")
         val = self._frames(run, run.transfer_dir, "dev", train_cfg, training=False, target="distill")
         return train, val, timit.num_frames(run.transfer_dir, "train")
