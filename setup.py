@@ -21,6 +21,7 @@ setup(
         "librosa",
         "keras-tuner",
         "numpy",
+        "scipy",  # speed perturbation (pipelines/timit_to_tfrecord.py --perturb)
         "matplotlib",
     ],
     extras_require={

@@ -12,7 +12,7 @@ import ast
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, get_args
 
 
 @dataclass
@@ -32,6 +32,12 @@ class DataConfig:
     transfer_views: Optional[int] = None
     label_splits: tuple = ("validation", "test")  # held-out splits also labelled by the teacher
     context: int = 7  # TIMIT: frames on each side of the classified one ((2c+1) x 123 inputs)
+    # TIMIT: speed factors, e.g. (0.9, 1.1): prepare also writes every training utterance at
+    # each speed, unlabelled, for the teacher to label (a larger transfer set).
+    perturb: tuple = ()
+    # TIMIT: the speeds whose copies join the mimic's transfer set: None all of `perturb`,
+    # () none (the training frames only).
+    transfer_perturb: Optional[tuple] = None
 
 
 @dataclass
@@ -282,6 +288,17 @@ def _looks_literal(text):
         return False
 
 
+def _override_value(text, current, field_type):
+    """`_parse_value`, but an `Optional[tuple]` field takes `None` whatever it holds, and a bare value as a 1-tuple."""
+    args = get_args(field_type)
+    if type(None) not in args or tuple not in args:
+        return _parse_value(text, current)
+    if text.lower() == "none":
+        return None
+    value = ast.literal_eval(text)
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+
 def apply_overrides(cfg, overrides):
     """Returns a copy of `cfg` with `section.field=value` (or `field=value`) overrides applied.
 
@@ -303,7 +320,8 @@ def apply_overrides(cfg, overrides):
         if not dataclasses.is_dataclass(target) or leaf not in {f.name for f in dataclasses.fields(target)}:
             raise KeyError(f"unknown config field {path!r}")
         try:
-            setattr(target, leaf, _parse_value(text.strip(), getattr(target, leaf)))
+            setattr(target, leaf, _override_value(text.strip(), getattr(target, leaf),
+                                                  target.__dataclass_fields__[leaf].type))
         except (ValueError, SyntaxError) as e:
             raise ValueError(f"bad value for {path}: {text!r} ({e})") from None
     return cfg

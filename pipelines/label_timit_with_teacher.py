@@ -8,9 +8,11 @@ normalised ±context window (as `mimic_keras.data.timit.frame_pipeline` does), r
 teacher over them once and writes each utterance's record unchanged plus a `logits` feature
 list `[T, 183]` (`mimic_keras.data.records.timit_logits_example`). The mimic then trains on
 these records (`frame_pipeline(OUT, "train", ..., target="distill")`) without ever running the
-teacher. The manifest names the teachers and their sha256, the frame counts per split, and the
-source folder (whose normalisation and decoder statistics readers follow). A rerun with the
-same inputs does nothing.
+teacher. The `unlabelled` split of speed-perturbed copies (`timit_to_tfrecord --perturb`), when
+asked for, is labelled like the others: its frames' states are -1, the teacher's logits are its
+only targets. The manifest names the teachers and their sha256, the frame counts per split (and
+per speed factor), and the source folder (whose normalisation and decoder statistics readers
+follow). A rerun with the same inputs does nothing.
 """
 
 import argparse
@@ -127,6 +129,8 @@ def label(data_dir, teacher_paths, out_dir, *, context=timit.CONTEXT, splits=Non
             "frames": counts["frames"],
             "shards": shard_info,
         }
+        if "factors" in source["splits"][split]:
+            manifest["splits"][split]["factors"] = source["splits"][split]["factors"]
     manifest["seconds"] = round(time.time() - started, 1)
     writer.write_manifest(out_dir, manifest)
     return manifest

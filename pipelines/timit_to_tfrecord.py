@@ -1,7 +1,7 @@
 """Convert a TIMIT corpus (LDC93S1 layout) to TFRecords of filterbank features and frame states.
 
     python -m pipelines.timit_to_tfrecord --timit ROOT --out DIR [--dev-speakers N] [--full-test]
-        [--include-sa] [--shards N] [--limit N] [--force]
+        [--include-sa] [--perturb 0.9,1.1] [--shards N] [--limit N] [--force]
 
 Reads `ROOT/TRAIN|TEST/DR1..DR8/<SPEAKER>/<UTT>.WAV|.PHN` (any letter case; `ROOT` may also
 be the folder above `TRAIN`), and writes three splits, speaker-disjoint:
@@ -10,6 +10,13 @@ be the folder above `TRAIN`), and writes three splits, speaker-disjoint:
     dev     speakers held out of TRAIN: 50 in real TIMIT, else round(50 / 462 × TRAIN speakers);
             a fixed pseudo-random choice (speakers ordered by sha256 of their id)
     test    the 24-speaker core test set (`--full-test`: every TEST speaker)
+
+`--perturb F1,F2,...` adds a fourth split, `unlabelled`: every train utterance speed-perturbed
+by each factor f (Ko et al. 2015: the waveform resampled by 1/f, so it lasts 1/f as long and its
+pitch and formants move by f; id suffixed `_sp<f>`, context feature `speed`), with the features
+computed as for the other splits and every frame's state -1 (unknown): audio for the teacher to
+label, which grows a mimic's transfer set. The normalisation statistics stay the unperturbed
+train split's.
 
 SA1/SA2 (read by every speaker) are left out unless `--include-sa`. Each utterance becomes one
 `tf.train.SequenceExample` (spec in `mimic_keras/data/records.py`). The manifest records the
@@ -23,6 +30,7 @@ one-line error naming it. A rerun with the same inputs and options does nothing.
 
 import argparse
 import dataclasses
+import fractions
 import hashlib
 import json
 import math
@@ -32,13 +40,16 @@ import sys
 import time
 
 import numpy as np
+import scipy.signal
 
 from mimic_keras.data import features, phones, records, sphere, writer
+from mimic_keras.data.timit import PERTURBED_SPLIT, speed_key
 
 FORMAT_VERSION = 1
 REAL_TIMIT_TRAIN_SPEAKERS, REAL_TIMIT_DEV_SPEAKERS = 462, 50
 UTTERANCES_PER_SHARD = 256
 _AUDIO_EXTENSIONS = (".wav", ".flac", ".sph")
+MAX_PERTURB_DENOMINATOR = 100  # factors are p/q with q <= 100 (0.9 = 9/10): short resampling filters
 
 
 class CorpusError(ValueError):
@@ -178,6 +189,71 @@ def read_utterance(utt):
     return samples, segments, states[span], segment_ids[span], int(labelled[0])
 
 
+def perturb_factors(factors):
+    """Speed-perturbation factors, checked, sorted and without duplicates.
+
+    Args:
+        factors: numbers, or a comma-separated string ("0.9,1.1").
+
+    Returns:
+        A tuple of floats, each in [0.5, 2], not 1, a fraction p/q with q <= 100.
+
+    Raises:
+        CorpusError: a factor outside that range or too finely given.
+    """
+    if isinstance(factors, str):
+        factors = [f for f in factors.replace(" ", "").split(",") if f]
+    out = set()
+    for f in factors:
+        try:
+            f = float(f)
+        except ValueError:
+            raise CorpusError(f"--perturb: {f!r} is not a number") from None
+        if not 0.5 <= f <= 2.0 or f == 1.0:
+            raise CorpusError(f"--perturb: factor {f:g} must be in [0.5, 2] and not 1")
+        if abs(float(_ratio(f)) - f) > 1e-9:
+            raise CorpusError(f"--perturb: factor {f!r} is not p/q with q <= {MAX_PERTURB_DENOMINATOR}")
+        out.add(f)
+    return tuple(sorted(out))
+
+
+def _ratio(factor):
+    return fractions.Fraction(factor).limit_denominator(MAX_PERTURB_DENOMINATOR)
+
+
+def speed_perturb(samples, segments, factor):
+    """Plays an utterance `factor` times faster (sox's `speed`): resampled by 1/factor.
+
+    Args:
+        samples: float audio `[N]` at 16 kHz.
+        segments: its `.PHN` segments `(begin, end, phone)`.
+        factor: the speed, p/q.
+
+    Returns:
+        `(samples, segments)`: float32 audio of ceil(N q / p) samples, a polyphase resampling
+        (`scipy.signal.resample_poly`, deterministic), and the segment boundaries scaled to it.
+    """
+    ratio = _ratio(factor)
+    up, down = ratio.denominator, ratio.numerator
+    out = scipy.signal.resample_poly(np.asarray(samples, np.float64), up, down).astype(np.float32)
+    scaled = [(min(len(out), round(b * up / down)), min(len(out), round(e * up / down)), p) for b, e, p in segments]
+    return out, scaled
+
+
+def perturbed_features(samples, segments, factor):
+    """Features `[T, 123]` of a speed-perturbed utterance, cut to its transcribed span, or None.
+
+    The span is the original's scaled by 1/factor, cut as `read_utterance` cuts the original
+    (frames whose centre lies inside it): about 1/factor as many frames. None when no frame fits.
+    """
+    audio, scaled = speed_perturb(samples, segments, factor)
+    states, _ = phones.frame_states(scaled, features.num_frames(len(audio)), features.FRAME_LENGTH, features.FRAME_STEP)
+    inside = np.nonzero(states >= 0)[0]
+    if len(inside) == 0:
+        return None
+    return features.compute_features(audio).numpy()[inside[0]:inside[-1] + 1]
+
+
 class TrainStats:
     """Streaming statistics of the training split (float64 sums)."""
 
@@ -244,8 +320,29 @@ def _records(split, utts, stats, counts, log):
             log(f"  {split}: {i}/{len(utts)} utterances, {counts['frames']} frames, {time.time() - started:.1f} s")
 
 
-def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_sa=False, shards=None, force=False,
-            limit=None, log=print):
+def _perturbed_records(utts, factors, counts, log):
+    """Unlabelled records: each utterance at each speed (state -1, no transcription)."""
+    started = time.time()
+    for i, u in enumerate(utts, 1):
+        samples, segments, *_ = read_utterance(u)
+        for f in factors:
+            feats = perturbed_features(samples, segments, f)
+            if feats is None:
+                log(f"  {PERTURBED_SPLIT}: {u.id} at speed {f:g} keeps no frame; left out")
+                continue
+            entry = counts[speed_key(f)]
+            entry["count"] += 1
+            entry["frames"] += len(feats)
+            yield records.timit_example(feats, np.full(len(feats), -1), f"{u.id}_sp{speed_key(f)}", u.speaker, [],
+                                        speed=f)
+        if i % 200 == 0 or i == len(utts):
+            frames = sum(c["frames"] for c in counts.values())
+            log(f"  {PERTURBED_SPLIT}: {i}/{len(utts)} utterances x {len(factors)} speeds, {frames} frames, "
+                f"{time.time() - started:.1f} s")
+
+
+def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_sa=False, perturb=(), shards=None,
+            force=False, limit=None, log=print):
     """Converts a TIMIT tree into sharded TFRecords with a manifest.
 
     Args:
@@ -255,6 +352,8 @@ def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_
             0: no dev split).
         full_test: test on every TEST speaker instead of the 24-speaker core test set.
         include_sa: keep the SA1/SA2 sentences.
+        perturb: speed factors (e.g. `(0.9, 1.1)`): also write the `unlabelled` split, every
+            train utterance at each speed, state -1 (default: none).
         shards: shards per split (default: one per 256 utterances).
         force: redo even when a finished output with the same inputs exists.
         limit: at most this many utterances per split (quick runs).
@@ -269,8 +368,11 @@ def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_
     started = time.time()
     corpus = scan(timit_root)
     splits, speakers = plan_splits(corpus, dev_speakers, full_test, include_sa, limit)
+    perturb = perturb_factors(perturb)
     options = {"dev_speakers": len(speakers.get("dev", [])), "full_test": full_test, "include_sa": include_sa,
                "shards": shards, "limit": limit}
+    if perturb:  # only then, so that conversions without it keep their fingerprints
+        options["perturb"] = list(perturb)
     fingerprint = _fingerprint(timit_root, splits, options)
     if not force and writer.is_complete(out_dir, fingerprint):
         log(f"{out_dir}: already converted from these files with these options; nothing to do")
@@ -317,6 +419,22 @@ def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_
             "speakers": speakers[split],
             "shards": shard_info,
         }
+    if perturb:
+        utts = splits["train"]
+        log(f"{PERTURBED_SPLIT}: {len(utts)} train utterances at speeds {', '.join(map(speed_key, perturb))}")
+        counts = {speed_key(f): {"ratio": str(_ratio(f)), "count": 0, "frames": 0} for f in perturb}
+        n_shards = shards or max(1, math.ceil(len(utts) * len(perturb) / UTTERANCES_PER_SHARD))
+        shard_info = writer.write_shards(out_dir, PERTURBED_SPLIT, _perturbed_records(utts, perturb, counts, log),
+                                         n_shards)
+        manifest["splits"][PERTURBED_SPLIT] = {
+            "count": sum(c["count"] for c in counts.values()),
+            "frames": sum(c["frames"] for c in counts.values()),
+            "speakers": speakers["train"],
+            "source_split": "train",
+            "labels": "none: speed-perturbed copies, every state -1, no transcription",
+            "factors": counts,
+            "shards": shard_info,
+        }
     manifest.update(stats.manifest_entries())
     manifest["seconds"] = round(time.time() - started, 1)
     writer.write_manifest(out_dir, manifest)
@@ -336,13 +454,16 @@ def main(argv=None):
     parser.add_argument("--dev-speakers", type=int, default=None, help="speakers held out of TRAIN (default: 50 x N/462)")
     parser.add_argument("--full-test", action="store_true", help="test on all TEST speakers, not the 24-speaker core set")
     parser.add_argument("--include-sa", action="store_true", help="keep the SA1/SA2 sentences")
+    parser.add_argument("--perturb", default="", metavar="F1,F2",
+                        help="speed factors, e.g. 0.9,1.1: also write the unlabelled split (train at each speed)")
     parser.add_argument("--shards", type=int, default=None, help="shards per split")
     parser.add_argument("--limit", type=int, default=None, help="at most N utterances per split")
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     try:
         convert(args.timit, args.out, dev_speakers=args.dev_speakers, full_test=args.full_test,
-                include_sa=args.include_sa, shards=args.shards, force=args.force, limit=args.limit)
+                include_sa=args.include_sa, perturb=args.perturb, shards=args.shards, force=args.force,
+                limit=args.limit)
     except CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

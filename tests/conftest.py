@@ -44,3 +44,33 @@ def timit_records(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("timit_records"))
     timit_to_tfrecord.convert(root, out, log=lambda *_: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def timit_perturbed_records(tmp_path_factory):
+    """The same tiny corpus converted with speed-perturbed copies at 0.9 and 1.1 (read-only)."""
+    from pipelines import timit_to_tfrecord
+    from tests import timit_fixtures
+
+    root = timit_fixtures.make_corpus(str(tmp_path_factory.mktemp("timit") / "TIMIT"))
+    out = str(tmp_path_factory.mktemp("timit_perturbed"))
+    timit_to_tfrecord.convert(root, out, perturb=(0.9, 1.1), log=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def timit_perturbed_labelled(timit_perturbed_records, tmp_path_factory):
+    """(data, transfer, teacher): the perturbed fixture labelled, every split, by a tiny linear teacher."""
+    import keras
+
+    from mimic_keras.data import timit
+    from pipelines import label_timit_with_teacher
+
+    root = tmp_path_factory.mktemp("timit_labelled")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((timit.INPUT_DIM,))
+    teacher = str(root / "teacher.keras")
+    keras.Model(inputs, keras.layers.Dense(timit.NUM_STATES, name="logits")(inputs)).save(teacher)
+    transfer = str(root / "transfer")
+    label_timit_with_teacher.label(timit_perturbed_records, [teacher], transfer, shards=2)
+    return timit_perturbed_records, transfer, teacher

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -48,3 +49,18 @@ def test_bad_overrides(override, error):
 def test_unknown_preset():
     with pytest.raises(KeyError, match="unknown preset"):
         config.get_preset("imagenet")
+
+
+def test_speed_perturbation_overrides():
+    cfg = config.apply_overrides(config.get_preset("timit-quick"), ["data.perturb=(0.9,1.1)"])
+    assert cfg.data.perturb == (0.9, 1.1) and cfg.data.transfer_perturb is None
+    # An Optional[tuple] takes None, (), a tuple or a bare number, whatever it held before.
+    for text, value in (("()", ()), ("(0.9,)", (0.9,)), ("0.9", (0.9,)), ("[0.9, 1.1]", (0.9, 1.1)), ("None", None),
+                        ("none", None)):
+        for before in (None, (), (1.1,)):
+            held = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, transfer_perturb=before))
+            assert config.apply_overrides(held, [f"data.transfer_perturb={text}"]).data.transfer_perturb == value
+    assert config.apply_overrides(cfg, ["data.limit=None"]).data.limit is None
+    assert config.from_dict(json.loads(json.dumps(config.to_dict(cfg)))) == cfg
+    with pytest.raises(ValueError, match="data.transfer_perturb"):
+        config.apply_overrides(cfg, ["data.transfer_perturb=fast"])

@@ -99,8 +99,11 @@ def parse_image_example(serialized, num_classes=None, image_shape=(32, 32, 3)):
 #                  speaker    bytes      speaker id, e.g. b"FCJF0"
 #                  phones     int64[P]   the .PHN transcription as 61-set phone indices (the
 #                                        reference for phone error rates, the bigram's text)
+#                  speed      float      speed-perturbation factor (absent: 1, the original
+#                                        audio); perturbed copies have no transcription
 #   feature lists  features   float[123] per frame, unnormalised (`mimic_keras.data.features`)
-#                  state      int64      per frame, state id = 3 × phone index + state (0-182)
+#                  state      int64      per frame, state id = 3 × phone index + state (0-182);
+#                                        -1 (unknown) in the unlabelled, perturbed copies
 #
 # Records labelled by a teacher (the TIMIT labelling job) are the same record plus
 #
@@ -115,6 +118,7 @@ TIMIT_CONTEXT_FEATURES = {
     "id": tf.io.FixedLenFeature([], tf.string),
     "speaker": tf.io.FixedLenFeature([], tf.string),
     "phones": tf.io.VarLenFeature(tf.int64),
+    "speed": tf.io.FixedLenFeature([], tf.float32, default_value=1.0),
 }
 
 
@@ -133,16 +137,17 @@ def _float_list(values):
     return tf.train.FeatureList(feature=[tf.train.Feature(float_list=tf.train.FloatList(value=row)) for row in values])
 
 
-def timit_example(features, states, utterance_id, speaker, phones, logits=None):
+def timit_example(features, states, utterance_id, speaker, phones, logits=None, speed=None):
     """Serialises one TIMIT utterance.
 
     Args:
         features: float array `[T, 123]`.
-        states: int array `[T]` of state ids.
+        states: int array `[T]` of state ids (-1: unknown).
         utterance_id: str, e.g. "FCJF0_SX127".
         speaker: str speaker id.
         phones: int array `[P]` of 61-set phone indices (the transcription).
         logits: optional float array `[T, 183]` of teacher logits.
+        speed: the speed-perturbation factor of a perturbed copy (None: the original).
 
     Returns:
         The serialised `tf.train.SequenceExample` as bytes.
@@ -151,11 +156,14 @@ def timit_example(features, states, utterance_id, speaker, phones, logits=None):
     states = np.asarray(states, np.int64)
     if features.ndim != 2 or features.shape[1] != TIMIT_FEATURE_DIM or len(states) != len(features):
         raise ValueError(f"{utterance_id}: features {features.shape} and states {states.shape} do not match [T, 123], [T]")
-    context = tf.train.Features(feature={
+    context = {
         "id": _bytes(utterance_id.encode("utf-8")),
         "speaker": _bytes(speaker.encode("utf-8")),
         "phones": tf.train.Feature(int64_list=tf.train.Int64List(value=np.asarray(phones, np.int64))),
-    })
+    }
+    if speed is not None:
+        context["speed"] = tf.train.Feature(float_list=tf.train.FloatList(value=[speed]))
+    context = tf.train.Features(feature=context)
     lists = {
         "features": _float_list(features),
         "state": tf.train.FeatureList(feature=[tf.train.Feature(int64_list=tf.train.Int64List(value=[s])) for s in states]),
@@ -188,8 +196,9 @@ def parse_timit_example(serialized, with_logits=False):
     """Parses one TIMIT utterance record.
 
     Returns:
-        A dict: `id`, `speaker` (string scalars), `phones` int32 `[P]`, `features` float32
-        `[T, 123]`, `state` int32 `[T]`, and `logits` float32 `[T, 183]` when `with_logits`.
+        A dict: `id`, `speaker` (string scalars), `speed` (float32 scalar, 1 for original
+        audio), `phones` int32 `[P]`, `features` float32 `[T, 123]`, `state` int32 `[T]`, and
+        `logits` float32 `[T, 183]` when `with_logits`.
     """
     context, lists = tf.io.parse_single_sequence_example(
         serialized, TIMIT_CONTEXT_FEATURES, timit_sequence_features(with_logits)
@@ -197,6 +206,7 @@ def parse_timit_example(serialized, with_logits=False):
     out = {
         "id": context["id"],
         "speaker": context["speaker"],
+        "speed": context["speed"],
         "phones": tf.cast(tf.sparse.to_dense(context["phones"]), tf.int32),
         "features": lists["features"],
         "state": tf.cast(lists["state"], tf.int32),
@@ -204,3 +214,9 @@ def parse_timit_example(serialized, with_logits=False):
     if with_logits:
         out["logits"] = lists["logits"]
     return out
+
+
+def parse_timit_speed(serialized):
+    """The `speed` factor of a TIMIT utterance record, from its context alone (cheap, for filters)."""
+    context, _ = tf.io.parse_single_sequence_example(serialized, {"speed": TIMIT_CONTEXT_FEATURES["speed"]})
+    return context["speed"]

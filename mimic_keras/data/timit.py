@@ -11,6 +11,11 @@ never materialised. A window is 7.4 kB; measured on the stand-in corpus, the pro
 memory grows by about 15 kB per buffered frame (tf.data's per-element overhead): ~250 MB for
 the default 16384 frames.
 
+Several splits make one stream: a mimic's transfer set is `("train", "unlabelled")`, the
+training frames and their speed-perturbed copies (`speeds` picks which copies). Each split's
+utterances are shuffled, then interleaved in proportion to the splits' sizes (`proportional_order`)
+before the frame shuffle, so every stretch of an epoch mixes them as the whole does.
+
 Example:
 
     ds = timit.frame_pipeline("cache/timit", "train", 256, training=True)
@@ -31,6 +36,7 @@ NUM_STATES = records.TIMIT_NUM_STATES  # 183
 CONTEXT = 7
 INPUT_DIM = (2 * CONTEXT + 1) * FEATURE_DIM  # 1845
 SPLITS = ("train", "dev", "test")
+PERTURBED_SPLIT = "unlabelled"  # speed-perturbed copies of train (state -1), when converted with --perturb
 
 
 def manifest_entry(data_dir, key):
@@ -72,6 +78,43 @@ def load_utterances(data_dir, split, with_logits=False, normalize=False):
     return ds
 
 
+def speed_key(factor):
+    """A speed factor as manifests spell it: 0.9 -> "0.9"."""
+    return f"{float(factor):g}"
+
+
+def perturbed_counts(data_dir, split=PERTURBED_SPLIT):
+    """Per speed factor, the utterances and frames of a split of perturbed copies.
+
+    Returns:
+        `{"0.9": {"count": utterances, "frames": frames, ...}, ...}`; `{}` when the folder
+        (or the converted folder it was labelled from) has no such split.
+    """
+    manifest = writer.read_manifest(data_dir)
+    entry = manifest["splits"].get(split)
+    if entry is None:
+        return {}
+    if "factors" in entry:
+        return entry["factors"]
+    source = manifest.get("source", {}).get("path")
+    if not source or os.path.abspath(source) == os.path.abspath(data_dir):
+        return {}
+    return perturbed_counts(source, split)
+
+
+def _selected_counts(data_dir, split, speeds):
+    """(utterances, frames) of a split, or of its copies at `speeds` (None: all of them)."""
+    factors = perturbed_counts(data_dir, split)
+    if speeds is None or not factors:
+        return num_utterances(data_dir, split), num_frames(data_dir, split)
+    missing = [speed_key(f) for f in speeds if speed_key(f) not in factors]
+    if missing:
+        raise ValueError(f"{data_dir}: split {split!r} has no copies at speed {', '.join(missing)}; "
+                         f"it has {', '.join(sorted(factors)) or 'none'}")
+    chosen = [factors[speed_key(f)] for f in dict.fromkeys(speeds)]
+    return sum(c["count"] for c in chosen), sum(c["frames"] for c in chosen)
+
+
 def context_windows(features, context=CONTEXT):
     """Stacks each frame with its ±`context` neighbours, edge frames replicated.
 
@@ -95,6 +138,45 @@ def context_windows(features, context=CONTEXT):
     return tf.reshape(windows, [-1, (2 * context + 1) * dim])
 
 
+def _utterance_records(data_dir, split, training, seed, utterance_buffer, speeds):
+    """One split's serialized utterances: files and utterances shuffled when training."""
+    files = writer.split_files(data_dir, split)
+    deterministic = not training or seed is not None
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(len(files), 4), num_parallel_calls=AUTOTUNE, deterministic=deterministic
+    )
+    if speeds is not None and perturbed_counts(data_dir, split):
+        wanted = tf.constant(sorted(float(f) for f in speeds), tf.float32)
+        ds = ds.filter(lambda s: tf.reduce_any(tf.abs(records.parse_timit_speed(s) - wanted) < 1e-5))
+    if training:
+        ds = ds.shuffle(utterance_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds
+
+
+def proportional_order(counts):
+    """Which source each element comes from, so that every prefix takes each source in proportion.
+
+    Source i's j-th element is placed at (j + 1/2) / counts[i] of the way through: after any
+    number of elements, each source has given its share of them, to within one.
+
+    Args:
+        counts: elements per source.
+
+    Returns:
+        int64 array of `sum(counts)` source indices.
+
+    Example:
+        >>> proportional_order([2, 4]).tolist()
+        [1, 0, 1, 1, 0, 1]
+    """
+    position = np.concatenate([(np.arange(n) + 0.5) / n for n in counts])
+    source = np.concatenate([np.full(n, i, np.int64) for i, n in enumerate(counts)])
+    return source[np.lexsort((source, position))]
+
+
 def frame_pipeline(
     data_dir,
     split,
@@ -106,12 +188,15 @@ def frame_pipeline(
     seed=None,
     drop_remainder=False,
     utterance_buffer=64,
+    speeds=None,
 ):
     """Batches of `(frames, targets)` for `fit` / `evaluate`: one example per frame.
 
     Args:
         data_dir: a converted folder (`target="label"`) or a teacher-labelled one (`"distill"`).
-        split: `train`, `dev` or `test`.
+        split: `train`, `dev`, `test` or `unlabelled`, or a sequence of them read as one: their
+            utterances interleaved in proportion to their counts (`proportional_order`; in
+            file order, one split after the other, when not training).
         batch_size: the global batch size (per replica × replicas).
         training: shuffle utterances, then frames across utterances.
         context: frames on each side; inputs have `(2 context + 1) × 123` values.
@@ -121,7 +206,10 @@ def frame_pipeline(
             memory (~15 kB per frame for c = 7, measured).
         seed: shuffle seed: with it, the order is reproducible.
         drop_remainder: drop a last partial batch.
-        utterance_buffer: utterances (compact, unwindowed) in the utterance shuffle buffer.
+        utterance_buffer: utterances (compact, unwindowed) in each split's utterance shuffle
+            buffer.
+        speeds: of a split of speed-perturbed copies, keep those at these factors (None: all);
+            splits without copies are read whole.
 
     Returns:
         A batched, prefetched `tf.data.Dataset` of float32 `[B, 1845]` normalised frames
@@ -130,16 +218,19 @@ def frame_pipeline(
     if target not in ("label", "distill"):
         raise ValueError(f"target must be 'label' or 'distill', got {target!r}")
     mean, std = normalization(data_dir)
-    files = writer.split_files(data_dir, split)
+    splits = [split] if isinstance(split, str) else list(split)
     deterministic = not training or seed is not None
-    ds = tf.data.Dataset.from_tensor_slices(files)
-    if training:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.interleave(
-        tf.data.TFRecordDataset, cycle_length=min(len(files), 4), num_parallel_calls=AUTOTUNE, deterministic=deterministic
-    )
-    if training:
-        ds = ds.shuffle(utterance_buffer, seed=seed, reshuffle_each_iteration=True)
+    sizes = [_selected_counts(data_dir, s, speeds) for s in splits]
+    parts = [_utterance_records(data_dir, s, training, seed, utterance_buffer, speeds) for s in splits]
+    ds = parts[0]
+    if len(parts) > 1 and training:
+        # A split that runs short of its manifest's count ends the epoch early, and the
+        # cardinality assertion below then fails: no silent short epochs.
+        order = tf.data.Dataset.from_tensor_slices(proportional_order([utts for utts, _ in sizes]))
+        ds = tf.data.Dataset.choose_from_datasets(parts, order)
+    else:
+        for part in parts[1:]:
+            ds = ds.concatenate(part)
 
     with_logits = target == "distill"
 
@@ -156,13 +247,23 @@ def frame_pipeline(
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     # unbatch() hides the length; the manifest knows it (Keras then shows whole epochs), and a
     # folder whose records disagree with its manifest fails here instead of training short.
-    frames = num_frames(data_dir, split)
+    frames = sum(n for _, n in sizes)
     batches = frames // batch_size if drop_remainder else -(-frames // batch_size)
     return ds.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(AUTOTUNE)
 
 
-def num_frames(data_dir, split):
-    """Frames in a split (examples per epoch of `frame_pipeline`), from the manifest."""
+def num_frames(data_dir, split, speeds=None):
+    """Frames in a split (examples per epoch of `frame_pipeline`), from the manifest.
+
+    Args:
+        data_dir: a converted or teacher-labelled folder.
+        split: a split name, or a sequence of them (their sum).
+        speeds: of a split of speed-perturbed copies, count those at these factors (None: all).
+    """
+    if not isinstance(split, str):
+        return sum(num_frames(data_dir, s, speeds) for s in split)
+    if speeds is not None and perturbed_counts(data_dir, split):
+        return _selected_counts(data_dir, split, speeds)[1]
     manifest = writer.read_manifest(data_dir)
     if "frames" in manifest["splits"][split]:
         return manifest["splits"][split]["frames"]

@@ -3,12 +3,16 @@
 Every model classifies one frame from its normalised ±c-frame context window ((2c+1) × 123
 values, `mimic_keras.data.timit`) into 183 HMM states. The transfer set is the training
 frames with the teacher's per-frame logits, written once by
-`pipelines/label_timit_with_teacher.py`; the mimic reads them from those records.
+`pipelines/label_timit_with_teacher.py`; the mimic reads them from those records. With
+`data.perturb` (speed factors), prepare also writes speed-perturbed copies of the training
+utterances, unlabelled, which the teacher labels too; `data.transfer_perturb` picks the speeds
+whose copies join the transfer set (None: all, (): none), interleaved with the training frames.
 """
 
+import os
 import sys
 
-from mimic_keras.data import timit
+from mimic_keras.data import timit, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models import speech
 from mimic_keras.models.mimics import build_mimic
@@ -28,20 +32,35 @@ class TimitTask(Task):
         cmd = [sys.executable, "-m", "pipelines.timit_to_tfrecord", "--timit", data.source, "--out", run.data_dir]
         if data.limit:
             cmd += ["--limit", str(data.limit)]
+        if data.perturb:
+            cmd += ["--perturb", ",".join(timit.speed_key(f) for f in data.perturb)]
         return cmd
+
+    def is_prepared(self, run):
+        if not super().is_prepared(run):
+            return False
+        data, source = run.cfg.data, writer.read_manifest(run.data_dir).get("source", {})
+        return (
+            source.get("root") == os.path.abspath(data.source)
+            and source.get("limit") == data.limit
+            and sorted(source.get("perturb", [])) == sorted({float(f) for f in data.perturb})
+        )
 
     def label_command(self, run):
         cmd = [sys.executable, "-m", "pipelines.label_timit_with_teacher", "--data", run.data_dir,
                "--out", run.transfer_dir, "--context", str(run.cfg.data.context)]
         for path in run.teacher_paths:
             cmd += ["--teacher", path]
-        return cmd + ["--splits", "train", *run.cfg.data.label_splits]
+        splits = ["train", *run.cfg.data.label_splits]
+        if timit.PERTURBED_SPLIT in writer.read_manifest(run.data_dir)["splits"]:
+            splits.append(timit.PERTURBED_SPLIT)
+        return cmd + ["--splits", *splits]
 
     @staticmethod
-    def _frames(run, data_dir, split, train_cfg, training, target="label"):
+    def _frames(run, data_dir, split, train_cfg, training, target="label", speeds=None):
         return distribute_options(timit.frame_pipeline(
             data_dir, split, train_cfg.batch_size, training=training, context=run.cfg.data.context,
-            target=target, seed=train_cfg.seed if training else None,
+            target=target, seed=train_cfg.seed if training else None, speeds=speeds,
         ))
 
     def label_datasets(self, run, train_cfg):
@@ -54,9 +73,15 @@ class TimitTask(Task):
         _check_train_config(train_cfg)
         if run.cfg.data.transfer_views is not None or run.cfg.data.mixup:
             raise ValueError("data.transfer_views and data.mixup apply to image transfer sets only")
-        train = self._frames(run, run.transfer_dir, "train", train_cfg, training=True, target="distill")
+        splits, speeds = transfer_splits(run)
+        train = self._frames(run, run.transfer_dir, splits, train_cfg, training=True, target="distill", speeds=speeds)
         val = self._frames(run, run.transfer_dir, "dev", train_cfg, training=False, target="distill")
-        return train, val, timit.num_frames(run.transfer_dir, "train")
+        return train, val, timit.num_frames(run.transfer_dir, splits, speeds)
+
+    def transfer_frames(self, run):
+        """Frames per epoch of the mimic's transfer set (training frames + the chosen copies)."""
+        splits, speeds = transfer_splits(run)
+        return timit.num_frames(run.transfer_dir, splits, speeds)
 
     def build_teacher(self, cfg, index):
         return speech.build_speech_teacher(
@@ -85,3 +110,34 @@ class TimitTask(Task):
         return export_frame_classifier(
             model, run.cfg.export_dir, name, normalization=normalization, context=context
         )
+
+
+def transfer_splits(run):
+    """(splits, speeds) of the mimic's transfer set, after checking the labelled folder has them.
+
+    `data.transfer_perturb` None takes every speed the data was prepared with (`data.perturb`,
+    as the data manifest records it); () only the training frames.
+
+    Raises:
+        ValueError: speeds the data or the labelled transfer set lacks, or a transfer set
+            labelled from another conversion of the data.
+    """
+    data = run.cfg.data
+    prepared = timit.perturbed_counts(run.data_dir)
+    wanted = sorted(prepared) if data.transfer_perturb is None else [timit.speed_key(f) for f in data.transfer_perturb]
+    if not wanted:
+        return ("train",), None
+    missing = [f for f in wanted if f not in prepared]
+    if missing:
+        raise ValueError(
+            f"data.transfer_perturb asks for speed(s) {', '.join(missing)}, but {run.data_dir} has copies at "
+            f"{', '.join(sorted(prepared)) or 'none'}: add them to data.perturb and rerun prepare and label (--force)"
+        )
+    transfer = writer.read_manifest(run.transfer_dir)
+    data_fingerprint = writer.read_manifest(run.data_dir).get("fingerprint")
+    if timit.PERTURBED_SPLIT not in transfer["splits"] or transfer.get("source", {}).get("fingerprint") != data_fingerprint:
+        raise ValueError(
+            f"{run.transfer_dir} was labelled from another conversion of {run.data_dir} (one without its "
+            f"speed-perturbed copies); rerun the label stage (--force)"
+        )
+    return ("train", timit.PERTURBED_SPLIT), tuple(float(f) for f in wanted)

@@ -131,3 +131,66 @@ def test_frame_pipeline_knows_its_length(timit_records):
     assert int(ds.cardinality()) == -(-frames // 64) == len(list(ds))
     dropped = timit.frame_pipeline(timit_records, "train", 64, drop_remainder=True)
     assert int(dropped.cardinality()) == frames // 64 == len(list(dropped))
+
+
+# --- speed-perturbed copies in one stream with the training frames -----------------------------
+
+def _labels(ds):
+    return np.concatenate([y for _, y in ds.as_numpy_iterator()])
+
+
+@pytest.mark.parametrize("speeds", [None, (0.9,), (1.1, 0.9), ()])
+def test_perturbed_copies_join_the_training_frames_counted_exactly(timit_perturbed_records, speeds):
+    data = timit_perturbed_records
+    factors = timit.perturbed_counts(data)
+    chosen = sorted(factors) if speeds is None else [timit.speed_key(f) for f in speeds]
+    expected = timit.num_frames(data, "train") + sum(factors[k]["frames"] for k in chosen)
+    assert timit.num_frames(data, ("train", "unlabelled"), speeds) == expected
+    ds = timit.frame_pipeline(data, ("train", "unlabelled"), 64, training=True, seed=1, speeds=speeds)
+    labels = _labels(ds)
+    assert len(labels) == expected and int(ds.cardinality()) == -(-expected // 64)
+    assert np.sum(labels >= 0) == timit.num_frames(data, "train")
+    assert np.sum(labels == -1) == sum(factors[k]["frames"] for k in chosen)
+
+
+def test_speeds_pick_the_copies_by_their_factor(timit_perturbed_records):
+    ids = [u["id"].decode() for u in timit.load_utterances(timit_perturbed_records, "unlabelled").as_numpy_iterator()]
+    assert len(ids) == 20 and {i.rsplit("_sp", 1)[1] for i in ids} == {"0.9", "1.1"}
+    frames = timit.frame_pipeline(timit_perturbed_records, "unlabelled", 1000, speeds=(1.1,))
+    assert len(_labels(frames)) == timit.perturbed_counts(timit_perturbed_records)["1.1"]["frames"]
+    with pytest.raises(ValueError, match="no copies at speed 1.2"):
+        timit.frame_pipeline(timit_perturbed_records, "unlabelled", 8, speeds=(1.2,))
+    assert timit.perturbed_counts(timit_perturbed_records, "train") == {}
+
+
+def test_proportional_order_keeps_every_prefix_in_proportion():
+    counts = [642, 1284, 7]
+    order = timit.proportional_order(counts)
+    assert np.bincount(order).tolist() == counts
+    taken = np.cumsum(np.eye(3, dtype=int)[order], axis=0)
+    ideal = np.arange(1, len(order) + 1)[:, None] * np.array(counts) / sum(counts)
+    assert np.abs(taken - ideal).max() <= 1.0
+    assert timit.proportional_order([2, 4]).tolist() == [1, 0, 1, 1, 0, 1]
+
+
+def test_training_frames_and_copies_are_mixed_throughout_the_epoch(timit_perturbed_records):
+    # Small buffers, so that the frame shuffle alone could not hide one split coming after the
+    # other: the utterances themselves must be interleaved.
+    data = timit_perturbed_records
+    share = timit.num_frames(data, "train") / timit.num_frames(data, ("train", "unlabelled"))
+
+    def labels(seed):
+        return _labels(timit.frame_pipeline(data, ("train", "unlabelled"), 32, training=True, seed=seed,
+                                            shuffle_buffer=32, utterance_buffer=2))
+
+    for seed in range(4):
+        epoch = labels(seed)
+        first = epoch[:4 * 32]
+        assert (first >= 0).any() and (first == -1).any(), seed
+        for part in np.array_split(epoch, 4):  # each quarter of the epoch mixes them like the whole
+            assert abs(np.mean(part >= 0) - share) < 0.1, seed
+    np.testing.assert_array_equal(labels(0), labels(0))  # seeded: reproducible
+    assert not np.array_equal(labels(0), labels(1))
+    ordered = _labels(timit.frame_pipeline(data, ("train", "unlabelled"), 32))
+    train = timit.num_frames(data, "train")
+    assert np.all(ordered[:train] >= 0) and np.all(ordered[train:] == -1)

@@ -218,3 +218,98 @@ def test_flac_corpus_converts_through_tensorflow_io(converted, tmp_path):
     for split in ("train", "dev", "test"):
         assert other["splits"][split]["frames"] == manifest["splits"][split]["frames"]
     np.testing.assert_allclose(other["normalization"]["mean"], manifest["normalization"]["mean"], atol=1e-9)
+
+
+# --- speed-perturbed copies (--perturb) --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def perturbed(corpus, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("perturbed"))
+    return out, job.convert(corpus, out, perturb=(1.1, 0.9), log=lambda *_: None)
+
+
+def _dominant_hz(samples):
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return np.argmax(spectrum) * fx.SAMPLE_RATE / len(samples)
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1, 0.8])
+def test_speed_perturb_shortens_by_the_factor_and_raises_pitch(factor):
+    t = np.arange(fx.SAMPLE_RATE) / fx.SAMPLE_RATE
+    tone = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    out, segments = job.speed_perturb(tone, [(0, 8000, "h#"), (8000, 16000, "s")], factor)
+    assert out.dtype == np.float32 and len(out) == int(np.ceil(fx.SAMPLE_RATE / factor))
+    assert abs(_dominant_hz(out) - 1000.0 * factor) < 3.0  # the 1 kHz tone, played f times faster
+    assert segments == [(0, round(8000 / factor), "h#"), (round(8000 / factor), round(16000 / factor), "s")]
+    np.testing.assert_array_equal(out, job.speed_perturb(tone, segments, factor)[0])  # deterministic
+
+
+def test_perturbed_split_holds_every_train_utterance_at_each_speed(converted, perturbed):
+    (plain_out, plain), (out, manifest) = converted, perturbed
+    train = {r["id"].numpy().decode(): r for r in _records(out, "train")}
+    copies = _records(out, "unlabelled")
+    split = manifest["splits"]["unlabelled"]
+    assert manifest["source"]["perturb"] == [0.9, 1.1]
+    assert split["count"] == len(copies) == 2 * len(train) and split["speakers"] == manifest["splits"]["train"]["speakers"]
+    assert sorted(split["factors"]) == ["0.9", "1.1"]
+    for key, factor in (("0.9", 0.9), ("1.1", 1.1)):
+        mine = [r for r in copies if r["id"].numpy().decode().endswith(f"_sp{key}")]
+        assert split["factors"][key]["count"] == len(mine) == len(train)
+        assert split["factors"][key]["frames"] == sum(int(r["state"].shape[0]) for r in mine)
+        for r in mine:
+            original = train[r["id"].numpy().decode()[:-len(f"_sp{key}")]]
+            assert r["speaker"].numpy() == original["speaker"].numpy()
+            assert float(r["speed"]) == pytest.approx(factor)
+            assert np.all(r["state"].numpy() == -1) and r["phones"].shape == (0,)
+            # The transcribed span, 1/f as long: its frame count within a frame or two.
+            assert abs(r["state"].shape[0] - original["state"].shape[0] / factor) <= 2
+            assert r["features"].shape == (r["state"].shape[0], 123)
+            assert not np.allclose(r["features"].numpy()[:5], original["features"].numpy()[:5])
+    assert split["frames"] == sum(c["frames"] for c in split["factors"].values())
+    assert float(train[next(iter(train))]["speed"]) == 1.0  # originals: the default
+    # The other splits, their statistics and their files are those of the plain conversion.
+    assert manifest["normalization"] == plain["normalization"] and manifest["train_stats"] == plain["train_stats"]
+    for name in ("train", "dev", "test"):
+        assert manifest["splits"][name] == plain["splits"][name]
+
+
+def test_perturbed_conversion_is_deterministic_and_its_options_are_fingerprinted(corpus, converted, perturbed,
+                                                                                   tmp_path):
+    (_, plain), (out, manifest) = converted, perturbed
+    assert "perturb" not in plain["source"]  # conversions without it keep their old fingerprints
+    assert manifest["fingerprint"] != plain["fingerprint"]
+    messages = []
+    assert job.convert(corpus, out, perturb=(0.9, 1.1), log=messages.append) == manifest
+    assert "nothing to do" in messages[-1]
+    again = job.convert(corpus, str(tmp_path / "again"), perturb="0.9,1.1", log=lambda *_: None)
+    assert again["fingerprint"] == manifest["fingerprint"]
+    assert again["splits"]["unlabelled"]["shards"] == manifest["splits"]["unlabelled"]["shards"]  # same sha256
+    # Other speeds are another conversion: redone, not skipped.
+    other = job.convert(corpus, str(tmp_path / "again"), perturb=(0.9,), log=messages.append)
+    assert "nothing to do" not in messages[-1] and other["fingerprint"] not in (manifest["fingerprint"], plain["fingerprint"])
+    assert list(other["splits"]["unlabelled"]["factors"]) == ["0.9"]
+    assert other["splits"]["unlabelled"]["factors"]["0.9"] == manifest["splits"]["unlabelled"]["factors"]["0.9"]
+    none = job.convert(corpus, str(tmp_path / "again"), log=lambda *_: None)
+    assert none["fingerprint"] == plain["fingerprint"] and "unlabelled" not in none["splits"]
+    assert not [f for f in os.listdir(tmp_path / "again") if f.startswith("unlabelled")]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("1", "not 1"), ("2.5", "in \\[0.5, 2\\]"), ("0.9123", "p/q"), ("fast", "not a number"),
+])
+def test_bad_perturb_factors_stop_before_writing(corpus, tmp_path, capsys, text, message):
+    with pytest.raises(job.CorpusError, match=message):
+        job.perturb_factors(text)
+    out = str(tmp_path / "out")
+    assert job.main(["--timit", corpus, "--out", out, "--perturb", text]) == 2
+    assert capsys.readouterr().err.startswith("error: --perturb")
+    assert not os.path.exists(out)
+
+
+def test_cli_perturbs(corpus, tmp_path):
+    out = str(tmp_path / "out")
+    assert job.main(["--timit", corpus, "--out", out, "--limit", "2", "--perturb", "1.2, 0.8", "--shards", "1"]) == 0
+    split = writer.read_manifest(out)["splits"]["unlabelled"]
+    assert split["count"] == 4 and {k: v["count"] for k, v in split["factors"].items()} == {"0.8": 2, "1.2": 2}
+    assert split["factors"]["0.8"]["ratio"] == "4/5"
+    assert job.perturb_factors("1.2, 0.8,1.2") == (0.8, 1.2)

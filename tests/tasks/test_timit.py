@@ -1,0 +1,133 @@
+"""TimitTask: prepare / label commands, the prepared check, and the transfer set with speed-perturbed copies."""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from mimic_keras import config as config_lib
+from mimic_keras.data import timit, writer
+from mimic_keras.distiller import Distiller
+from mimic_keras.stages import Run
+from mimic_keras.tasks.timit import TimitTask
+from pipelines import label_timit_with_teacher
+
+
+def _run(tmp_path, data, transfer=None, **data_options):
+    cfg = config_lib.get_preset("timit-quick")
+    source = writer.read_manifest(data)["source"]["root"]
+    cfg.data = dataclasses.replace(cfg.data, source=source, **data_options)
+    run = Run(cfg, str(tmp_path / "run"))
+    os.symlink(data, run.data_dir)
+    if transfer:
+        os.symlink(transfer, run.transfer_dir)
+    return run
+
+
+def test_commands_carry_the_speeds(tmp_path, timit_perturbed_records, timit_records):
+    task = TimitTask()
+    run = _run(tmp_path, timit_perturbed_records, perturb=(1.1, 0.9))
+    cmd = task.prepare_command(run)
+    assert cmd[cmd.index("--perturb") + 1] == "1.1,0.9"
+    assert task.label_command(run)[-5:] == ["--splits", "train", "dev", "test", "unlabelled"]
+    plain = _run(tmp_path / "plain", timit_records)
+    assert "--perturb" not in task.prepare_command(plain)
+    assert task.label_command(plain)[-4:] == ["--splits", "train", "dev", "test"]
+
+
+@pytest.mark.parametrize("options,prepared", [
+    ({"perturb": (0.9, 1.1)}, True),
+    ({"perturb": (1.1, 0.9)}, True),
+    ({"perturb": (0.9,)}, False),
+    ({}, False),
+    ({"perturb": (0.9, 1.1), "limit": 3}, False),
+])
+def test_prepared_means_converted_with_the_configured_speeds(tmp_path, timit_perturbed_records, options, prepared):
+    assert TimitTask().is_prepared(_run(tmp_path, timit_perturbed_records, **options)) is prepared
+
+
+def test_plain_conversion_is_prepared_without_speeds(tmp_path, timit_records):
+    assert TimitTask().is_prepared(_run(tmp_path, timit_records))
+    assert not TimitTask().is_prepared(_run(tmp_path / "p", timit_records, perturb=(0.9,)))
+
+
+def test_label_job_labels_the_copies(timit_perturbed_labelled):
+    data, transfer, _ = timit_perturbed_labelled
+    manifest = writer.read_manifest(transfer)
+    assert manifest["splits"]["unlabelled"]["frames"] == writer.read_manifest(data)["splits"]["unlabelled"]["frames"]
+    assert manifest["splits"]["unlabelled"]["factors"] == timit.perturbed_counts(data)
+    utt = next(timit.load_utterances(transfer, "unlabelled", with_logits=True).as_numpy_iterator())
+    assert utt["logits"].shape == (len(utt["state"]), 183) and np.all(utt["state"] == -1)
+    assert np.abs(utt["logits"]).sum() > 0
+
+
+@pytest.mark.parametrize("transfer_perturb,speeds", [(None, ("0.9", "1.1")), ((), ()), ((0.9,), ("0.9",)),
+                                                     ((1.1, 0.9), ("0.9", "1.1"))])
+def test_transfer_set_count_is_exact(tmp_path, timit_perturbed_labelled, transfer_perturb, speeds):
+    data, transfer, _ = timit_perturbed_labelled
+    run = _run(tmp_path, data, transfer, perturb=(0.9, 1.1), transfer_perturb=transfer_perturb)
+    train_cfg = dataclasses.replace(run.cfg.mimic_train, batch_size=64)
+    factors = timit.perturbed_counts(data)
+    expected = timit.num_frames(data, "train") + sum(factors[k]["frames"] for k in speeds)
+    task = TimitTask()
+    train, _, count = task.transfer_datasets(run, train_cfg)
+    labels = np.concatenate([y["label"] for _, y in train.as_numpy_iterator()])
+    assert count == expected == len(labels) == task.transfer_frames(run)
+    assert np.sum(labels == -1) == sum(factors[k]["frames"] for k in speeds)
+    assert int(train.cardinality()) == -(-expected // 64)
+
+
+def test_transfer_set_refuses_speeds_it_does_not_have(tmp_path, timit_perturbed_labelled, timit_records):
+    data, transfer, teacher = timit_perturbed_labelled
+    train_cfg = dataclasses.replace(config_lib.get_preset("timit-quick").mimic_train, batch_size=64)
+    run = _run(tmp_path, data, transfer, perturb=(0.9, 1.1), transfer_perturb=(1.2,))
+    with pytest.raises(ValueError, match="speed\\(s\\) 1.2.*0.9, 1.1"):
+        TimitTask().transfer_datasets(run, train_cfg)
+    # Data converted with copies, transfer set labelled from a conversion without them: relabel.
+    stale = str(tmp_path / "stale")
+    label_timit_with_teacher.label(timit_records, [teacher], stale)
+    run = _run(tmp_path / "b", data, stale, perturb=(0.9, 1.1))
+    with pytest.raises(ValueError, match="another conversion.*rerun the label stage"):
+        TimitTask().transfer_datasets(run, train_cfg)
+    assert TimitTask().transfer_datasets(_run(tmp_path / "c", data, stale, transfer_perturb=()), train_cfg)[2] == \
+        timit.num_frames(data, "train")
+
+
+def test_distiller_trains_on_frames_without_labels(tmp_path, timit_perturbed_labelled):
+    data, transfer, _ = timit_perturbed_labelled
+    run = _run(tmp_path, data, transfer, perturb=(0.9, 1.1))
+    train_cfg = dataclasses.replace(run.cfg.mimic_train, batch_size=128)
+    train, val, _ = TimitTask().transfer_datasets(run, train_cfg)
+    keras.utils.set_random_seed(0)
+    student = keras.Sequential([keras.Input((timit.INPUT_DIM,)), keras.layers.Dense(8, activation="relu"),
+                                keras.layers.Dense(timit.NUM_STATES)])
+    distiller = Distiller(student, alpha=0.5)  # the label term too: -1 frames must be masked out of it
+    distiller.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = distiller.fit(train, validation_data=val, epochs=1, verbose=0).history
+    assert all(np.isfinite(v[-1]) for v in history.values())
+    assert 0.0 <= history["accuracy"][-1] <= 1.0 and 0.0 <= history["agreement"][-1] <= 1.0
+
+
+def test_stages_prepare_label_and_train_on_the_copies(tmp_path):
+    """`fit` end to end on a tiny corpus: prepare writes the copies, label labels them, the mimic trains on them."""
+    from mimic_keras import fit
+    from tests import timit_fixtures as fx
+
+    corpus = fx.make_corpus(str(tmp_path / "TIMIT"))
+    workdir = str(tmp_path / "run")
+    tiny = ["--timit", corpus, "--workdir", workdir, "teacher.kind=dnn", "teacher.num_teachers=1",
+            "teacher.dense_units=(16,)", "mimic.bottleneck=8", "mimic.hidden=16", "teacher_train.epochs=1",
+            "mimic_train.epochs=1", "teacher_train.batch_size=64", "mimic_train.batch_size=64"]
+    assert fit.main(["prepare", "--preset", "timit-quick", *tiny]) == 0
+    assert "unlabelled" not in writer.read_manifest(os.path.join(workdir, "data"))["splits"]
+    tiny += ["data.perturb=(0.9,1.1)", "data.transfer_perturb=(1.1,)"]
+    for stage in ("prepare", "teacher", "label", "mimic"):  # prepare again: the speeds changed
+        assert fit.main([stage, "--preset", "timit-quick", *tiny]) == 0
+    data = writer.read_manifest(os.path.join(workdir, "data"))
+    assert sorted(data["splits"]["unlabelled"]["factors"]) == ["0.9", "1.1"]
+    transfer = writer.read_manifest(os.path.join(workdir, "transfer"))
+    assert transfer["splits"]["unlabelled"]["frames"] == data["splits"]["unlabelled"]["frames"]
+    assert transfer["options"]["splits"] == ["train", "dev", "test", "unlabelled"]
+    assert os.path.exists(os.path.join(workdir, "mimic", "model.keras"))
