@@ -12,7 +12,8 @@ with the base run's config plus the overrides. `--stage control` trains the labe
 control instead; `--teachers NAME=T1.keras[,T2.keras]` gives variant NAME its own transfer
 set, labelled by those teachers (`fit label`, then `fit mimic`), e.g. to compare ensembles or teacher
 checkpoints. Results (parameters, epochs, wall time, test
-accuracy, validation L2 to the teacher, agreement) go to `docs/experiments/<name>.json|.md`,
+accuracy, validation L2 to the teacher, agreement; for TIMIT, state frame accuracy and PER on
+the core test, `mimic_keras.report_timit.student_scores`) go to `docs/experiments/<name>.json|.md`,
 and loss-vs-wall-clock curves to `docs/experiments/<name>.png` (with hidden-unit statistics and
 teacher-vs-student accuracy figures when the rows have them; `python -m mimic_keras.plots
 docs/experiments/<name>.json` redraws them).
@@ -43,6 +44,11 @@ def _scalars(log_dir, tag):
 def _evaluate(workdir, stage="mimic"):
     import keras
 
+    with open(os.path.join(workdir, "config.json")) as f:
+        cfg = json.load(f)
+    if cfg["data"]["dataset"] == "timit":
+        return _evaluate_timit(workdir, stage, cfg["data"]["context"])
+
     from mimic_keras import losses
     from mimic_keras.data import cifar10
     from mimic_keras.report import accuracy_ci95
@@ -68,6 +74,16 @@ def _evaluate(workdir, stage="mimic"):
         "val_l2_to_teacher": float(losses.L2Logits()(val["logits"], val_logits)),
         "test_agreement": float(np.mean(test_logits.argmax(-1) == teacher_test.argmax(-1))),
     }
+
+
+def _evaluate_timit(workdir, stage, context):
+    import keras
+
+    from mimic_keras.report_timit import student_scores
+
+    model = keras.saving.load_model(os.path.join(workdir, stage, "model.keras"), compile=False)
+    return student_scores(model, os.path.join(workdir, "data"), os.path.join(workdir, "transfer"), context,
+                          os.path.join(workdir, "transcripts", stage))
 
 
 def _link(target, link):
@@ -123,15 +139,21 @@ def write_outputs(name, rows, common, base):
     os.makedirs("docs/experiments", exist_ok=True)
     with open(f"docs/experiments/{name}.json", "w") as f:
         json.dump({"base": base, "common": common, "rows": rows}, f, indent=2)
+    speech = any("test_per" in r for r in rows)  # TIMIT: frame accuracy of states, then PER
     lines = [f"Base run `{base}`, common overrides `{' '.join(common) or '(none)'}`.", "",
-             "| variant | overrides | teacher test accuracy | parameters | epochs | wall time | test accuracy (± 95% CI) | val L2 to teacher | agreement |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| variant | overrides | teacher test accuracy | parameters | epochs | wall time | test accuracy (± 95% CI) | val L2 to teacher | agreement |"
+             + (" PER dev | PER core test |" if speech else ""),
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if speech else "")]
     for r in rows:
         lines.append(f"| {r['variant']} | `{r['overrides'] or '—'}` | {r['teacher_test_accuracy']:.2%} | "
                      f"{r['parameters']:,} | {r['epochs']} | "
                      f"{r['wall_seconds'] / 60:.1f} min | {r['test_accuracy']:.2%} ± {r['test_accuracy_ci95']:.2%} | "
                      f"{r['val_l2_to_teacher']:.3f} | "
-                     f"{r['test_agreement']:.2%} |")
+                     f"{r['test_agreement']:.2%} |"
+                     + (f" {r['dev_per']:.2%} | {r['test_per']:.2%} |" if speech else ""))
+    if speech:
+        lines += ["", "TIMIT: test accuracy is the state frame accuracy on the core test (95% CI with utterances as "
+                  "clusters); PER with 39 folded phones, each student's decoder tuned on dev."]
     with open(f"docs/experiments/{name}.md", "w") as f:
         f.write("\n".join(lines) + "\n")
 

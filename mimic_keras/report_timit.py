@@ -6,6 +6,8 @@ phones) and phone error rate on dev and on the core test set. Each model's decod
 and insertion penalty, `mimic_keras.decoding`) is tuned once, on dev, and then used on both
 splits. The 39-class reference and hypothesis transcripts go to
 `<workdir>/transcripts/<model>/{dev,test}.{ref,hyp}.txt` (`<utt-id> ph ph ...`), for sclite.
+`student_scores` scores one student against the teacher logits of its transfer set (a row of
+`experiments/mimic_sweep.py`).
 """
 
 import os
@@ -45,6 +47,68 @@ def _score(utterances, hmm, transcripts_dir):
 
 def _concat_logits(utterances):
     return np.concatenate([u["logits"] for u in utterances])
+
+
+def frame_accuracy_ci95(correct):
+    """Half-width of the 95% interval of a frame accuracy, each utterance one cluster of frames.
+
+    Frames of one utterance are not independent: the variance is that of a ratio estimate over
+    utterances, Σ (c_i - p n_i)² / (Σ n_i)² × m / (m - 1), for m utterances of n_i frames, c_i
+    of them correct.
+
+    Args:
+        correct: one boolean array per utterance.
+    """
+    c = np.array([np.sum(x) for x in correct], np.float64)
+    n = np.array([len(x) for x in correct], np.float64)
+    m = len(n)
+    if m < 2:
+        return float("nan")
+    p = c.sum() / n.sum()
+    return 1.96 * float(np.sqrt(np.sum((c - p * n) ** 2) / n.sum() ** 2 * m / (m - 1)))
+
+
+def _teacher_logits(transfer_dir, split):
+    return {u["id"].decode(): u["logits"]
+            for u in timit.load_utterances(transfer_dir, split, with_logits=True).as_numpy_iterator()}
+
+
+def student_scores(model, data_dir, transfer_dir, context, transcripts_dir):
+    """One student's scores against the labels and against the teacher of its transfer set.
+
+    Args:
+        model: a frame classifier (Keras model).
+        data_dir: the converted folder (dev and core test, decoder statistics).
+        transfer_dir: the teacher-labelled folder (its dev and test logits are the teacher's).
+        context: the model's context (frames on each side).
+        transcripts_dir: gets `{dev,test}.{ref,hyp}.txt`.
+
+    Returns:
+        A dict: `parameters`; `test_accuracy` (state frame accuracy on the core test) with
+        `test_accuracy_ci95` (utterances as clusters), `test_phone_accuracy`, `dev_per` and
+        `test_per` (decoder tuned on dev); the teacher's `teacher_test_accuracy`; and the
+        student's `val_l2_to_teacher` (dev), `test_l2_to_teacher` and `test_agreement`.
+    """
+    utts = _predict(model, data_dir, context)
+    scores = _score(utts, decoding.PhoneHMM.from_manifest(data_dir), transcripts_dir)
+    teacher = {split: _teacher_logits(transfer_dir, split) for split in SPLITS}
+    mine = {split: _concat_logits(utts[split]) for split in SPLITS}
+    theirs = {split: np.concatenate([teacher[split][u["id"]] for u in utts[split]]) for split in SPLITS}
+    labels = np.concatenate([u["state"] for u in utts["test"]])
+    return {
+        "parameters": int(model.count_params()),
+        "test_accuracy": scores["test"]["state_accuracy"],
+        "test_accuracy_ci95": frame_accuracy_ci95([u["logits"].argmax(-1) == u["state"] for u in utts["test"]]),
+        "test_phone_accuracy": scores["test"]["phone_accuracy"],
+        "dev_per": scores["dev"]["per"],
+        "test_per": scores["test"]["per"],
+        "lm_weight": scores["lm_weight"],
+        "insertion_penalty": scores["insertion_penalty"],
+        "teacher_test_accuracy": float(np.mean(theirs["test"].argmax(-1) == labels)),
+        "val_l2_to_teacher": float(L2Logits()(theirs["dev"], mine["dev"])),
+        "test_l2_to_teacher": float(L2Logits()(theirs["test"], mine["test"])),
+        "test_agreement": float(np.mean(mine["test"].argmax(-1) == theirs["test"].argmax(-1))),
+    }
 
 
 def evaluate_run(run):
@@ -92,7 +156,7 @@ def evaluate_run(run):
         "name": cfg.name,
         "dataset": "timit",
         "splits": {s: {"utterances": data[s]["count"], "frames": data[s]["frames"]} for s in SPLITS},
-        "transfer_frames": timit.num_frames(run.transfer_dir, "train"),
+        "transfer_frames": run.task.transfer_frames(run),  # training frames + any perturbed copies used
         "checkpoint": checkpoint_protocol(cfg),
         "models": rows,
         "objectives": objectives(cfg),

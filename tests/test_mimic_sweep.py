@@ -1,0 +1,44 @@
+"""experiments/mimic_sweep.py's TIMIT path: rows scored by report_timit, PER columns in the table."""
+
+import importlib.util
+import json
+import os
+
+import keras
+
+from mimic_keras import config as config_lib
+
+_SPEC = importlib.util.spec_from_file_location(
+    "mimic_sweep", os.path.join(os.path.dirname(__file__), "..", "experiments", "mimic_sweep.py"))
+sweep = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(sweep)
+
+
+def test_timit_variant_is_scored_against_its_teacher(timit_perturbed_labelled, tmp_path):
+    data, transfer, teacher = timit_perturbed_labelled
+    workdir = tmp_path / "run"
+    (workdir / "mimic").mkdir(parents=True)
+    with open(workdir / "config.json", "w") as f:
+        json.dump(config_lib.to_dict(config_lib.get_preset("timit-quick")), f)
+    os.symlink(data, workdir / "data")
+    os.symlink(transfer, workdir / "transfer")
+    keras.saving.load_model(teacher, compile=False).save(workdir / "mimic" / "model.keras")
+    row = sweep._evaluate(str(workdir), "mimic")
+    assert row["test_agreement"] == 1.0 and row["teacher_test_accuracy"] == row["test_accuracy"]
+    assert {"test_per", "dev_per", "test_accuracy_ci95", "val_l2_to_teacher"} <= set(row)
+    assert (workdir / "transcripts" / "mimic" / "test.hyp.txt").exists()
+
+
+def test_timit_rows_get_per_columns(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    curve = {"seconds": [10.0, 20.0], "loss": [2.0, 1.0], "val_loss": [2.5, 1.5], "val_accuracy": [0.3, 0.4]}
+    row = {"variant": "sp_all", "stage": "mimic", "overrides": "data.transfer_perturb=None", "epochs": 2,
+           "wall_seconds": 20.0, "curve": curve, "parameters": 1000, "test_accuracy": 0.5, "test_accuracy_ci95": 0.02,
+           "teacher_test_accuracy": 0.6, "val_l2_to_teacher": 3.0, "test_agreement": 0.7, "dev_per": 0.25,
+           "test_per": 0.275}
+    sweep.write_outputs("grow", [row], [], "runs/timit-grow")
+    table = (tmp_path / "docs" / "experiments" / "grow.md").read_text()
+    assert "PER core test" in table and "| 25.00% | 27.50% |" in table
+    cifar = {k: v for k, v in row.items() if k not in ("dev_per", "test_per")}
+    sweep.write_outputs("images", [cifar], [], "runs/cifar10-cpu")
+    assert "PER" not in (tmp_path / "docs" / "experiments" / "images.md").read_text()
