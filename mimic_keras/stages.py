@@ -108,16 +108,19 @@ class Run:
 
         if not writer.is_complete(self.transfer_dir) or not all(map(os.path.exists, self.teacher_paths)):
             return False
-        labelled_by = writer.read_manifest(self.transfer_dir)["teacher"]["sha256"]
-        return sorted(labelled_by) == sorted(model_fingerprint(p) for p in self.teacher_paths)
+        transfer = writer.read_manifest(self.transfer_dir)
+        if writer.is_complete(self.data_dir):  # labelled from this conversion of the data?
+            if transfer.get("source", {}).get("fingerprint") != writer.read_manifest(self.data_dir).get("fingerprint"):
+                return False
+        return sorted(transfer["teacher"]["sha256"]) == sorted(model_fingerprint(p) for p in self.teacher_paths)
 
     def _require(self, stage):
         if stage == "label" and not self.is_done(stage) and writer.is_complete(self.transfer_dir) and all(
             map(os.path.exists, self.teacher_paths)
         ):
             raise ValueError(
-                f"{self.transfer_dir} was labelled by other teachers than {self.teacher_paths}; "
-                "rerun the label stage (--force)"
+                f"{self.transfer_dir} was labelled by other teachers than {self.teacher_paths} or from "
+                "another conversion of the data; rerun the label stage (--force)"
             )
         if not self.is_done(stage):
             raise FileNotFoundError(f"run stage '{stage}' first (its outputs are missing in {self.workdir})")

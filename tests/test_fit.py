@@ -209,3 +209,19 @@ def test_students_log_hidden_unit_statistics(tiny_run):
         assert 0.0 < history["hidden_active"][-1] <= 1.0
     with open(os.path.join(workdir, "teacher", "teacher_0", "history.json")) as f:
         assert "hidden_active" not in json.load(f)  # deep teachers have no single hidden layer
+
+
+def test_label_is_redone_after_the_data_is_converted_again(tiny_run, tmp_path):
+    import shutil
+
+    from mimic_keras.data import writer
+
+    run = _linked_run(tiny_run, tmp_path, [])
+    assert run.is_done("label")
+    os.remove(tmp_path / "data")
+    shutil.copytree(os.path.join(tiny_run[0], "data"), tmp_path / "data")
+    manifest = writer.read_manifest(str(tmp_path / "data"))
+    writer.write_manifest(str(tmp_path / "data"), {**manifest, "fingerprint": "another conversion"})
+    assert not run.is_done("label")
+    with pytest.raises(ValueError, match="another conversion of the data"):
+        run._require("label")
