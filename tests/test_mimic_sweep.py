@@ -42,3 +42,28 @@ def test_timit_rows_get_per_columns(tmp_path, monkeypatch):
     cifar = {k: v for k, v in row.items() if k not in ("dev_per", "test_per")}
     sweep.write_outputs("images", [cifar], [], "runs/cifar10-cpu")
     assert "PER" not in (tmp_path / "docs" / "experiments" / "images.md").read_text()
+
+
+def test_merge_sweeps_copies_the_named_rows(tmp_path, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "merge_sweeps", os.path.join(os.path.dirname(__file__), "..", "experiments", "merge_sweeps.py"))
+    merge = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(merge)
+    monkeypatch.chdir(tmp_path)
+    curve = {"seconds": [10.0, 20.0], "loss": [2.0, 1.0], "val_loss": [2.5, 1.5], "val_accuracy": [0.3, 0.4]}
+
+    def row(variant, stage):
+        return {"variant": variant, "stage": stage, "overrides": "", "epochs": 2, "wall_seconds": 20.0,
+                "curve": curve, "parameters": 1000, "test_accuracy": 0.5, "test_accuracy_ci95": 0.02,
+                "teacher_test_accuracy": 0.6, "val_l2_to_teacher": 3.0, "test_agreement": 0.7}
+
+    for name, rows in (("a", [row("m1", "mimic"), row("m2", "mimic")]), ("b", [row("c1", "control")])):
+        with open(tmp_path / f"{name}.json", "w") as f:
+            json.dump({"base": f"runs/{name}", "common": [], "rows": rows}, f)
+    assert merge.main(["--name", "both", "--row", "a.json:m2", "--row", "b.json:c1"]) == 0
+    with open(tmp_path / "docs" / "experiments" / "both.json") as f:
+        merged = json.load(f)
+    assert [(r["variant"], r["stage"]) for r in merged["rows"]] == [("m2", "mimic"), ("c1", "control")]
+    assert merged["base"] == "runs/a, runs/b"
+    assert merge.main(["--name", "x", "--row", "a.json:nope"]) == 2
+    assert "no variant 'nope'" in capsys.readouterr().err
