@@ -73,9 +73,7 @@ def evaluate_run(run):
     report = {
         "name": cfg.name,
         "test_examples": int(len(test_y)),
-        "transfer_examples": sum(
-            s["count"] for k, s in writer.read_manifest(run.transfer_dir)["splits"].items() if k in ("train", "unlabelled")
-        ),
+        "transfer_examples": run.task.transfer_examples(run),  # what the mimic trained on
         "checkpoint": checkpoint_protocol(cfg),
         "models": rows,
         "objectives": objectives(cfg),

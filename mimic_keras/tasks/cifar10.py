@@ -68,12 +68,11 @@ class Cifar10Task(Task):
                 "mimic_train.augment must be false: on-the-fly augmentation would pair images with "
                 "logits of other images; enlarge the transfer set with data.views instead"
             )
-        train_splits = [s for s in ("train", "unlabelled") if s in manifest["splits"]]
-        max_view, mixup_views, count = _transfer_views(run.cfg.data, manifest["splits"]["train"])
+        max_view, mixup_views, _ = _transfer_views(run.cfg.data, manifest["splits"]["train"])
         ds = cifar10.load_split(run.transfer_dir, "train", num_classes=n, max_view=max_view, mixup_views=mixup_views)
-        for split in train_splits[1:]:
-            ds = ds.concatenate(cifar10.load_split(run.transfer_dir, split, num_classes=n))
-            count += manifest["splits"][split]["count"]
+        if "unlabelled" in manifest["splits"]:
+            ds = ds.concatenate(cifar10.load_split(run.transfer_dir, "unlabelled", num_classes=n))
+        count = self.transfer_examples(run)
         train = cifar10.input_pipeline(
             ds, train_cfg.batch_size, training=True, target="distill", seed=train_cfg.seed,
             shuffle_buffer=min(count, 50_000),
@@ -83,6 +82,12 @@ class Cifar10Task(Task):
             target="distill",
         )
         return distribute_options(train), distribute_options(val), count
+
+    def transfer_examples(self, run):
+        """Examples per epoch of the mimic's transfer set (the views and mixup images it keeps)."""
+        splits = writer.read_manifest(run.transfer_dir)["splits"]
+        count = _transfer_views(run.cfg.data, splits["train"])[2]
+        return count + (splits["unlabelled"]["count"] if "unlabelled" in splits else 0)
 
     def build_teacher(self, cfg, index):
         return build_teacher(cfg.teacher, cfg.num_classes, name=f"teacher_{index}")
