@@ -205,11 +205,12 @@ def sweep_hidden_figure(sweep):
 def teacher_figure(sweep):
     """Student test accuracy (± 95% CI) against teacher test accuracy, one labelled point per variant.
 
-    Returns None when no row has `teacher_test_accuracy`. The dotted line is y = x: a point on
-    it is a student as accurate as its teacher.
+    Returns None unless rows have at least two different `teacher_test_accuracy` values (one
+    teacher for every variant makes no such figure). The dotted line is y = x: a point on it is
+    a student as accurate as its teacher.
     """
     rows = [r for r in sweep["rows"] if r.get("teacher_test_accuracy") is not None]
-    if not rows:
+    if len({r["teacher_test_accuracy"] for r in rows}) < 2:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5))

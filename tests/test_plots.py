@@ -110,13 +110,16 @@ def test_sweep_hidden_figure_has_one_line_per_variant_with_stats():
 
 def test_plot_sweep_writes_hidden_and_teacher_figures_when_rows_have_them(tmp_path):
     png = str(tmp_path / "s.png")
-    assert plots.plot_sweep(_sweep(teacher=0.8), png) == [png, str(tmp_path / "s_hidden.png"),
-                                                          str(tmp_path / "s_teacher.png")]
+    two_teachers = _sweep(teacher=0.8)
+    two_teachers["rows"][1]["teacher_test_accuracy"] = 0.9
+    assert plots.plot_sweep(two_teachers, png) == [png, str(tmp_path / "s_hidden.png"),
+                                                   str(tmp_path / "s_teacher.png")]
     assert all(_is_png(str(p)) for p in tmp_path.glob("s*.png"))
     for name in ("s_hidden.png", "s_teacher.png"):
         os.remove(tmp_path / name)
     assert plots.plot_sweep(_sweep(hidden=False), png) == [png]
     assert not (tmp_path / "s_hidden.png").exists() and not (tmp_path / "s_teacher.png").exists()
+    assert plots.plot_sweep(_sweep(teacher=0.8), png) == [png, str(tmp_path / "s_hidden.png")]  # one teacher
 
 
 def test_teacher_figure_places_each_variant_with_its_ci_and_a_diagonal():
