@@ -155,7 +155,9 @@ def test_write_plots_names_files_after_the_json(tmp_path):
     assert plots.write_plots(run) == [str(tmp_path / "run" / "curves.png"), str(tmp_path / "run" / "hidden.png")]
     docs = _write(tmp_path / "docs" / "cifar10_cpu_report.json", _report(hidden=False))
     assert plots.write_plots(docs) == [str(tmp_path / "docs" / "cifar10_cpu_curves.png")]
-    sweep = _write(tmp_path / "docs" / "experiments" / "losses.json", _sweep(teacher=0.8))
+    two_teachers = _sweep(teacher=0.8)
+    two_teachers["rows"][1]["teacher_test_accuracy"] = 0.9
+    sweep = _write(tmp_path / "docs" / "experiments" / "losses.json", two_teachers)
     folder = tmp_path / "docs" / "experiments"
     assert plots.write_plots(sweep) == [str(folder / n) for n in ("losses.png", "losses_hidden.png", "losses_teacher.png")]
     assert all(_is_png(str(folder / n)) for n in ("losses.png", "losses_hidden.png", "losses_teacher.png"))
