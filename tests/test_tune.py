@@ -39,14 +39,14 @@ def _results(workdir):
 
 def test_search_trains_only_within_budget_and_writes_a_usable_preset(labelled, monkeypatch):
     workdir, args = labelled
-    built, build_mimic = [], tune.build_mimic
+    built, build_mimic = [], tune.hypermodel.build_mimic
 
     def spy(*a, **k):
         model = build_mimic(*a, **k)
         built.append(model.count_params())
         return model
 
-    monkeypatch.setattr(tune, "build_mimic", spy)
+    monkeypatch.setattr(tune.hypermodel, "build_mimic", spy)
     search = [*args, "--max-trials", "2", "--budget-params", str(BUDGET), *SPACE]
     assert tune.main([*search, "--overwrite"]) == 0
 
@@ -124,13 +124,13 @@ def test_a_search_whose_trials_all_fail_is_a_loud_error(labelled, monkeypatch, c
 
 def test_trials_build_under_the_runs_strategy(labelled, monkeypatch):
     workdir, args = labelled
-    strategies, build_mimic = [], tune.build_mimic
+    strategies, build_mimic = [], tune.hypermodel.build_mimic
 
     def spy(*a, **k):
         strategies.append(tf.distribute.get_strategy())
         return build_mimic(*a, **k)
 
-    monkeypatch.setattr(tune, "build_mimic", spy)
+    monkeypatch.setattr(tune.hypermodel, "build_mimic", spy)
     search = [*args, "strategy=mirrored", "mimic_train.epochs=1", "--tuner", "random", "--max-trials", "1"]
     assert tune.main([*search, "--overwrite", *SPACE]) == 0
     assert isinstance(strategies[-1], tf.distribute.MirroredStrategy)  # the trial's (the first is a dry build)
@@ -145,7 +145,7 @@ def test_oracles_never_propose_a_candidate_over_budget(name, tmp_path):
     def sizer(values):
         return tune.count_params(cfg, values, (32, 32, 3))
 
-    oracle = tune._oracle(name, sizer, BUDGET, max_trials=20, max_epochs=9, factor=3, seed=1)
+    oracle = tune.make_oracle(name, sizer, BUDGET, max_trials=20, max_epochs=9, factor=3, seed=1)
     oracle._set_project_dir(str(tmp_path), "search")
     hp = keras_tuner.HyperParameters()
     space.declare(hp, {"bottleneck": 8, "hidden": 16, "conv_filters": 4})

@@ -1,0 +1,102 @@
+"""The CLI, `python -m mimic_keras.tune`: flags to a `SearchSpace`, then `search`.
+
+Its help is the package's docstring (`mimic_keras.tune`).
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+
+from mimic_keras import config as config_lib
+from mimic_keras.tune.oracles import OBJECTIVE, TUNERS
+from mimic_keras.tune.results import SearchError
+from mimic_keras.tune.runner import search
+from mimic_keras.tune.space import SearchSpace
+
+
+def _ints(text):
+    return tuple(int(v) for v in text.split(","))
+
+
+def _floats(text):
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) not in (1, 2):
+        raise argparse.ArgumentTypeError("give LOW,HIGH or one value")
+    return values if len(values) == 2 else values * 2
+
+
+def parse_args(argv):
+    from mimic_keras import tune  # the package: its docstring is the help
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mimic_keras.tune", description=tune.__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=tune.__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("--preset", required=True, help=f"{', '.join(sorted(config_lib.PRESETS))}, or a .json config")
+    parser.add_argument("--workdir", default=None, help="the run folder with a labelled transfer set "
+                        "(default: runs/<preset name>)")
+    parser.add_argument("--max-trials", type=int, required=True, help="most trials to run")
+    parser.add_argument("--budget-params", type=int, default=None, help="most parameters a candidate may have")
+    parser.add_argument("--tuner", choices=TUNERS, default="hyperband")
+    parser.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor (default 3)")
+    parser.add_argument("--bottleneck", type=_ints, help="k choices, e.g. 0,64,128 (default: around the preset's)")
+    parser.add_argument("--hidden", type=_ints, help="H choices, e.g. 512,1024,2048")
+    parser.add_argument("--conv-filters", type=_ints, help="conv filter choices (mimics with a conv layer)")
+    parser.add_argument("--lr", type=_floats, help="learning-rate range LOW,HIGH, log-uniform (or one value)")
+    parser.add_argument("--schedules", type=lambda t: tuple(t.split(",")), help="e.g. cosine,constant")
+    parser.add_argument("--seed", type=int, default=1, help="the tuner's seed (default 1)")
+    parser.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming workdir/tune")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. mimic_train.epochs=6")
+    return parser.parse_intermixed_args(argv)
+
+
+def space_from_args(args, cfg):
+    """The preset-centred space with the flags that were given put in."""
+    space = SearchSpace.around(cfg)
+    given = {"bottleneck": args.bottleneck, "hidden": args.hidden, "conv_filters": args.conv_filters,
+             "learning_rate": args.lr, "schedule": args.schedules}
+    space = dataclasses.replace(space, **{k: v for k, v in given.items() if v is not None})
+    space.validate(cfg)
+    return space
+
+
+def main(argv=None):
+    from mimic_keras.stages import Run
+
+    args = parse_args(argv)
+    try:
+        cfg = config_lib.apply_overrides(config_lib.get_preset(args.preset), args.overrides)
+        space = space_from_args(args, cfg)
+    except (KeyError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    workdir = args.workdir or os.path.join("runs", cfg.name)
+    run = Run(cfg, workdir)
+    missing = [stage for stage in ("prepare", "teacher", "label") if not run.is_done(stage)]
+    if missing:
+        tail = shlex.join(["--preset", args.preset, "--workdir", workdir, *args.overrides])
+        commands = "\n".join(f"  python -m mimic_keras.fit {stage} {tail}" for stage in missing)
+        print(f"error: {workdir} has no labelled transfer set to tune on; run first:\n{commands}", file=sys.stderr)
+        return 1
+    try:
+        summary = search(run, space, args.max_trials, budget=args.budget_params, tuner=args.tuner,
+                         factor=args.factor, seed=args.seed, overwrite=args.overwrite)
+    except SearchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    with open(summary["table"]) as f:
+        print(f.read())
+    if summary["failed"]:
+        listing = "\n".join(f"  trial {r['trial']}: {r['error']}" for r in summary["failed"])
+        counts = f"{len(summary['failed'])} of {len(summary['trials'])}"
+        print(f"warning: {counts} trials failed:\n{listing}", file=sys.stderr)
+    print(f"next: python -m mimic_keras.fit mimic --force --preset {summary['best_preset']} --workdir {workdir}")
+    print(json.dumps({"best_preset": os.path.abspath(summary["best_preset"]), "best_trial": summary["best"]["trial"],
+                      OBJECTIVE: summary["best"][OBJECTIVE]}))
+    return 0
