@@ -4,8 +4,6 @@ import os
 import sys
 
 import keras
-import keras_tuner
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -135,42 +133,6 @@ def test_trials_build_under_the_runs_strategy(labelled, monkeypatch):
     assert tune.main([*search, "--overwrite", *SPACE]) == 0
     assert isinstance(strategies[-1], tf.distribute.MirroredStrategy)  # the trial's (the first is a dry build)
     assert [t["status"] for t in _results(workdir)["trials"]] == ["COMPLETED"]
-
-
-@pytest.mark.parametrize("name", tune.TUNERS)
-def test_oracles_never_propose_a_candidate_over_budget(name, tmp_path):
-    cfg = config.apply_overrides(config.get_preset("cifar10-quick"), ["mimic.conv_filters=4"])
-    space = tune.SearchSpace(bottleneck=(0, 8), hidden=(16, 32, 4096), conv_filters=(4,))
-
-    def sizer(values):
-        return tune.count_params(cfg, values, (32, 32, 3))
-
-    oracle = tune.make_oracle(name, sizer, BUDGET, max_trials=20, max_epochs=9, factor=3, seed=1)
-    oracle._set_project_dir(str(tmp_path), "search")
-    hp = keras_tuner.HyperParameters()
-    space.declare(hp, {"bottleneck": 8, "hidden": 16, "conv_filters": 4})
-    oracle.update_space(hp)
-    rng = np.random.default_rng(0)
-    for _ in range(20):  # past Bayesian optimisation's random start (3 x 5 dimensions)
-        trial = oracle.create_trial("tuner0")
-        if trial.status == "STOPPED":
-            break
-        oracle.update_trial(trial.trial_id, {"val_loss": float(rng.uniform(0.1, 2.0))})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-    params = [sizer(t.hyperparameters.values) for t in oracle.trials.values()]
-    assert len(params) >= 5 and max(params) <= BUDGET
-    assert oracle.skipped and min(s["params"] for s in oracle.skipped.values()) > BUDGET
-
-
-def test_space_is_centred_on_the_preset():
-    space = tune.SearchSpace.around(config.get_preset("cifar10-quick"))
-    assert space.bottleneck == (0, 32, 64, 128)
-    assert space.hidden == (256, 512, 1024)
-    assert space.conv_filters == (16, 32, 64)
-    assert space.learning_rate == pytest.approx((1e-4, 1e-2))
-    mlp = config.apply_overrides(config.get_preset("cifar10-quick"), ["mimic.conv_filters=0", "mimic.bottleneck=0"])
-    assert tune.SearchSpace.around(mlp).conv_filters == () and tune.SearchSpace.around(mlp).bottleneck == (0,)
 
 
 def test_no_candidate_within_budget_is_a_clean_error(labelled, capsys):
