@@ -60,10 +60,10 @@ def test_merge_sweeps_copies_the_named_rows(tmp_path, monkeypatch, capsys):
     for name, rows in (("a", [row("m1", "mimic"), row("m2", "mimic")]), ("b", [row("c1", "control")])):
         with open(tmp_path / f"{name}.json", "w") as f:
             json.dump({"base": f"runs/{name}", "common": [], "rows": rows}, f)
-    assert merge.main(["--name", "both", "--row", "a.json:m2", "--row", "b.json:c1"]) == 0
+    assert merge.main(["--name", "both", "--row", "a.json:m2", "--row", "b.json:c1=control"]) == 0
     with open(tmp_path / "docs" / "experiments" / "both.json") as f:
         merged = json.load(f)
-    assert [(r["variant"], r["stage"]) for r in merged["rows"]] == [("m2", "mimic"), ("c1", "control")]
+    assert [(r["variant"], r["stage"]) for r in merged["rows"]] == [("m2", "mimic"), ("control", "control")]
     assert merged["base"] == "runs/a, runs/b"
     assert merge.main(["--name", "x", "--row", "a.json:nope"]) == 2
     assert "no variant 'nope'" in capsys.readouterr().err
