@@ -221,6 +221,39 @@ def phone_error_rate(refs, hyps):
     return counts["errors"] / max(counts["reference_phones"], 1)
 
 
+def per_bootstrap_ci95(refs, hyps, speakers, samples=2000, seed=0):
+    """95% percentile interval (low, high) of the PER, resampling test speakers with replacement.
+
+    Utterances of one speaker are not independent (same voice, same channel): the unit of
+    resampling is the speaker, each drawn with all of its utterances.
+
+    Args:
+        refs, hyps: folded phone sequences per utterance.
+        speakers: the speaker of each utterance.
+        samples: bootstrap resamples.
+        seed: for the resampling.
+    """
+    edits = np.array([sum(edit_distance(list(r), list(h))) for r, h in zip(refs, hyps)], np.float64)
+    lengths = np.array([len(r) for r in refs], np.float64)
+    names, index = np.unique(np.asarray(speakers), return_inverse=True)
+    per_speaker = np.stack([np.bincount(index, edits, len(names)), np.bincount(index, lengths, len(names))], 1)
+    draws = np.random.default_rng(seed).integers(0, len(names), size=(samples, len(names)))
+    totals = per_speaker[draws].sum(axis=1)
+    rates = totals[:, 0] / np.maximum(totals[:, 1], 1)
+    return float(np.percentile(rates, 2.5)), float(np.percentile(rates, 97.5))
+
+
+def read_transcripts(path):
+    """(ids, phone sequences) of a `write_transcripts` file."""
+    ids, seqs = [], []
+    with open(path) as f:
+        for line in f:
+            uid, *tokens = line.split()
+            ids.append(uid)
+            seqs.append(tokens)
+    return ids, seqs
+
+
 def _predict_fn(model_or_predict_fn):
     if hasattr(model_or_predict_fn, "predict_on_batch"):
         model = model_or_predict_fn

@@ -175,3 +175,25 @@ def test_noisy_predictions_decode_better_than_frame_argmax(timit_records):
     argmax_hyps = [phones.fold(phones.PHONES[s // 3] for s in u["logits"].argmax(-1)) for u in utts]
     assert 0.3 < acc < 0.9
     assert decoding.phone_error_rate(refs, hyps) < 0.5 * decoding.phone_error_rate(refs, argmax_hyps)
+
+
+def test_per_bootstrap_resamples_speakers():
+    from mimic_keras import decoding
+
+    refs = [["a", "b", "c", "d"]] * 6
+    same = [["a", "b", "c", "x"]] * 6  # every speaker at PER 0.25: no spread
+    assert decoding.per_bootstrap_ci95(refs, same, ["s1", "s1", "s2", "s2", "s3", "s3"]) == (0.25, 0.25)
+    mixed = [["a", "b", "c", "d"]] * 3 + [["x", "x", "c", "d"]] * 3  # speakers at PER 0 and 0.5
+    low, high = decoding.per_bootstrap_ci95(refs, mixed, ["s1", "s2", "s3", "s4", "s5", "s6"])
+    assert low < decoding.phone_error_rate(refs, mixed) < high and 0.0 <= low and high <= 0.5
+    # All of a speaker's utterances move together: two speakers give only 3 possible rates.
+    low2, high2 = decoding.per_bootstrap_ci95(refs, mixed, ["s1"] * 3 + ["s2"] * 3)
+    assert (low2, high2) == (0.0, 0.5)
+
+
+def test_transcripts_round_trip(tmp_path):
+    from mimic_keras import decoding
+
+    path = str(tmp_path / "t" / "test.hyp.txt")
+    decoding.write_transcripts(path, ["A_1", "B_2"], [["sil", "b"], []])
+    assert decoding.read_transcripts(path) == (["A_1", "B_2"], [["sil", "b"], []])
