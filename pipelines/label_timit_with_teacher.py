@@ -131,9 +131,7 @@ def label(data_dir, teacher_paths, out_dir, *, context=timit.CONTEXT, splits=Non
         }
         if "factors" in source["splits"][split]:
             manifest["splits"][split]["factors"] = source["splits"][split]["factors"]
-    manifest["seconds"] = round(time.time() - started, 1)
-    writer.write_manifest(out_dir, manifest)
-    return manifest
+    return labelling.finish_manifest(out_dir, manifest, started)
 
 
 def main(argv=None):
@@ -147,13 +145,10 @@ def main(argv=None):
     parser.add_argument("--shards", type=int, default=None)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        label(args.data, args.teacher, args.out, context=args.context, splits=args.splits,
-              batch_frames=args.batch_frames, shards=args.shards, force=args.force)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return labelling.run_cli(
+        label, data_dir=args.data, teacher_paths=args.teacher, out_dir=args.out, context=args.context,
+        splits=args.splits, batch_frames=args.batch_frames, shards=args.shards, force=args.force,
+    )
 
 
 if __name__ == "__main__":

@@ -204,9 +204,7 @@ def label(
             "mixup": split_mixup,
             "shards": shard_info,
         }
-    manifest["seconds"] = round(time.time() - started, 1)
-    writer.write_manifest(out_dir, manifest)
-    return manifest
+    return labelling.finish_manifest(out_dir, manifest, started)
 
 
 def main(argv=None):
@@ -222,16 +220,11 @@ def main(argv=None):
     parser.add_argument("--shards", type=int, default=None)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        label(
-            args.data, args.teacher, args.out, views=args.views, mixup=args.mixup, mixup_alpha=args.mixup_alpha,
-            splits=args.splits,
-            batch_size=args.batch_size, shards=args.shards, force=args.force,
-        )
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return labelling.run_cli(
+        label, data_dir=args.data, teacher_paths=args.teacher, out_dir=args.out, views=args.views, mixup=args.mixup,
+        mixup_alpha=args.mixup_alpha, splits=args.splits, batch_size=args.batch_size, shards=args.shards,
+        force=args.force,
+    )
 
 
 if __name__ == "__main__":

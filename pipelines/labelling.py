@@ -4,6 +4,8 @@ the manifest fields that name the data and the teachers (read by `mimic_keras.ta
 import hashlib
 import json
 import os
+import sys
+import time
 
 from mimic_keras.data import writer
 
@@ -46,3 +48,20 @@ def start_manifest(out_dir, data_dir, source, teacher, options, fingerprint_, **
         "fingerprint": fingerprint_,
         "splits": {},
     }
+
+
+def finish_manifest(out_dir, manifest, started):
+    """Stamps the job's duration and writes the manifest, last: it marks the output complete."""
+    manifest["seconds"] = round(time.time() - started, 1)
+    writer.write_manifest(out_dir, manifest)
+    return manifest
+
+
+def run_cli(job, **kwargs):
+    """Runs a labelling job for a command line: exit status 0, or 2 with a one-line error."""
+    try:
+        job(**kwargs)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
