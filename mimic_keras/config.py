@@ -21,7 +21,9 @@ class DataConfig:
 
     dataset: str = "cifar10"
     source: str = "tfds"  # a path or "tfds"; see pipelines/cifar10_to_tfrecord.py
-    unlabelled: Optional[str] = None  # extra unlabelled images for the transfer set
+    # Extra unlabelled data for the transfer set: images (CIFAR-10), or another TIMIT-layout
+    # corpus whose TRAIN speech is written in four parts by speaker (TIMIT).
+    unlabelled: Optional[str] = None
     limit: Optional[int] = None  # first N images per split, for smoke runs
     val_size: int = 5000
     views: int = 0  # augmented views per training image added to the transfer set
@@ -38,6 +40,10 @@ class DataConfig:
     # TIMIT: the speeds whose copies join the mimic's transfer set: None all of `perturb`,
     # () none (the training frames only).
     transfer_perturb: Optional[tuple] = None
+    # TIMIT: the share of `unlabelled`'s speech in the transfer set: 0, 0.25, 0.5, 0.75 or 1
+    # (None: all of it).
+    transfer_unlabelled: Optional[float] = None
+    full_test: bool = False  # TIMIT: test on every TEST speaker, not the 24-speaker core set
 
 
 @dataclass

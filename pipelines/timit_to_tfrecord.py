@@ -1,7 +1,7 @@
 """Convert a TIMIT corpus (LDC93S1 layout) to TFRecords of filterbank features and frame states.
 
     python -m pipelines.timit_to_tfrecord --timit ROOT --out DIR [--dev-speakers N] [--full-test]
-        [--include-sa] [--perturb 0.9,1.1] [--shards N] [--limit N] [--force]
+        [--include-sa] [--perturb 0.9,1.1] [--unlabelled ROOT2] [--shards N] [--limit N] [--force]
 
 Reads `ROOT/TRAIN|TEST/DR1..DR8/<SPEAKER>/<UTT>.WAV|.PHN` (any letter case; `ROOT` may also
 be the folder above `TRAIN`), and writes three splits, speaker-disjoint:
@@ -17,6 +17,13 @@ pitch and formants move by f; id suffixed `_sp<f>`, context feature `speed`), wi
 computed as for the other splits and every frame's state -1 (unknown): audio for the teacher to
 label, which grows a mimic's transfer set. The normalisation statistics stay the unperturbed
 train split's.
+
+`--unlabelled ROOT2` adds the training speech of another corpus in TIMIT's layout (more
+speakers and sentences, e.g. a larger synthetic stand-in) as four more splits, `extra_0` ..
+`extra_3`: its TRAIN speakers dealt into four equal parts (in sha256 order of their ids), every
+frame's state -1, its transcriptions used only to cut each utterance to its transcribed span.
+An utterance whose sentence (`.TXT`) is also read in this corpus's TEST or dev speakers is left
+out, so that no test sentence reaches the transfer set.
 
 SA1/SA2 (read by every speaker) are left out unless `--include-sa`. Each utterance becomes one
 `tf.train.SequenceExample` (spec in `mimic_keras/data/records.py`). The manifest records the
@@ -43,7 +50,7 @@ import numpy as np
 import scipy.signal
 
 from mimic_keras.data import features, phones, records, sphere, writer
-from mimic_keras.data.timit import PERTURBED_SPLIT, speed_key
+from mimic_keras.data.timit import EXTRA_SPLITS, PERTURBED_SPLIT, speed_key
 
 FORMAT_VERSION = 1
 REAL_TIMIT_TRAIN_SPEAKERS, REAL_TIMIT_DEV_SPEAKERS = 462, 50
@@ -163,6 +170,51 @@ def plan_splits(corpus, dev_speakers=None, full_test=False, include_sa=False, li
     if limit:
         splits = {k: v[:limit] for k, v in splits.items()}
     return splits, {k: sorted({u.speaker for u in v}) for k, v in splits.items()}
+
+
+def read_sentence(utt):
+    """The sentence of an utterance's `.TXT` ("<begin> <end> <text>"), lower case, words only.
+
+    Raises:
+        CorpusError: no `.TXT` beside the audio, or one without text.
+    """
+    stem = os.path.splitext(utt.phn)[0]
+    for path in (stem + ".TXT", stem + ".txt"):
+        if os.path.exists(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                fields = f.read().split(None, 2)
+            words = re.findall(r"[a-z0-9']+", fields[2].lower()) if len(fields) == 3 else []
+            if not words:
+                raise CorpusError(f"{path}: no sentence (expected '<begin> <end> <text>')")
+            return " ".join(words)
+    raise CorpusError(f"{stem}.TXT: missing; --unlabelled compares sentences to leave out the test ones")
+
+
+def plan_extra(extra_root, corpus, dev_speakers, include_sa=False, limit=None):
+    """The `extra_*` splits: another corpus's TRAIN speech minus the sentences of `corpus`'s TEST and dev.
+
+    Args:
+        extra_root: the other corpus.
+        corpus: `scan()` of the labelled corpus.
+        dev_speakers: its dev speakers (their sentences are held out too).
+        include_sa: keep SA1/SA2.
+        limit: at most this many utterances per part.
+
+    Returns:
+        `({split: [Utterance]}, {split: [speaker ids]}, left_out)`: four parts of equal speaker
+        counts (±1) and the number of utterances left out for their sentence.
+    """
+    held_out = {read_sentence(u) for u in corpus["TEST"]}
+    held_out |= {read_sentence(u) for u in corpus["TRAIN"] if u.speaker in set(dev_speakers)}
+    utts = [u for u in scan(extra_root)["TRAIN"] if include_sa or not u.name.startswith("SA")]
+    kept = [u for u in utts if read_sentence(u) not in held_out]
+    speakers = sorted({u.speaker for u in kept}, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
+    if len(speakers) < len(EXTRA_SPLITS):
+        raise CorpusError(f"{extra_root}: {len(speakers)} TRAIN speakers with usable sentences; "
+                          f"--unlabelled needs at least {len(EXTRA_SPLITS)}")
+    part = {s: i % len(EXTRA_SPLITS) for i, s in enumerate(speakers)}
+    splits = {name: [u for u in kept if part[u.speaker] == i][:limit] for i, name in enumerate(EXTRA_SPLITS)}
+    return splits, {k: sorted({u.speaker for u in v}) for k, v in splits.items()}, len(utts) - len(kept)
 
 
 def read_utterance(utt):
@@ -306,7 +358,8 @@ def _fingerprint(root, splits, options):
     return digest.hexdigest()
 
 
-def _records(split, utts, stats, counts, log):
+def _records(split, utts, stats, counts, log, unlabelled=False):
+    """Records of one split; `unlabelled`: every state -1 and no transcription (extra speech)."""
     started = time.time()
     for i, u in enumerate(utts, 1):
         samples, segments, states, segment_ids, first = read_utterance(u)
@@ -315,6 +368,8 @@ def _records(split, utts, stats, counts, log):
         if stats is not None:
             stats.add(feats, states, segment_ids, phone_ids)
         counts["frames"] += len(states)
+        if unlabelled:
+            states, phone_ids = np.full(len(states), -1), []
         yield records.timit_example(feats, states, u.id, u.speaker, phone_ids)
         if i % 200 == 0 or i == len(utts):
             log(f"  {split}: {i}/{len(utts)} utterances, {counts['frames']} frames, {time.time() - started:.1f} s")
@@ -341,8 +396,8 @@ def _perturbed_records(utts, factors, counts, log):
                 f"{time.time() - started:.1f} s")
 
 
-def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_sa=False, perturb=(), shards=None,
-            force=False, limit=None, log=print):
+def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_sa=False, perturb=(), unlabelled=None,
+            shards=None, force=False, limit=None, log=print):
     """Converts a TIMIT tree into sharded TFRecords with a manifest.
 
     Args:
@@ -354,6 +409,8 @@ def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_
         include_sa: keep the SA1/SA2 sentences.
         perturb: speed factors (e.g. `(0.9, 1.1)`): also write the `unlabelled` split, every
             train utterance at each speed, state -1 (default: none).
+        unlabelled: another TIMIT-layout corpus whose TRAIN speech (minus this corpus's test
+            and dev sentences) becomes the `extra_0..3` splits, state -1 (default: none).
         shards: shards per split (default: one per 256 utterances).
         force: redo even when a finished output with the same inputs exists.
         limit: at most this many utterances per split (quick runs).
@@ -373,6 +430,11 @@ def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_
                "shards": shards, "limit": limit}
     if perturb:  # only then, so that conversions without it keep their fingerprints
         options["perturb"] = list(perturb)
+    left_out = 0
+    if unlabelled:
+        extra, extra_speakers, left_out = plan_extra(unlabelled, corpus, speakers.get("dev", []), include_sa, limit)
+        splits, speakers = {**splits, **extra}, {**speakers, **extra_speakers}
+        options["unlabelled"] = os.path.abspath(unlabelled)
     fingerprint = _fingerprint(timit_root, splits, options)
     if not force and writer.is_complete(out_dir, fingerprint):
         log(f"{out_dir}: already converted from these files with these options; nothing to do")
@@ -410,8 +472,9 @@ def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_
         log(f"{split}: {len(utts)} utterances from {len(speakers[split])} speakers")
         counts = {"frames": 0}
         n_shards = shards or max(1, math.ceil(len(utts) / UTTERANCES_PER_SHARD))
+        is_extra = split in EXTRA_SPLITS
         shard_info = writer.write_shards(
-            out_dir, split, _records(split, utts, stats if split == "train" else None, counts, log), n_shards
+            out_dir, split, _records(split, utts, stats if split == "train" else None, counts, log, is_extra), n_shards
         )
         manifest["splits"][split] = {
             "count": len(utts),
@@ -419,6 +482,11 @@ def convert(timit_root, out_dir, *, dev_speakers=None, full_test=False, include_
             "speakers": speakers[split],
             "shards": shard_info,
         }
+        if is_extra:
+            manifest["splits"][split]["labels"] = "none: another corpus's TRAIN speech, every state -1"
+    if unlabelled:
+        manifest["source"]["unlabelled_left_out"] = left_out
+        log(f"extra speech from {unlabelled}: {left_out} utterances left out (their sentence is read in TEST or dev)")
     if perturb:
         utts = splits["train"]
         log(f"{PERTURBED_SPLIT}: {len(utts)} train utterances at speeds {', '.join(map(speed_key, perturb))}")
@@ -456,14 +524,16 @@ def main(argv=None):
     parser.add_argument("--include-sa", action="store_true", help="keep the SA1/SA2 sentences")
     parser.add_argument("--perturb", default="", metavar="F1,F2",
                         help="speed factors, e.g. 0.9,1.1: also write the unlabelled split (train at each speed)")
+    parser.add_argument("--unlabelled", default=None, metavar="ROOT2",
+                        help="another TIMIT-layout corpus: its TRAIN speech becomes the unlabelled extra_0..3 splits")
     parser.add_argument("--shards", type=int, default=None, help="shards per split")
     parser.add_argument("--limit", type=int, default=None, help="at most N utterances per split")
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     try:
         convert(args.timit, args.out, dev_speakers=args.dev_speakers, full_test=args.full_test,
-                include_sa=args.include_sa, perturb=args.perturb, shards=args.shards, force=args.force,
-                limit=args.limit)
+                include_sa=args.include_sa, perturb=args.perturb, unlabelled=args.unlabelled, shards=args.shards,
+                force=args.force, limit=args.limit)
     except CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -61,6 +61,17 @@ def write_phn(path, segments):
     return path
 
 
+def write_txt(path, num_samples, sentence):
+    """A TIMIT `.TXT`: "<begin> <end> <sentence>"."""
+    with open(path, "w") as f:
+        f.write(f"0 {num_samples} {sentence}\n")
+
+
+def sentence_of(utt):
+    """The fixtures' sentence for an utterance name: the same for every speaker, as TIMIT's SA/SX prompts."""
+    return f"Sentence {utt.lower()}."
+
+
 def synth_utterance(rng, num_phones=6):
     """Int16 audio and contiguous .PHN segments: h#, then tones (one frequency per phone), h#.
 
@@ -107,6 +118,7 @@ def make_corpus(root, train=TRAIN_SPEAKERS, test=TEST_SPEAKERS, utterances=UTTER
                 audio = os.path.join(folder, case(utt + ".WAV"))
                 (write_riff if riff else write_sphere)(audio, samples)
                 write_phn(os.path.join(folder, case(utt + ".PHN")), segments)
+                write_txt(os.path.join(folder, case(utt + ".TXT")), len(samples), sentence_of(utt))
     return root
 
 

@@ -37,6 +37,24 @@ CONTEXT = 7
 INPUT_DIM = (2 * CONTEXT + 1) * FEATURE_DIM  # 1845
 SPLITS = ("train", "dev", "test")
 PERTURBED_SPLIT = "unlabelled"  # speed-perturbed copies of train (state -1), when converted with --perturb
+# Another corpus's training speech (state -1), when converted with --unlabelled: its speakers
+# dealt into equal parts, so that a transfer set can take a share of it.
+EXTRA_SPLITS = tuple(f"extra_{i}" for i in range(4))
+
+
+def extra_splits(data_dir, share=None):
+    """The `extra_*` splits a folder has, or the first `share` of them (a multiple of 1/4).
+
+    Raises:
+        ValueError: a share that is not 0, 0.25, 0.5, 0.75 or 1.
+    """
+    present = [s for s in EXTRA_SPLITS if s in writer.read_manifest(data_dir)["splits"]]
+    if share is None:
+        return present
+    parts = float(share) * len(EXTRA_SPLITS)
+    if not 0 <= share <= 1 or abs(parts - round(parts)) > 1e-9:
+        raise ValueError(f"share {share!r} of the extra speech must be one of 0, 0.25, 0.5, 0.75, 1")
+    return present[:round(parts)]
 
 
 def manifest_entry(data_dir, key):

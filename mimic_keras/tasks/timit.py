@@ -7,6 +7,8 @@ frames with the teacher's per-frame logits, written once by
 `data.perturb` (speed factors), prepare also writes speed-perturbed copies of the training
 utterances, unlabelled, which the teacher labels too; `data.transfer_perturb` picks the speeds
 whose copies join the transfer set (None: all, (): none), interleaved with the training frames.
+`data.unlabelled` names another corpus whose training speech prepare writes as four unlabelled
+parts (`extra_0..3`); `data.transfer_unlabelled` picks the share of it in the transfer set.
 """
 
 import os
@@ -34,6 +36,10 @@ class TimitTask(Task):
             cmd += ["--limit", str(data.limit)]
         if data.perturb:
             cmd += ["--perturb", ",".join(timit.speed_key(f) for f in data.perturb)]
+        if data.unlabelled:
+            cmd += ["--unlabelled", data.unlabelled]
+        if data.full_test:
+            cmd += ["--full-test"]
         return cmd
 
     def is_prepared(self, run):
@@ -44,6 +50,8 @@ class TimitTask(Task):
             source.get("root") == os.path.abspath(data.source)
             and source.get("limit") == data.limit
             and sorted(source.get("perturb", [])) == sorted({float(f) for f in data.perturb})
+            and source.get("unlabelled") == (os.path.abspath(data.unlabelled) if data.unlabelled else None)
+            and source.get("full_test") == data.full_test
         )
 
     def label_command(self, run):
@@ -54,7 +62,7 @@ class TimitTask(Task):
         splits = ["train", *run.cfg.data.label_splits]
         if timit.PERTURBED_SPLIT in writer.read_manifest(run.data_dir)["splits"]:
             splits.append(timit.PERTURBED_SPLIT)
-        return cmd + ["--splits", *splits]
+        return cmd + ["--splits", *splits, *timit.extra_splits(run.data_dir)]
 
     @staticmethod
     def _frames(run, data_dir, split, train_cfg, training, target="label", speeds=None):
@@ -116,28 +124,36 @@ def transfer_splits(run):
     """(splits, speeds) of the mimic's transfer set, after checking the labelled folder has them.
 
     `data.transfer_perturb` None takes every speed the data was prepared with (`data.perturb`,
-    as the data manifest records it); () only the training frames.
+    as the data manifest records it); () only the training frames. `data.transfer_unlabelled`
+    takes that share of the extra speech (`data.unlabelled`; None: all of it).
 
     Raises:
-        ValueError: speeds the data or the labelled transfer set lacks, or a transfer set
-            labelled from another conversion of the data.
+        ValueError: speeds or extra speech the data or the labelled transfer set lacks, or a
+            transfer set labelled from another conversion of the data.
     """
     data = run.cfg.data
     prepared = timit.perturbed_counts(run.data_dir)
     wanted = sorted(prepared) if data.transfer_perturb is None else [timit.speed_key(f) for f in data.transfer_perturb]
-    if not wanted:
-        return ("train",), None
     missing = [f for f in wanted if f not in prepared]
     if missing:
         raise ValueError(
             f"data.transfer_perturb asks for speed(s) {', '.join(missing)}, but {run.data_dir} has copies at "
             f"{', '.join(sorted(prepared)) or 'none'}: add them to data.perturb and rerun prepare and label (--force)"
         )
+    if data.transfer_unlabelled and not timit.extra_splits(run.data_dir):
+        raise ValueError(
+            f"data.transfer_unlabelled={data.transfer_unlabelled} but {run.data_dir} has no extra speech: "
+            f"set data.unlabelled to another corpus and rerun prepare and label (--force)"
+        )
+    splits = ["train"] + ([timit.PERTURBED_SPLIT] if wanted else [])
+    splits += timit.extra_splits(run.data_dir, data.transfer_unlabelled)
+    if len(splits) == 1:
+        return ("train",), None
     transfer = writer.read_manifest(run.transfer_dir)
     data_fingerprint = writer.read_manifest(run.data_dir).get("fingerprint")
-    if timit.PERTURBED_SPLIT not in transfer["splits"] or transfer.get("source", {}).get("fingerprint") != data_fingerprint:
+    if any(s not in transfer["splits"] for s in splits) or transfer.get("source", {}).get("fingerprint") != data_fingerprint:
         raise ValueError(
             f"{run.transfer_dir} was labelled from another conversion of {run.data_dir} (one without its "
-            f"speed-perturbed copies); rerun the label stage (--force)"
+            f"speed-perturbed copies or extra speech); rerun the label stage (--force)"
         )
-    return ("train", timit.PERTURBED_SPLIT), tuple(float(f) for f in wanted)
+    return tuple(splits), (tuple(float(f) for f in wanted) if wanted else None)

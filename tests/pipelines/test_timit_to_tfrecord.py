@@ -313,3 +313,57 @@ def test_cli_perturbs(corpus, tmp_path):
     assert split["count"] == 4 and {k: v["count"] for k, v in split["factors"].items()} == {"0.8": 2, "1.2": 2}
     assert split["factors"]["0.8"]["ratio"] == "4/5"
     assert job.perturb_factors("1.2, 0.8,1.2") == (0.8, 1.2)
+
+
+EXTRA_SPEAKERS = tuple((f"DR{1 + i % 8}", f"MEXT{i}") for i in range(8))
+
+
+@pytest.fixture(scope="module")
+def extra_corpus(tmp_path_factory):
+    """Another corpus: 8 new TRAIN speakers; SX200 is also a sentence of the labelled corpus's TEST."""
+    root = str(tmp_path_factory.mktemp("extra") / "EXTRA")
+    return fx.make_corpus(root, train=EXTRA_SPEAKERS, test=(("DR1", "MTST0"),),
+                          utterances=("SA1", "SX200", "SX300", "SI400"), seed=1)
+
+
+@pytest.fixture(scope="module")
+def with_extra(corpus, extra_corpus, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("with_extra"))
+    return out, job.convert(corpus, out, unlabelled=extra_corpus, log=lambda *_: None)
+
+
+def test_unlabelled_corpus_becomes_four_speaker_parts_without_test_sentences(converted, extra_corpus, with_extra):
+    (_, plain), (out, manifest) = converted, with_extra
+    parts = [manifest["splits"][name] for name in ("extra_0", "extra_1", "extra_2", "extra_3")]
+    assert [p["speakers"] for p in parts] and all(len(p["speakers"]) == 2 for p in parts)
+    speakers = [s for p in parts for s in p["speakers"]]
+    assert sorted(speakers) == sorted(s for _, s in EXTRA_SPEAKERS)  # disjoint parts, every speaker
+    # SA1 goes as in the other splits; SX200 is read in TEST: left out, and counted.
+    assert manifest["source"]["unlabelled"] == os.path.abspath(extra_corpus)
+    assert manifest["source"]["unlabelled_left_out"] == len(EXTRA_SPEAKERS)
+    for name, part in zip(("extra_0", "extra_1", "extra_2", "extra_3"), parts):
+        got = _records(out, name)
+        assert part["count"] == len(got) == 4
+        assert sorted({r["id"].numpy().decode().split("_")[1] for r in got}) == ["SI400", "SX300"]
+        assert part["frames"] == sum(int(r["state"].shape[0]) for r in got)
+        assert all(np.all(r["state"].numpy() == -1) and r["phones"].shape == (0,) for r in got)
+    # The labelled splits and their statistics are those of the plain conversion.
+    assert manifest["normalization"] == plain["normalization"] and manifest["train_stats"] == plain["train_stats"]
+    for name in ("train", "dev", "test"):
+        assert manifest["splits"][name] == plain["splits"][name]
+    assert manifest["fingerprint"] != plain["fingerprint"]
+
+
+def test_unlabelled_rerun_does_nothing_and_bad_extra_corpora_stop(corpus, extra_corpus, with_extra, tmp_path):
+    out, manifest = with_extra
+    messages = []
+    assert job.convert(corpus, out, unlabelled=extra_corpus, log=messages.append) == manifest
+    assert "nothing to do" in messages[-1]
+    small = fx.make_corpus(str(tmp_path / "SMALL"), train=EXTRA_SPEAKERS[:3], test=(("DR1", "MTST0"),),
+                          utterances=("SX300",))
+    with pytest.raises(job.CorpusError, match="3 TRAIN speakers.*at least 4"):
+        job.convert(corpus, str(tmp_path / "a"), unlabelled=small, log=lambda *_: None)
+    no_txt = shutil.copytree(extra_corpus, str(tmp_path / "NO_TXT"))
+    os.remove(os.path.join(no_txt, "TRAIN", "DR2", "MEXT1", "SX300.TXT"))
+    assert job.main(["--timit", corpus, "--out", str(tmp_path / "b"), "--unlabelled", no_txt]) == 2
+    assert not os.path.exists(tmp_path / "b")

@@ -95,6 +95,62 @@ def test_transfer_set_refuses_speeds_it_does_not_have(tmp_path, timit_perturbed_
         timit.num_frames(data, "train")
 
 
+@pytest.fixture(scope="module")
+def extra_labelled(tmp_path_factory):
+    """(data, transfer): the tiny corpus converted with another corpus's speech, labelled by a linear teacher."""
+    from pipelines import timit_to_tfrecord
+    from tests import timit_fixtures as fx
+
+    root = tmp_path_factory.mktemp("timit_extra")
+    corpus = fx.make_corpus(str(root / "TIMIT"))
+    extra = fx.make_corpus(str(root / "EXTRA"), train=tuple(("DR1", f"MEXT{i}") for i in range(8)),
+                           test=(("DR1", "MTST0"),), utterances=("SX300", "SI400"), seed=1)
+    data = str(root / "data")
+    timit_to_tfrecord.convert(corpus, data, unlabelled=extra, log=lambda *_: None)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((timit.INPUT_DIM,))
+    teacher = str(root / "teacher.keras")
+    keras.Model(inputs, keras.layers.Dense(timit.NUM_STATES)(inputs)).save(teacher)
+    transfer = str(root / "transfer")
+    label_timit_with_teacher.label(data, [teacher], transfer)
+    return data, transfer
+
+
+def test_extra_speech_commands_and_prepared_check(tmp_path, extra_labelled, timit_records):
+    data, _ = extra_labelled
+    extra = writer.read_manifest(data)["source"]["unlabelled"]
+    task = TimitTask()
+    run = _run(tmp_path, data, unlabelled=extra, full_test=True)
+    cmd = task.prepare_command(run)
+    assert cmd[cmd.index("--unlabelled") + 1] == extra and "--full-test" in cmd
+    assert task.label_command(run)[-8:] == ["--splits", "train", "dev", "test", "extra_0", "extra_1", "extra_2", "extra_3"]
+    assert not task.is_prepared(run)  # converted without --full-test
+    assert task.is_prepared(_run(tmp_path / "a", data, unlabelled=extra))
+    assert not task.is_prepared(_run(tmp_path / "b", data))
+    assert not task.is_prepared(_run(tmp_path / "c", timit_records, unlabelled=extra))
+
+
+@pytest.mark.parametrize("share,parts", [(None, 4), (1, 4), (0.5, 2), (0.25, 1), (0, 0)])
+def test_transfer_set_takes_a_share_of_the_extra_speech(tmp_path, extra_labelled, share, parts):
+    data, transfer = extra_labelled
+    run = _run(tmp_path, data, transfer, transfer_unlabelled=share)
+    train_cfg = dataclasses.replace(run.cfg.mimic_train, batch_size=16)
+    extra_frames = sum(timit.num_frames(data, f"extra_{i}") for i in range(parts))
+    expected = timit.num_frames(data, "train") + extra_frames
+    train, _, count = TimitTask().transfer_datasets(run, train_cfg)
+    labels = np.concatenate([y["label"] for _, y in train.as_numpy_iterator()])
+    assert count == expected == len(labels) and np.sum(labels == -1) == extra_frames
+
+
+def test_extra_speech_shares_are_checked(tmp_path, extra_labelled, timit_records):
+    data, transfer = extra_labelled
+    train_cfg = config_lib.get_preset("timit-quick").mimic_train
+    with pytest.raises(ValueError, match="one of 0, 0.25, 0.5, 0.75, 1"):
+        TimitTask().transfer_datasets(_run(tmp_path, data, transfer, transfer_unlabelled=0.3), train_cfg)
+    with pytest.raises(ValueError, match="has no extra speech.*data.unlabelled"):
+        TimitTask().transfer_datasets(_run(tmp_path / "a", timit_records, transfer_unlabelled=0.5), train_cfg)
+
+
 def test_distiller_trains_on_frames_without_labels(tmp_path, timit_perturbed_labelled):
     data, transfer, _ = timit_perturbed_labelled
     run = _run(tmp_path, data, transfer, perturb=(0.9, 1.1))
