@@ -140,9 +140,12 @@ def write_outputs(name, rows, common, base):
     with open(f"docs/experiments/{name}.json", "w") as f:
         json.dump({"base": base, "common": common, "rows": rows}, f, indent=2)
     speech = any("test_per" in r for r in rows)  # TIMIT: frame accuracy of states, then PER
+    test_set = next((r["test_set"] for r in rows if "test_set" in r), "core test")
+    if speech:
+        from mimic_keras.report_timit import format_per
     lines = [f"Base run `{base}`, common overrides `{' '.join(common) or '(none)'}`.", "",
              "| variant | overrides | teacher test accuracy | parameters | epochs | wall time | test accuracy (± 95% CI) | val L2 to teacher | agreement |"
-             + (" PER dev | PER core test |" if speech else ""),
+             + (f" PER dev | PER {test_set} (95% interval) |" if speech else ""),
              "|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if speech else "")]
     for r in rows:
         lines.append(f"| {r['variant']} | `{r['overrides'] or '—'}` | {r['teacher_test_accuracy']:.2%} | "
@@ -150,10 +153,11 @@ def write_outputs(name, rows, common, base):
                      f"{r['wall_seconds'] / 60:.1f} min | {r['test_accuracy']:.2%} ± {r['test_accuracy_ci95']:.2%} | "
                      f"{r['val_l2_to_teacher']:.3f} | "
                      f"{r['test_agreement']:.2%} |"
-                     + (f" {r['dev_per']:.2%} | {r['test_per']:.2%} |" if speech else ""))
+                     + (f" {r['dev_per']:.2%} | {format_per(r['test_per'], r.get('test_per_ci95'))} |" if speech else ""))
     if speech:
-        lines += ["", "TIMIT: test accuracy is the state frame accuracy on the core test (95% CI with utterances as "
-                  "clusters); PER with 39 folded phones, each student's decoder tuned on dev."]
+        lines += ["", f"TIMIT: test accuracy is the state frame accuracy on the {test_set} (95% CI with utterances as "
+                  "clusters); PER with 39 folded phones, each student's decoder tuned on dev, 95% interval from "
+                  "resampling test speakers."]
     with open(f"docs/experiments/{name}.md", "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -41,8 +41,19 @@ def _score(utterances, hmm, transcripts_dir):
         decoding.write_transcripts(os.path.join(transcripts_dir, f"{split}.ref.txt"), ids, refs)
         decoding.write_transcripts(os.path.join(transcripts_dir, f"{split}.hyp.txt"), ids, hyps)
         scores[split] = {**decoding.frame_accuracies(utts), **counts,
-                         "per": counts["errors"] / max(counts["reference_phones"], 1)}
+                         "per": counts["errors"] / max(counts["reference_phones"], 1),
+                         "per_ci95": decoding.per_bootstrap_ci95(refs, hyps, [u["id"].split("_")[0] for u in utts])}
     return scores
+
+
+def test_set_name(data_dir):
+    """"core test" (TIMIT's 24 core speakers) or "full test" (every TEST speaker, `data.full_test`)."""
+    return "full test" if writer.read_manifest(data_dir)["source"].get("full_test") else "core test"
+
+
+def format_per(per, ci95=None):
+    """A PER with its speaker-bootstrap interval when there is one: "22.4% (19.0–25.9)"."""
+    return f"{per:.2%}" + (f" ({ci95[0]:.1%}–{ci95[1]:.1%})" if ci95 else "")
 
 
 def _concat_logits(utterances):
@@ -84,9 +95,10 @@ def student_scores(model, data_dir, transfer_dir, context, transcripts_dir):
         transcripts_dir: gets `{dev,test}.{ref,hyp}.txt`.
 
     Returns:
-        A dict: `parameters`; `test_accuracy` (state frame accuracy on the core test) with
-        `test_accuracy_ci95` (utterances as clusters), `test_phone_accuracy`, `dev_per` and
-        `test_per` (decoder tuned on dev); the teacher's `teacher_test_accuracy`; and the
+        A dict: `parameters`; `test_accuracy` (state frame accuracy on the test set, named by
+        `test_set`) with `test_accuracy_ci95` (utterances as clusters), `test_phone_accuracy`,
+        `dev_per` and `test_per` (decoder tuned on dev) with `test_per_ci95` (test speakers
+        resampled); the teacher's `teacher_test_accuracy`; and the
         student's `val_l2_to_teacher` (dev), `test_l2_to_teacher` and `test_agreement`.
     """
     utts = _predict(model, data_dir, context)
@@ -102,6 +114,8 @@ def student_scores(model, data_dir, transfer_dir, context, transcripts_dir):
         "test_phone_accuracy": scores["test"]["phone_accuracy"],
         "dev_per": scores["dev"]["per"],
         "test_per": scores["test"]["per"],
+        "test_per_ci95": scores["test"]["per_ci95"],
+        "test_set": test_set_name(data_dir),
         "lm_weight": scores["lm_weight"],
         "insertion_penalty": scores["insertion_penalty"],
         "teacher_test_accuracy": float(np.mean(theirs["test"].argmax(-1) == labels)),
@@ -155,6 +169,7 @@ def evaluate_run(run):
     report = {
         "name": cfg.name,
         "dataset": "timit",
+        "test_set": test_set_name(run.data_dir),
         "splits": {s: {"utterances": data[s]["count"], "frames": data[s]["frames"]} for s in SPLITS},
         "transfer_frames": run.task.transfer_frames(run),  # training frames + any perturbed copies used
         "checkpoint": checkpoint_protocol(cfg),
@@ -167,14 +182,14 @@ def evaluate_run(run):
 
 def markdown_table(report):
     """The report's models as a Markdown table shaped like the paper's Table 1."""
-    splits = report["splits"]
+    splits, test_set = report["splits"], report.get("test_set", "core test")
     lines = [
         f"### {report['name']}: dev {splits['dev']['utterances']} utterances / {splits['dev']['frames']} frames, "
-        f"core test {splits['test']['utterances']} / {splits['test']['frames']}, "
+        f"{test_set} {splits['test']['utterances']} / {splits['test']['frames']}, "
         f"transfer set {report['transfer_frames']} frames",
         "",
         "| model | kind | parameters | hidden units | epochs | frame acc. (state) | frame acc. (phone) "
-        "| PER dev | PER core test | agreement with teacher |",
+        f"| PER dev | PER {test_set} (95% interval) | agreement with teacher |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["models"]:
@@ -184,8 +199,9 @@ def markdown_table(report):
         lines.append(
             f"| {r['model']} | {r['kind']} | {r['parameters']:,} | {r['hidden_units']:,} | {epochs} | "
             f"{test['state_accuracy']:.2%} | {test['phone_accuracy']:.2%} | {r['dev']['per']:.2%} | "
-            f"{test['per']:.2%} | {agreement} |"
+            f"{format_per(test['per'], test.get('per_ci95'))} | {agreement} |"
         )
-    lines += ["", "Frame accuracies on the core test set; PER with 39 folded phones, decoder tuned on dev per model; "
+    lines += ["", f"Frame accuracies on the {test_set} set; PER with 39 folded phones, decoder tuned on dev per model, "
+              "95% interval from resampling test speakers; "
               "(best N): the weights kept are those of epoch N, the lowest dev loss."]
     return "\n".join(lines) + "\n"

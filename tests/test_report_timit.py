@@ -35,3 +35,19 @@ def test_student_scores_of_the_teacher_itself(timit_perturbed_labelled, tmp_path
     assert scores["parameters"] == model.count_params()
     assert 0.0 <= scores["test_per"] and 0.0 <= scores["dev_per"] and scores["test_accuracy_ci95"] > 0
     assert sorted(os.listdir(tmp_path / "transcripts")) == ["dev.hyp.txt", "dev.ref.txt", "test.hyp.txt", "test.ref.txt"]
+    low, high = scores["test_per_ci95"]
+    assert low <= scores["test_per"] <= high and scores["test_set"] == "core test"
+
+
+def test_test_set_is_named_by_its_conversion(tmp_path, timit_records):
+    from mimic_keras.data import writer
+    from mimic_keras.report_timit import format_per, test_set_name
+
+    assert test_set_name(timit_records) == "core test"
+    full = tmp_path / "full"
+    full.mkdir()
+    manifest = writer.read_manifest(timit_records)
+    manifest["source"]["full_test"] = True
+    writer.write_manifest(str(full), manifest)
+    assert test_set_name(str(full)) == "full test"
+    assert format_per(0.2243, (0.19, 0.2591)) == "22.43% (19.0%–25.9%)" and format_per(0.2243) == "22.43%"
