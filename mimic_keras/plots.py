@@ -231,6 +231,44 @@ def teacher_figure(sweep):
     return fig
 
 
+def size_figure(sweep):
+    """Test accuracy (and, for TIMIT, PER) against transfer-set size, one line per objective.
+
+    Returns None unless rows carry `transfer_examples` of at least two sizes. Rows of one
+    objective (`l2_logits`, `kd`, ...) share a line, in order of size; error bars are the
+    95% intervals (utterance-clustered accuracy, speaker-resampled PER).
+    """
+    rows = [r for r in sweep["rows"] if r.get("transfer_examples")]
+    if len({r["transfer_examples"] for r in rows}) < 2:
+        return None
+    speech = any("test_per" in r for r in rows)
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2 if speech else 1, figsize=(11 if speech else 6, 4), squeeze=False)
+    acc_ax = axes[0][0]
+    groups = {}
+    for r in sorted(rows, key=lambda r: r["transfer_examples"]):
+        groups.setdefault(r.get("objective", "mimic"), []).append(r)
+    for objective, group in groups.items():
+        x = np.array([r["transfer_examples"] for r in group], dtype=float)
+        acc = np.array([r["test_accuracy"] for r in group]) * 100
+        err = np.array([r.get("test_accuracy_ci95", 0.0) for r in group]) * 100
+        acc_ax.errorbar(x, acc, yerr=err, marker="o", capsize=4, label=objective)
+        if speech:
+            per = np.array([r["test_per"] for r in group]) * 100
+            ci = np.array([r.get("test_per_ci95") or (r["test_per"], r["test_per"]) for r in group]) * 100
+            axes[0][1].errorbar(x, per, yerr=[per - ci[:, 0], ci[:, 1] - per], marker="o", capsize=4,
+                                label=objective)
+    acc_ax.set_ylabel(("state frame" if speech else "test") + " accuracy (%, ± 95% CI)")
+    if speech:
+        axes[0][1].set_ylabel("PER (%, 95% interval)")
+    for ax in axes[0]:
+        ax.set_xscale("log")
+        ax.set_xlabel("transfer set (" + ("frames" if speech else "examples") + " per epoch)")
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def plot_sweep(sweep, png_path):
     """Writes a sweep's figures: `png_path`, and beside it `<stem>_hidden.png`, `<stem>_teacher.png`.
 
@@ -240,7 +278,8 @@ def plot_sweep(sweep, png_path):
 
     Returns:
         The paths written: `png_path`, then `_hidden` when rows' curves carry `hidden_*` lists,
-        then `_teacher` when rows carry `teacher_test_accuracy`.
+        `_teacher` when rows carry different `teacher_test_accuracy` values, and `_size`
+        when they carry different `transfer_examples`.
 
     Example:
         >>> plot_sweep(json.load(open("docs/experiments/losses.json")), "docs/experiments/losses.png")
@@ -248,7 +287,7 @@ def plot_sweep(sweep, png_path):
     """
     stem = png_path[: -len(".png")] if png_path.endswith(".png") else png_path
     written = [_save(sweep_figure(sweep), png_path)]
-    for suffix, make in (("_hidden", sweep_hidden_figure), ("_teacher", teacher_figure)):
+    for suffix, make in (("_hidden", sweep_hidden_figure), ("_teacher", teacher_figure), ("_size", size_figure)):
         fig = make(sweep)
         if fig is not None:
             written.append(_save(fig, f"{stem}{suffix}.png"))

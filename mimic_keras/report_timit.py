@@ -171,7 +171,7 @@ def evaluate_run(run):
         "dataset": "timit",
         "test_set": test_set_name(run.data_dir),
         "splits": {s: {"utterances": data[s]["count"], "frames": data[s]["frames"]} for s in SPLITS},
-        "transfer_frames": run.task.transfer_frames(run),  # training frames + any perturbed copies used
+        "transfer_frames": run.task.transfer_examples(run),  # training frames + any copies / extra speech used
         "checkpoint": checkpoint_protocol(cfg),
         "models": rows,
         "objectives": objectives(cfg),

@@ -27,6 +27,11 @@ def test_timit_variant_is_scored_against_its_teacher(timit_perturbed_labelled, t
     assert row["test_agreement"] == 1.0 and row["teacher_test_accuracy"] == row["test_accuracy"]
     assert {"test_per", "dev_per", "test_accuracy_ci95", "val_l2_to_teacher"} <= set(row)
     assert (workdir / "transcripts" / "mimic" / "test.hyp.txt").exists()
+    # The transfer set the variant's config selects: training frames + every speed-perturbed copy.
+    from mimic_keras.data import timit
+
+    assert sweep._transfer_examples(str(workdir)) == timit.num_frames(data, ("train", "unlabelled")) > \
+        timit.num_frames(data, "train")
 
 
 def test_timit_rows_get_per_columns(tmp_path, monkeypatch):
@@ -39,6 +44,11 @@ def test_timit_rows_get_per_columns(tmp_path, monkeypatch):
     sweep.write_outputs("grow", [row], [], "runs/timit-grow")
     table = (tmp_path / "docs" / "experiments" / "grow.md").read_text()
     assert "PER core test" in table and "| 25.00% | 27.50% |" in table
+    full = {**row, "test_per_ci95": [0.2, 0.31], "test_set": "full test"}
+    sweep.write_outputs("full", [full], [], "runs/timit-full")
+    table = (tmp_path / "docs" / "experiments" / "full.md").read_text()
+    assert "PER full test (95% interval)" in table and "| 25.00% | 27.50% (20.0%–31.0%) |" in table
+    assert "state frame accuracy on the full test" in table
     cifar = {k: v for k, v in row.items() if k not in ("dev_per", "test_per")}
     sweep.write_outputs("images", [cifar], [], "runs/cifar10-cpu")
     assert "PER" not in (tmp_path / "docs" / "experiments" / "images.md").read_text()

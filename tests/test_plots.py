@@ -137,6 +137,34 @@ def test_teacher_figure_places_each_variant_with_its_ci_and_a_diagonal():
     np.testing.assert_allclose(diagonal.get_xdata(), diagonal.get_ydata())
 
 
+def _sized(variant, objective, size, accuracy, per=None):
+    row = {**_row(variant, accuracy=accuracy), "objective": objective, "transfer_examples": size}
+    if per is not None:
+        row.update(test_per=per, test_per_ci95=(per - 0.02, per + 0.03))
+    return row
+
+
+def test_size_figure_draws_one_line_per_objective_in_order_of_size():
+    rows = [_sized("l2_big", "l2_logits", 400, 0.6), _sized("l2_small", "l2_logits", 100, 0.5),
+            _sized("kd_small", "kd", 100, 0.55), _row("control", accuracy=0.4)]  # no size: left out
+    ax = plots.size_figure({"base": "x", "common": [], "rows": rows}).axes[0]
+    lines = {c.get_label(): c.lines[0] for c in ax.containers}
+    assert sorted(lines) == ["kd", "l2_logits"]
+    np.testing.assert_allclose(lines["l2_logits"].get_xdata(), [100, 400])
+    np.testing.assert_allclose(lines["l2_logits"].get_ydata(), [50.0, 60.0])
+    assert ax.get_xscale() == "log"
+    assert plots.size_figure({"rows": rows[1:3]}) is None  # one size only
+
+
+def test_size_figure_of_speech_rows_adds_the_per_and_its_interval():
+    rows = [_sized("a", "kd", 100, 0.5, per=0.25), _sized("b", "kd", 300, 0.55, per=0.2)]
+    fig = plots.size_figure({"rows": rows})
+    per_ax = fig.axes[1]
+    bars = per_ax.containers[0]
+    np.testing.assert_allclose(bars.lines[0].get_ydata(), [25.0, 20.0])
+    np.testing.assert_allclose([s[:, 1] for s in bars.lines[2][0].get_segments()], [[23.0, 28.0], [18.0, 23.0]])
+
+
 def test_kind_of_tells_reports_from_sweeps():
     assert plots.kind_of(_report()) == "run"
     assert plots.kind_of(_sweep()) == "sweep"

@@ -33,6 +33,10 @@ class Task:
         """(train, validation, train count): batches of (inputs, {"logits", "label"})."""
         raise NotImplementedError
 
+    def transfer_examples(self, run):
+        """Examples per epoch of the mimic's transfer set, as the run's data options select them."""
+        raise NotImplementedError
+
     def build_teacher(self, cfg, index):
         raise NotImplementedError
 

@@ -86,8 +86,8 @@ class TimitTask(Task):
         val = self._frames(run, run.transfer_dir, "dev", train_cfg, training=False, target="distill")
         return train, val, timit.num_frames(run.transfer_dir, splits, speeds)
 
-    def transfer_frames(self, run):
-        """Frames per epoch of the mimic's transfer set (training frames + the chosen copies)."""
+    def transfer_examples(self, run):
+        """Frames per epoch of the mimic's transfer set (training frames + the chosen copies and extra speech)."""
         splits, speeds = transfer_splits(run)
         return timit.num_frames(run.transfer_dir, splits, speeds)
 

@@ -74,7 +74,7 @@ def test_transfer_set_count_is_exact(tmp_path, timit_perturbed_labelled, transfe
     task = TimitTask()
     train, _, count = task.transfer_datasets(run, train_cfg)
     labels = np.concatenate([y["label"] for _, y in train.as_numpy_iterator()])
-    assert count == expected == len(labels) == task.transfer_frames(run)
+    assert count == expected == len(labels) == task.transfer_examples(run)
     assert np.sum(labels == -1) == sum(factors[k]["frames"] for k in speeds)
     assert int(train.cardinality()) == -(-expected // 64)
 
