@@ -1,9 +1,10 @@
-"""PER on the core test with a 95% interval from resampling test speakers, for finished runs.
+"""PER on the test set with a 95% interval from resampling test speakers, for finished runs.
 
     python experiments/timit_per_ci.py runs/timit-grow-timit_grow-sp_none [more workdirs ...] [--stage mimic]
 
 Reads each workdir's `transcripts/<stage>/test.{ref,hyp}.txt` (written by the TIMIT evaluation
 and by `experiments/mimic_sweep.py`); the speaker is the utterance id's prefix (`FELC0_SI643`).
+`experiments/paired_ci.py` gives the interval of a difference between two runs instead.
 """
 
 import argparse
@@ -14,12 +15,8 @@ from mimic_keras import decoding
 
 
 def per_with_ci(workdir, stage):
-    folder = os.path.join(workdir, "transcripts", stage)
-    ref_ids, refs = decoding.read_transcripts(os.path.join(folder, "test.ref.txt"))
-    hyp_ids, hyps = decoding.read_transcripts(os.path.join(folder, "test.hyp.txt"))
-    if ref_ids != hyp_ids:
-        raise ValueError(f"{folder}: reference and hypothesis utterances differ")
-    low, high = decoding.per_bootstrap_ci95(refs, hyps, [uid.split("_")[0] for uid in ref_ids])
+    speakers, refs, hyps = decoding.read_scored(os.path.join(workdir, "transcripts", stage))
+    low, high = decoding.per_bootstrap_ci95(refs, hyps, speakers)
     return decoding.phone_error_rate(refs, hyps), low, high
 
 
@@ -28,7 +25,7 @@ def main(argv=None):
     parser.add_argument("workdirs", nargs="+")
     parser.add_argument("--stage", default="mimic", help="transcripts subfolder: mimic, control, teacher_0, ...")
     args = parser.parse_args(argv)
-    print("| run | PER core test | 95% interval (speakers resampled) |\n|---|---:|---:|")
+    print("| run | PER test | 95% interval (speakers resampled) |\n|---|---:|---:|")
     for workdir in args.workdirs:
         try:
             per, low, high = per_with_ci(workdir, args.stage)

@@ -221,6 +221,35 @@ def phone_error_rate(refs, hyps):
     return counts["errors"] / max(counts["reference_phones"], 1)
 
 
+def _speaker_totals(refs, hyps, names_index, num_speakers):
+    """Per speaker: (edit operations, reference phones)."""
+    edits = np.array([sum(edit_distance(list(r), list(h))) for r, h in zip(refs, hyps)], np.float64)
+    lengths = np.array([len(r) for r in refs], np.float64)
+    return np.stack([np.bincount(names_index, edits, num_speakers), np.bincount(names_index, lengths, num_speakers)], 1)
+
+
+def _speaker_draws(speakers, samples, seed):
+    names, index = np.unique(np.asarray(speakers), return_inverse=True)
+    return index, len(names), np.random.default_rng(seed).integers(0, len(names), size=(samples, len(names)))
+
+
+def per_difference_bootstrap_ci95(refs, hyps_a, hyps_b, speakers, samples=2000, seed=0):
+    """PER of A minus PER of B on the same utterances, with a paired speaker-bootstrap 95% interval.
+
+    Both systems' PERs are computed on the same resampled speakers in every draw, so the
+    interval of the difference is free of the between-speaker spread both share.
+
+    Returns:
+        `(difference, low, high)`.
+    """
+    index, n, draws = _speaker_draws(speakers, samples, seed)
+    a, b = (_speaker_totals(refs, h, index, n) for h in (hyps_a, hyps_b))
+    ta, tb = a[draws].sum(axis=1), b[draws].sum(axis=1)
+    diffs = ta[:, 0] / np.maximum(ta[:, 1], 1) - tb[:, 0] / np.maximum(tb[:, 1], 1)
+    point = a[:, 0].sum() / max(a[:, 1].sum(), 1) - b[:, 0].sum() / max(b[:, 1].sum(), 1)
+    return float(point), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
+
+
 def per_bootstrap_ci95(refs, hyps, speakers, samples=2000, seed=0):
     """95% percentile interval (low, high) of the PER, resampling test speakers with replacement.
 
@@ -233,12 +262,8 @@ def per_bootstrap_ci95(refs, hyps, speakers, samples=2000, seed=0):
         samples: bootstrap resamples.
         seed: for the resampling.
     """
-    edits = np.array([sum(edit_distance(list(r), list(h))) for r, h in zip(refs, hyps)], np.float64)
-    lengths = np.array([len(r) for r in refs], np.float64)
-    names, index = np.unique(np.asarray(speakers), return_inverse=True)
-    per_speaker = np.stack([np.bincount(index, edits, len(names)), np.bincount(index, lengths, len(names))], 1)
-    draws = np.random.default_rng(seed).integers(0, len(names), size=(samples, len(names)))
-    totals = per_speaker[draws].sum(axis=1)
+    index, n, draws = _speaker_draws(speakers, samples, seed)
+    totals = _speaker_totals(refs, hyps, index, n)[draws].sum(axis=1)
     rates = totals[:, 0] / np.maximum(totals[:, 1], 1)
     return float(np.percentile(rates, 2.5)), float(np.percentile(rates, 97.5))
 
@@ -421,3 +446,19 @@ def evaluate_utterances(
         write_transcripts(results["transcripts"]["ref"], ids, refs)
         write_transcripts(results["transcripts"]["hyp"], ids, hyps)
     return results
+
+
+def read_scored(folder, split="test"):
+    """(speakers, references, hypotheses) of the transcripts an evaluation wrote in `folder`.
+
+    Reads `folder/{split}.ref.txt` and `.hyp.txt` (`write_transcripts`); the speaker is the
+    utterance id's prefix (`FELC0_SI643` → `FELC0`).
+
+    Raises:
+        ValueError: the two files list different utterances.
+    """
+    ref_ids, refs = read_transcripts(os.path.join(folder, f"{split}.ref.txt"))
+    hyp_ids, hyps = read_transcripts(os.path.join(folder, f"{split}.hyp.txt"))
+    if ref_ids != hyp_ids:
+        raise ValueError(f"{folder}: reference and hypothesis utterances differ")
+    return [uid.split("_")[0] for uid in ref_ids], refs, hyps

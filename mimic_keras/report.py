@@ -143,6 +143,19 @@ def accuracy_ci95(correct):
     return 1.96 * float(np.sqrt(p * (1.0 - p) / len(correct)))
 
 
+def paired_difference_ci95(correct_a, correct_b):
+    """Accuracy of A minus accuracy of B on the same examples, and its 95% interval's half-width.
+
+    Paired: the interval comes from the per-example differences (only the examples the two
+    models disagree on vary), so it is much narrower than two separate intervals when the
+    models are right on mostly the same examples.
+    """
+    d = np.asarray(correct_a, np.float64) - np.asarray(correct_b, np.float64)
+    if d.shape[0] < 2:
+        raise ValueError("need two or more paired examples")
+    return float(d.mean()), 1.96 * float(d.std(ddof=1) / np.sqrt(d.shape[0]))
+
+
 def _row(name, params, logits, labels, val_loss, history=None):
     correct = logits.argmax(-1) == labels
     row = {

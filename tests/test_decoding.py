@@ -191,6 +191,37 @@ def test_per_bootstrap_resamples_speakers():
     assert (low2, high2) == (0.0, 0.5)
 
 
+def test_per_difference_is_paired_over_speakers():
+    from mimic_keras import decoding
+
+    refs = [["a", "b", "c", "d"]] * 6
+    speakers = ["s1", "s2", "s3", "s4", "s5", "s6"]
+    # Speakers differ a lot (PER 0 or 0.5), but B is always one error per utterance worse than A.
+    a = [["a", "b", "c", "d"]] * 3 + [["x", "x", "c", "d"]] * 3
+    b = [["a", "b", "c", "y"]] * 3 + [["x", "x", "y", "d"]] * 3
+    diff, low, high = decoding.per_difference_bootstrap_ci95(refs, a, b, speakers)
+    assert diff == pytest.approx(-0.25) and low == pytest.approx(-0.25) and high == pytest.approx(-0.25)
+    unpaired = decoding.per_bootstrap_ci95(refs, a, speakers)
+    assert unpaired[1] - unpaired[0] > 0.2  # the shared speaker spread, gone from the paired interval
+    # A system against itself: exactly zero.
+    assert decoding.per_difference_bootstrap_ci95(refs, a, a, speakers) == (0.0, 0.0, 0.0)
+
+
+def test_paired_accuracy_difference():
+    from mimic_keras.report import paired_difference_ci95
+
+    a = np.array([1, 1, 1, 1, 0, 0, 1, 1, 0, 1] * 100, bool)
+    b = a.copy()
+    b[:50] = ~b[:50]  # B flips 50 of 1,000 answers: 35 right → wrong, 15 wrong → right
+    diff, half = paired_difference_ci95(a, b)
+    assert diff == pytest.approx(np.mean(a) - np.mean(b))
+    d = a.astype(float) - b
+    assert half == pytest.approx(1.96 * d.std(ddof=1) / np.sqrt(len(d)))
+    assert paired_difference_ci95(a, a) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="two or more"):
+        paired_difference_ci95([True], [False])
+
+
 def test_transcripts_round_trip(tmp_path):
     from mimic_keras import decoding
 
