@@ -236,7 +236,8 @@ def size_figure(sweep):
 
     Returns None unless rows carry `transfer_examples` of at least two sizes. Rows of one
     objective (`l2_logits`, `kd`, ...) share a line, in order of size; error bars are the
-    95% intervals (utterance-clustered accuracy, speaker-resampled PER).
+    95% intervals (utterance-clustered accuracy, speaker-resampled PER); a dashed line marks the
+    teacher's accuracy when every row has the same teacher.
     """
     rows = [r for r in sweep["rows"] if r.get("transfer_examples")]
     if len({r["transfer_examples"] for r in rows}) < 2:
@@ -258,6 +259,9 @@ def size_figure(sweep):
             ci = np.array([r.get("test_per_ci95") or (r["test_per"], r["test_per"]) for r in group]) * 100
             axes[0][1].errorbar(x, per, yerr=[per - ci[:, 0], ci[:, 1] - per], marker="o", capsize=4,
                                 label=objective)
+    teachers = {r.get("teacher_test_accuracy") for r in rows}
+    if len(teachers) == 1 and None not in teachers:  # one teacher for every row: its accuracy as a line
+        acc_ax.axhline(teachers.pop() * 100, linestyle="--", color="gray", label="teacher")
     acc_ax.set_ylabel(("state frame" if speech else "test") + " accuracy (%, ± 95% CI)")
     if speech:
         axes[0][1].set_ylabel("PER (%, 95% interval)")

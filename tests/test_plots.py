@@ -153,7 +153,12 @@ def test_size_figure_draws_one_line_per_objective_in_order_of_size():
     np.testing.assert_allclose(lines["l2_logits"].get_xdata(), [100, 400])
     np.testing.assert_allclose(lines["l2_logits"].get_ydata(), [50.0, 60.0])
     assert ax.get_xscale() == "log"
+    assert not [line for line in ax.lines if line.get_label() == "teacher"]  # no teacher accuracy in the rows
     assert plots.size_figure({"rows": rows[1:3]}) is None  # one size only
+    for r in rows:
+        r["teacher_test_accuracy"] = 0.65
+    teacher = [line for line in plots.size_figure({"rows": rows}).axes[0].lines if line.get_label() == "teacher"]
+    np.testing.assert_allclose(teacher[0].get_ydata(), [65.0, 65.0])
 
 
 def test_size_figure_of_speech_rows_adds_the_per_and_its_interval():
