@@ -298,7 +298,7 @@ def predict_utterances(model_or_predict_fn, data_dir, split, context=timit.CONTE
         batch_frames: frames per call (several utterances are concatenated).
 
     Returns:
-        A list of dicts `id`, `logits` float32 `[T, 183]`, `state` `[T]`, `phones` `[P]`.
+        A list of dicts `id`, `speaker`, `logits` float32 `[T, 183]`, `state` `[T]`, `phones` `[P]`.
     """
     predict = _predict_fn(model_or_predict_fn)
     ds = timit.load_utterances(data_dir, split, normalize=True)
@@ -316,7 +316,8 @@ def predict_utterances(model_or_predict_fn, data_dir, split, context=timit.CONTE
         pending.clear()
 
     for ex in ds.as_numpy_iterator():
-        pending.append({"id": ex["id"].decode(), "state": ex["state"], "phones": ex["phones"], "windows": ex["windows"]})
+        pending.append({"id": ex["id"].decode(), "speaker": ex["speaker"].decode(), "state": ex["state"],
+                        "phones": ex["phones"], "windows": ex["windows"]})
         if sum(len(u["state"]) for u in pending) >= batch_frames:
             flush()
     flush()

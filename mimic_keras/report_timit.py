@@ -42,7 +42,7 @@ def _score(utterances, hmm, transcripts_dir):
         decoding.write_transcripts(os.path.join(transcripts_dir, f"{split}.hyp.txt"), ids, hyps)
         scores[split] = {**decoding.frame_accuracies(utts), **counts,
                          "per": counts["errors"] / max(counts["reference_phones"], 1),
-                         "per_ci95": decoding.per_bootstrap_ci95(refs, hyps, [u["id"].split("_")[0] for u in utts])}
+                         "per_ci95": decoding.per_bootstrap_ci95(refs, hyps, [u["speaker"] for u in utts])}
     return scores
 
 

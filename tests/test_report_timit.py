@@ -31,6 +31,7 @@ def test_student_scores_of_the_teacher_itself(timit_perturbed_labelled, tmp_path
     assert scores["test_l2_to_teacher"] == pytest.approx(0.0, abs=1e-6)
     assert scores["teacher_test_accuracy"] == scores["test_accuracy"]
     utts = decoding.predict_utterances(model, data, "test")
+    assert all(u["speaker"] == u["id"].split("_")[0] for u in utts)  # the record's speaker, resampled by the PER interval
     assert scores["test_accuracy"] == pytest.approx(decoding.frame_accuracies(utts)["state_accuracy"])
     assert scores["parameters"] == model.count_params()
     assert 0.0 <= scores["test_per"] and 0.0 <= scores["dev_per"] and scores["test_accuracy_ci95"] > 0
