@@ -219,7 +219,7 @@ def teacher_figure(sweep):
     err = np.array([r.get("test_accuracy_ci95", 0.0) for r in rows]) * 100
     ax.errorbar(x, y, yerr=err, fmt="o", capsize=4)
     for i, (xi, yi, r) in enumerate(zip(x, y, rows)):  # staggered, so neighbours' names do not overlap
-        ax.annotate(r["variant"], (xi, yi), textcoords="offset points", xytext=(6, (4, -12, 18)[i % 3]))
+        ax.annotate(r["variant"], (xi, yi), textcoords="offset points", xytext=(6, (4, -12, 18, -26)[i % 4]))
     lo, hi = min(x.min(), (y - err).min()), max(x.max(), (y + err).max())
     pad = max(1.0, 0.1 * (hi - lo))
     ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ":", color="gray", label="y = x")
