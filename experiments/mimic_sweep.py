@@ -86,11 +86,10 @@ def _evaluate_timit(workdir, stage, context):
                           os.path.join(workdir, "transcripts", stage))
 
 
-def _transfer_examples(workdir):
-    from mimic_keras import config as config_lib
+def _transfer_examples(cfg, workdir):
     from mimic_keras.stages import Run
 
-    run = Run(config_lib.get_preset(os.path.join(workdir, "config.json")), workdir)
+    run = Run(cfg, workdir)
     return int(run.task.transfer_examples(run))
 
 
@@ -125,8 +124,9 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
         subprocess.run(cmd, check=True)
     with open(os.path.join(workdir, stage, "history.json")) as f:
         history = json.load(f)
-    with open(os.path.join(workdir, "config.json")) as f:
-        distill_loss = json.load(f)["distill"]["loss"]
+    from mimic_keras import config as config_lib
+
+    cfg = config_lib.get_preset(os.path.join(workdir, "config.json"))
     train_loss = _scalars(os.path.join(workdir, stage, "logs", "train"), "epoch_loss")
     val_loss = _scalars(os.path.join(workdir, stage, "logs", "validation"), "epoch_loss")
     start = train_loss[0][0] - (train_loss[1][0] - train_loss[0][0] if len(train_loss) > 1 else 0)
@@ -136,8 +136,8 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
         "overrides": " ".join(overrides),
         "epochs": len(history.get("epoch", [])),
         # What the student learned from, and from how many examples per epoch (the transfer set's).
-        "objective": distill_loss if stage == "mimic" else "labels",
-        **({"transfer_examples": _transfer_examples(workdir)} if stage == "mimic" else {}),
+        "objective": cfg.distill.loss if stage == "mimic" else "labels",
+        **({"transfer_examples": _transfer_examples(cfg, workdir)} if stage == "mimic" else {}),
         "wall_seconds": round(train_loss[-1][0] - start, 1),
         "curve": {"seconds": [round(t - start, 1) for t, _, _ in train_loss],
                   "loss": [v for _, _, v in train_loss], "val_loss": [v for _, _, v in val_loss],

@@ -128,10 +128,19 @@ def scan(root):
     return corpus
 
 
+def _hash_order(speakers):
+    """Speakers in a fixed pseudo-random order, the same on every machine (sha256 of the id)."""
+    return sorted(speakers, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
+
+
+def _speakers_of(splits):
+    """`{split: sorted speaker ids}` of `{split: [Utterance]}`."""
+    return {k: sorted({u.speaker for u in v}) for k, v in splits.items()}
+
+
 def choose_dev_speakers(speakers, count):
     """`count` speakers for the dev set, the same on every machine (ordered by sha256 of the id)."""
-    ranked = sorted(speakers, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
-    return sorted(ranked[:count])
+    return sorted(_hash_order(speakers)[:count])
 
 
 def default_dev_speakers(num_train_speakers):
@@ -169,7 +178,7 @@ def plan_splits(corpus, dev_speakers=None, full_test=False, include_sa=False, li
         del splits["dev"]
     if limit:
         splits = {k: v[:limit] for k, v in splits.items()}
-    return splits, {k: sorted({u.speaker for u in v}) for k, v in splits.items()}
+    return splits, _speakers_of(splits)
 
 
 def read_sentence(utt):
@@ -204,17 +213,18 @@ def plan_extra(extra_root, corpus, dev_speakers, include_sa=False, limit=None):
         `({split: [Utterance]}, {split: [speaker ids]}, left_out)`: four parts of equal speaker
         counts (±1) and the number of utterances left out for their sentence.
     """
+    dev = set(dev_speakers)
     held_out = {read_sentence(u) for u in corpus["TEST"]}
-    held_out |= {read_sentence(u) for u in corpus["TRAIN"] if u.speaker in set(dev_speakers)}
+    held_out |= {read_sentence(u) for u in corpus["TRAIN"] if u.speaker in dev}
     utts = [u for u in scan(extra_root)["TRAIN"] if include_sa or not u.name.startswith("SA")]
     kept = [u for u in utts if read_sentence(u) not in held_out]
-    speakers = sorted({u.speaker for u in kept}, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
+    speakers = _hash_order({u.speaker for u in kept})
     if len(speakers) < len(EXTRA_SPLITS):
         raise CorpusError(f"{extra_root}: {len(speakers)} TRAIN speakers with usable sentences; "
                           f"--unlabelled needs at least {len(EXTRA_SPLITS)}")
     part = {s: i % len(EXTRA_SPLITS) for i, s in enumerate(speakers)}
     splits = {name: [u for u in kept if part[u.speaker] == i][:limit] for i, name in enumerate(EXTRA_SPLITS)}
-    return splits, {k: sorted({u.speaker for u in v}) for k, v in splits.items()}, len(utts) - len(kept)
+    return splits, _speakers_of(splits), len(utts) - len(kept)
 
 
 def read_utterance(utt):

@@ -30,7 +30,8 @@ def test_timit_variant_is_scored_against_its_teacher(timit_perturbed_labelled, t
     # The transfer set the variant's config selects: training frames + every speed-perturbed copy.
     from mimic_keras.data import timit
 
-    assert sweep._transfer_examples(str(workdir)) == timit.num_frames(data, ("train", "unlabelled")) > \
+    cfg = config_lib.get_preset(str(workdir / "config.json"))
+    assert sweep._transfer_examples(cfg, str(workdir)) == timit.num_frames(data, ("train", "unlabelled")) > \
         timit.num_frames(data, "train")
 
 
