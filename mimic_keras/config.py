@@ -5,68 +5,56 @@ One tree describes a whole run (data → teacher(s) → transfer set → mimic /
     cfg = get_preset("cifar10-quick")
     cfg = apply_overrides(cfg, ["mimic.hidden=4000", "mimic_train.epochs=20"])
 
-Batch sizes are global (per replica × replicas).
+The `data` section's fields depend on the dataset: `DataConfig` holds what every dataset has,
+and each dataset's subclass (`mimic_keras.configs.cifar10.Cifar10Data`, ...) adds its own, so a
+setting that does not apply to the run's dataset is refused rather than ignored. Every value
+is checked (type, range, allowed names) before anything runs; `python -m mimic_keras.fit config
+--preset NAME` prints every field with its help. Batch sizes are global (per replica × replicas).
 """
 
-import ast
 import dataclasses
 import json
-from dataclasses import dataclass, field
-from typing import Optional, get_args
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from mimic_keras.config_schema import ConfigError, check_fields, field_types, opt, parse_value, section
+
+# The distillation losses by name (`mimic_keras.losses` builds them; kept here so that checking
+# a config needs no TensorFlow). `ce` trains on the transfer set's labels only.
+LOSSES = ("l2_logits", "kd", "l2_probs", "soft_ce", "ce")
+STRATEGIES = ("default", "mirrored", "multi_worker")  # as `mimic_keras.distribute` parses them
 
 
 @dataclass
 class DataConfig:
-    """Where the data comes from and how the transfer set is built."""
+    """Where the data comes from; each dataset's subclass adds how its transfer set is built."""
 
-    dataset: str = "cifar10"
-    source: str = "tfds"  # a path or "tfds"; see pipelines/cifar10_to_tfrecord.py
-    # Extra unlabelled data for the transfer set: images (CIFAR-10), or another TIMIT-layout
-    # corpus whose TRAIN speech is written in four parts by speaker (TIMIT).
-    unlabelled: Optional[str] = None
-    limit: Optional[int] = None  # first N images per split, for smoke runs
-    val_size: int = 5000
-    views: int = 0  # augmented views per training image added to the transfer set
-    mixup: int = 0  # mixup images per training image added to the transfer set (label -1)
-    mixup_alpha: float = 1.0  # mixup weight λ ~ Beta(α, α); 1 is uniform
-    # Train the mimic on the originals + first N augmented views only; mixup images are
-    # selected by `mixup` alone (the first `mixup` of the transfer set's; 0 drops them).
-    transfer_views: Optional[int] = None
-    label_splits: tuple = ("validation", "test")  # held-out splits also labelled by the teacher
-    context: int = 7  # TIMIT: frames on each side of the classified one ((2c+1) x 123 inputs)
-    # TIMIT: speed factors, e.g. (0.9, 1.1): prepare also writes every training utterance at
-    # each speed, unlabelled, for the teacher to label (a larger transfer set).
-    perturb: tuple = ()
-    # TIMIT: the speeds whose copies join the mimic's transfer set: None all of `perturb`,
-    # () none (the training frames only).
-    transfer_perturb: Optional[tuple] = None
-    # TIMIT: the share of `unlabelled`'s speech in the transfer set: 0, 0.25, 0.5, 0.75 or 1
-    # (None: all of it).
-    transfer_unlabelled: Optional[float] = None
-    full_test: bool = False  # TIMIT: test on every TEST speaker, not the 24-speaker core set
+    dataset: str = opt("cifar10", "the dataset: picks the task, its data fields and presets", stages=("prepare",))
+    source: str = opt("tfds", "where the raw data is: a path, or tfds to download", stages=("prepare",))
+    unlabelled: Optional[str] = opt(None, "extra unlabelled data for the transfer set (a path)", stages=("prepare",))
+    limit: Optional[int] = opt(None, "first N examples per split, for smoke runs", min=1, stages=("prepare",))
+    label_splits: tuple[str, ...] = opt(("validation", "test"), "held-out splits the teacher also labels",
+                                        stages=("label",))
 
 
 @dataclass
 class TeacherConfig:
-    """A deep teacher. `kind` picks the architecture:
-
-    * `convnet` (CIFAR-10): n × [conv k×k → max-pool 2] → dense → logits.
-    * `dnn` (TIMIT): `dense_units` ReLU layers → logits.
-    * `cnn` (TIMIT): n × [conv along frequency (`kernel_size` bands) → max-pool
-      (`freq_pool` bands)] → dense → logits; see `mimic_keras.models.speech`.
+    """A deep teacher; `kind` names the architecture (the dataset's config lists its kinds).
 
     A comma-separated list (`"dnn,cnn"`) gives teacher i the i-th kind, cycling, for an
     ensemble of different architectures.
     """
 
-    kind: str = "convnet"
-    conv_filters: tuple = (128, 128, 128)
-    kernel_size: int = 3
-    dense_units: tuple = (1000,)
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    num_teachers: int = 1  # >1 trains an ensemble whose logits are averaged
-    freq_pool: int = 3  # cnn: bands per max-pool along frequency
+    kind: str = opt("convnet", "architecture(s), comma-separated for a mixed ensemble")
+    conv_filters: tuple[int, ...] = opt((128, 128, 128), "filters of each conv block", min=1)
+    kernel_size: int = opt(3, "conv kernel size (TIMIT cnn: frequency bands)", min=1)
+    dense_units: tuple[int, ...] = opt((1000,), "units of each dense layer", min=1)
+    dropout: float = opt(0.0, "dropout rate", min=0.0, max=0.99)
+    weight_decay: float = opt(0.0, "L2 weight decay", min=0.0)
+    num_teachers: int = opt(1, "teachers in the ensemble (their logits are averaged)", min=1)
+    freq_pool: int = opt(3, "TIMIT cnn: bands per max-pool along frequency", min=1)
 
     def kind_of(self, index):
         """The architecture of teacher `index`."""
@@ -82,161 +70,102 @@ class MimicConfig:
     `bottleneck=0` removes the linear bottleneck.
     """
 
-    conv_filters: int = 128
-    conv_kernel: int = 5
-    pool_size: int = 2
-    bottleneck: int = 1200
-    hidden: int = 30000
-    dropout: float = 0.0
-    weight_decay: float = 0.0
+    conv_filters: int = opt(128, "filters of the conv feature extractor (0: none)", min=0)
+    conv_kernel: int = opt(5, "conv kernel size", min=1)
+    pool_size: int = opt(2, "max-pool size after the conv", min=1)
+    bottleneck: int = opt(1200, "k, units of the linear bottleneck (0: none)", min=0)
+    hidden: int = opt(30000, "H, units of the one non-linear hidden layer", min=1)
+    dropout: float = opt(0.0, "dropout rate on the hidden layer", min=0.0, max=0.99)
+    weight_decay: float = opt(0.0, "L2 weight decay", min=0.0)
 
 
 @dataclass
 class TrainConfig:
     """Optimisation of one model."""
 
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"  # adam | sgd
-    learning_rate: float = 1e-3
-    schedule: str = "cosine"  # cosine | constant
-    augment: bool = True  # random crop + flip on the fly (images only)
-    checkpoint: str = "last"  # last | best (weights with the lowest validation loss)
-    seed: int = 0
-    label_smoothing: float = 0.0  # for training on labels (teachers, control)
-    save_epochs: tuple = ()  # also keep the model after these epochs (epoch_<n>.keras)
+    epochs: int = opt(10, "passes over the training (or transfer) set", min=1)
+    batch_size: int = opt(128, "global batch size", min=1)
+    optimizer: str = opt("adam", "optimizer", choices=("adam", "sgd"))
+    learning_rate: float = opt(1e-3, "peak learning rate", above=0.0)
+    schedule: str = opt("cosine", "learning-rate schedule", choices=("cosine", "constant"))
+    augment: bool = opt(True, "random crop + flip on the fly (images only)")
+    checkpoint: str = opt("last", "weights kept: last epoch's, or best validation loss", choices=("last", "best"))
+    seed: int = opt(0, "random seed", min=0)
+    label_smoothing: float = opt(0.0, "label smoothing (training on labels)", min=0.0, max=0.99)
+    save_epochs: tuple[int, ...] = opt((), "also keep the model after these epochs (epoch_<n>.keras)", min=1)
 
 
 @dataclass
 class DistillConfig:
     """How the mimic learns from the teacher."""
 
-    loss: str = "l2_logits"  # l2_logits | kd | l2_probs | ce
-    alpha: float = 1.0  # weight of the distillation loss; 1 - alpha goes to the label loss
-    temperature: float = 1.0
+    loss: str = opt("l2_logits", "the mimic's loss", choices=LOSSES)
+    alpha: float = opt(1.0, "weight of the distillation loss; 1 - alpha goes to the label loss", min=0.0, max=1.0)
+    temperature: float = opt(1.0, "softmax temperature (kd, l2_probs, soft_ce)", above=0.0)
 
 
 @dataclass
 class ExperimentConfig:
     """A whole run, as one config tree."""
 
-    name: str = "experiment"
-    num_classes: int = 10
-    data: DataConfig = field(default_factory=DataConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    teacher_train: TrainConfig = field(default_factory=TrainConfig)
-    mimic: MimicConfig = field(default_factory=MimicConfig)
-    mimic_train: TrainConfig = field(default_factory=TrainConfig)
-    control_train: TrainConfig = field(default_factory=TrainConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    strategy: str = "default"  # default | mirrored | multi_worker
-    mixed_precision: Optional[str] = None  # e.g. "mixed_bfloat16" (~1.5x faster convs on CPU)
-    jit_compile: bool = False  # XLA; measured slower on CPU, worth trying on GPU
-    steps_per_execution: int = 1
-    export_teacher: bool = False
-    export_dir: str = "saved_models"
+    name: str = opt("experiment", "the run's name: default workdir runs/<name>, export names")
+    num_classes: int = opt(10, "classes (TIMIT: 183 HMM states)", min=2)
+    data: DataConfig = section(DataConfig, "the data and the transfer set")
+    teacher: TeacherConfig = section(TeacherConfig, "the deep teacher(s)")
+    teacher_train: TrainConfig = section(TrainConfig, "training of the teacher(s)")
+    mimic: MimicConfig = section(MimicConfig, "the shallow net (mimic and control)")
+    mimic_train: TrainConfig = section(TrainConfig, "training of the mimic")
+    control_train: TrainConfig = section(TrainConfig, "training of the control")
+    distill: DistillConfig = section(DistillConfig, "the mimic's objective")
+    strategy: str = opt("default", "distribution strategy: default | mirrored[:DEV,DEV...] | multi_worker",
+                        stages=())
+    mixed_precision: Optional[str] = opt(None, "Keras dtype policy, e.g. mixed_bfloat16",
+                                         choices=("mixed_bfloat16", "mixed_float16", "float32"),
+                                         stages=("teacher", "mimic", "control"))
+    jit_compile: bool = opt(False, "XLA (measured slower on CPU)", stages=())
+    steps_per_execution: int = opt(1, "training steps per call into the graph", min=1, stages=())
+    deterministic: bool = opt(False, "op determinism: identical numbers on rerun (slower)", stages=())
+    export_teacher: bool = opt(False, "also export the teachers", stages=("export",))
+    export_dir: str = opt("saved_models", "where exports go (<dir>/<name>/<version>/)", stages=("export",))
 
 
-def _cifar10_quick():
-    # Small widths and few epochs: a smoke run of every stage in ~15 min on 2 CPU cores.
-    return ExperimentConfig(
-        name="cifar10-quick",
-        data=DataConfig(limit=10000, val_size=1000, views=1),
-        teacher=TeacherConfig(conv_filters=(32, 64, 64), dense_units=(256,), dropout=0.2),
-        teacher_train=TrainConfig(epochs=4, batch_size=128, learning_rate=2e-3),
-        mimic=MimicConfig(conv_filters=32, conv_kernel=5, pool_size=2, bottleneck=64, hidden=512),
-        mimic_train=TrainConfig(epochs=4, batch_size=128, learning_rate=1e-3, augment=False),
-        control_train=TrainConfig(epochs=4, batch_size=128, learning_rate=1e-3),
-    )
+def _dataset_module(name):
+    from mimic_keras import configs
+
+    return configs.dataset_module(name)
 
 
-def _cifar10_cpu():
-    # The strongest run a 2-core machine finishes in about 2 hours: an augmented teacher trained
-    # well past the shallow control, 4 augmented views per image (225k transfer examples), long
-    # mimic training. The control is trained like the paper's: on the original images.
-    return ExperimentConfig(
-        name="cifar10-cpu",
-        data=DataConfig(views=4),
-        teacher=TeacherConfig(dropout=0.3, weight_decay=5e-4),
-        teacher_train=TrainConfig(epochs=20, batch_size=128, learning_rate=1e-3),
-        mimic=MimicConfig(conv_filters=64, conv_kernel=5, pool_size=2, bottleneck=256, hidden=2000),
-        mimic_train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
-        control_train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
-        mixed_precision="mixed_bfloat16",
-    )
+def preset_names():
+    """Every preset's name, registered ones included."""
+    from mimic_keras import configs
 
-
-def _cifar10_paper():
-    # The paper's sizes (Ba & Caruana 2014, CIFAR-10): a GPU machine's run.
-    return ExperimentConfig(
-        name="cifar10-paper",
-        data=DataConfig(views=10),
-        teacher=TeacherConfig(dropout=0.5, weight_decay=5e-4, num_teachers=4),
-        teacher_train=TrainConfig(epochs=100, batch_size=128, learning_rate=1e-3),
-        mimic=MimicConfig(conv_filters=128, conv_kernel=5, pool_size=2, bottleneck=1200, hidden=30000),
-        mimic_train=TrainConfig(epochs=100, batch_size=128, learning_rate=1e-4, augment=False),
-        control_train=TrainConfig(epochs=100, batch_size=128, learning_rate=1e-4),
-    )
-
-
-def _timit_quick():
-    # The synthetic stand-in corpus (../shared/data/timit-standin, 642 training utterances,
-    # 142k frames), narrow nets and few epochs: `all` in about 12 min on 2 shared CPU cores.
-    # Teachers: a DNN and a CNN, whose ensemble labels the transfer set (Table 1's rows in
-    # miniature). The control overfits within a few epochs, so both shallow nets keep the
-    # weights of their lowest dev loss.
-    return ExperimentConfig(
-        name="timit-quick",
-        num_classes=183,
-        data=DataConfig(dataset="timit", source="../shared/data/timit-standin", label_splits=("dev", "test")),
-        teacher=TeacherConfig(kind="dnn,cnn", conv_filters=(64,), kernel_size=8, freq_pool=3,
-                              dense_units=(512, 512, 512), dropout=0.1, num_teachers=2),
-        teacher_train=TrainConfig(epochs=5, batch_size=256, learning_rate=1e-3, augment=False),
-        mimic=MimicConfig(conv_filters=0, bottleneck=128, hidden=2048),
-        mimic_train=TrainConfig(epochs=12, batch_size=256, learning_rate=1e-3, augment=False, checkpoint="best"),
-        control_train=TrainConfig(epochs=12, batch_size=256, learning_rate=1e-3, augment=False, checkpoint="best"),
-    )
-
-
-def _timit_paper():
-    # The paper's sizes (Ba & Caruana 2014, TIMIT): DNN 3 x 2000 (12M parameters), CNNs of
-    # about 13M; the mimic is 1845 -> k=250 linear -> 8000 ReLU -> 183 (SNN-MIMIC-8k; set
-    # mimic.hidden=50000 or 400000 for the wider rows). A GPU machine's run.
-    return ExperimentConfig(
-        name="timit-paper",
-        num_classes=183,
-        data=DataConfig(dataset="timit", source="TIMIT", label_splits=("dev", "test")),
-        teacher=TeacherConfig(kind="dnn,cnn,cnn,cnn", conv_filters=(200,), kernel_size=8, freq_pool=3,
-                              dense_units=(2000, 2000, 2000), dropout=0.2, num_teachers=4),
-        teacher_train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
-        mimic=MimicConfig(conv_filters=0, bottleneck=250, hidden=8000),
-        mimic_train=TrainConfig(epochs=40, batch_size=256, learning_rate=5e-4, augment=False, checkpoint="best"),
-        control_train=TrainConfig(epochs=40, batch_size=256, learning_rate=5e-4, augment=False, checkpoint="best"),
-    )
-
-
-PRESETS = {
-    "cifar10-quick": _cifar10_quick,
-    "cifar10-cpu": _cifar10_cpu,
-    "cifar10-paper": _cifar10_paper,
-    "timit-quick": _timit_quick,
-    "timit-paper": _timit_paper,
-}
+    return sorted(configs.presets())
 
 
 def register_preset(name, factory):
     """Adds a named preset (a zero-argument function returning an `ExperimentConfig`)."""
-    PRESETS[name] = factory
+    from mimic_keras import configs
+
+    configs.EXTRA_PRESETS[name] = factory
 
 
 def get_preset(name):
-    """A fresh config for a preset name, or loaded from a JSON file path."""
-    if name.endswith(".json"):
-        with open(name) as f:
-            return from_dict(json.load(f))
-    if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))} or a .json file")
-    return PRESETS[name]()
+    """A fresh, checked config for a preset name, or loaded from a JSON file path."""
+    from mimic_keras import configs
+
+    if name.endswith(".json") or os.path.sep in name:
+        if not os.path.isfile(name):
+            raise ConfigError(f"--preset {name}: no such config file")
+        try:
+            with open(name) as f:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"--preset {name}: not a JSON config ({e})") from None
+        return from_dict(data, origin=name)
+    presets = configs.presets()
+    if name not in presets:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(presets))} or a .json file")
+    return check(presets[name]())
 
 
 def to_dict(cfg):
@@ -244,90 +173,127 @@ def to_dict(cfg):
     return dataclasses.asdict(cfg)
 
 
-def _build(cls, data):
+def _build(cls, data, prefix):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'the config'} must be a JSON object of fields, got {data!r}")
+    hints = field_types(cls)
     kwargs = {}
-    known = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in data.items():
-        if key not in known:
-            raise KeyError(f"{cls.__name__} has no field {key!r}")
-        sub = _dataclass_type(cls, key)
-        if sub is not None and isinstance(value, dict):
-            value = _build(sub, value)
-        elif isinstance(value, list):
-            value = tuple(value)
+        if key not in hints:
+            raise ConfigError(f"unknown config field {prefix}{key!r}" if prefix else f"unknown config field {key!r}")
+        if dataclasses.is_dataclass(hints[key]):
+            cls_for = _data_class(value) if key == "data" else hints[key]
+            value = _build(cls_for, _migrate_data(value, cls_for) if key == "data" else value, f"{prefix}{key}.")
         kwargs[key] = value
     return cls(**kwargs)
 
 
-def _dataclass_type(cls, name):
-    default = getattr(cls(), name)
-    return type(default) if dataclasses.is_dataclass(default) else None
+def _data_class(data):
+    dataset = data.get("dataset", "cifar10") if isinstance(data, dict) else "cifar10"
+    return _dataset_module(dataset).DATA_CONFIG
 
 
-def from_dict(data):
-    """Inverse of `to_dict`."""
-    return _build(ExperimentConfig, data)
+# Fields of the one flat data section of configs written before datasets had their own
+# sections, with their old defaults: an old config.json keeps loading when the other dataset's
+# fields hold these values.
+_LEGACY_DATA_DEFAULTS = {
+    "val_size": 5000, "views": 0, "mixup": 0, "mixup_alpha": 1.0, "transfer_views": None, "context": 7,
+    "perturb": [], "transfer_perturb": None, "transfer_unlabelled": None, "full_test": False,
+}
 
 
-def _parse_value(text, current):
-    if isinstance(current, bool):
-        if text.lower() in ("1", "true", "yes"):
-            return True
-        if text.lower() in ("0", "false", "no"):
-            return False
-        raise ValueError(f"expected a boolean, got {text!r}")
-    if isinstance(current, str) or (current is None and not _looks_literal(text)):
-        return None if text.lower() == "none" else text
-    value = ast.literal_eval(text)
-    if isinstance(current, tuple):
-        value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-    elif isinstance(current, float) and isinstance(value, int):
-        value = float(value)
-    return value
+def _migrate_data(data, cls):
+    known = field_types(cls)
+    kept = {}
+    for key, value in data.items():
+        if key in known or key not in _LEGACY_DATA_DEFAULTS:
+            kept[key] = value
+        elif (list(value) if isinstance(value, tuple) else value) != _LEGACY_DATA_DEFAULTS[key]:
+            raise ConfigError(f"data.{key}={value!r} does not apply to dataset {data.get('dataset', 'cifar10')!r}")
+    return kept
 
 
-def _looks_literal(text):
+def from_dict(data, origin="the config"):
+    """Inverse of `to_dict`, checked.
+
+    Raises:
+        ConfigError: unknown fields, wrongly typed sections or values.
+    """
     try:
-        ast.literal_eval(text)
-        return True
-    except (ValueError, SyntaxError):
-        return False
+        return check(_build(ExperimentConfig, data, ""))
+    except ConfigError as e:
+        raise ConfigError(f"{origin}: {e}" if origin != "the config" else str(e)) from None
 
 
-def _override_value(text, current, field_type):
-    """`_parse_value`, but an `Optional[tuple]` field takes `None` whatever it holds, and a bare value as a 1-tuple."""
-    args = get_args(field_type)
-    if type(None) not in args or tuple not in args:
-        return _parse_value(text, current)
-    if text.lower() == "none":
-        return None
-    value = ast.literal_eval(text)
-    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check(cfg):
+    """Checks every field (type, range, allowed names) and the dataset's own rules; returns `cfg`.
+
+    Raises:
+        ConfigError: one line naming the field, the bad value and what is allowed.
+    """
+    module = _dataset_module(cfg.data.dataset)  # an unknown dataset fails here, with the known ones
+    if not isinstance(cfg.data, module.DATA_CONFIG):
+        raise ConfigError(f"data: fields of {type(cfg.data).__name__} given for dataset {cfg.data.dataset!r}")
+    check_fields(cfg)
+    if not _NAME.fullmatch(cfg.name) or ".." in cfg.name:
+        raise ConfigError(f"name={cfg.name!r}: use letters, digits, '.', '_' and '-' (it names a folder)")
+    kinds = getattr(module, "TEACHER_KINDS", None)
+    for kind in (k.strip() for k in cfg.teacher.kind.split(",")):
+        if kinds and kind not in kinds:
+            raise ConfigError(f"teacher.kind={kind!r} is not one of: {', '.join(kinds)} (dataset {cfg.data.dataset})")
+    if cfg.strategy.partition(":")[0] not in STRATEGIES:
+        raise ConfigError(f"strategy={cfg.strategy!r} is not one of: {', '.join(STRATEGIES)} (or mirrored:DEV,DEV)")
+    if hasattr(module, "check"):
+        module.check(cfg)
+    return cfg
+
+
+def _set(cfg, path, text):
+    *parents, leaf = path.split(".")
+    target = cfg
+    for part in parents:
+        child = getattr(target, part, None) if dataclasses.is_dataclass(target) else None
+        if not dataclasses.is_dataclass(child):
+            raise ConfigError(f"unknown config section {path!r}")
+        target = child
+    hints = field_types(type(target))
+    if leaf not in hints or dataclasses.is_dataclass(hints[leaf]):
+        if parents == ["data"] and any(leaf in field_types(m.DATA_CONFIG) for m in _all_dataset_modules()):
+            raise ConfigError(f"data.{leaf} does not apply to dataset {cfg.data.dataset!r}; its data fields: "
+                              f"{', '.join(hints)}")
+        raise ConfigError(f"unknown config field {path!r}")
+    setattr(target, leaf, parse_value(text, hints[leaf], path))
+
+
+def _all_dataset_modules():
+    from mimic_keras import configs
+
+    return [configs.dataset_module(name) for name in configs.DATASETS]
 
 
 def apply_overrides(cfg, overrides):
-    """Returns a copy of `cfg` with `section.field=value` (or `field=value`) overrides applied.
+    """Returns a checked copy of `cfg` with `section.field=value` (or `field=value`) overrides applied.
+
+    `data.dataset=NAME` is applied first and gives the data section that dataset's fields.
 
     Raises:
-        KeyError: for a path that names no field.
-        ValueError: for a value that does not parse.
+        ConfigError: a path that names no field, or a value that does not parse or is out of range.
     """
     cfg = from_dict(to_dict(cfg))
+    pairs = []
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
+            raise ConfigError(f"override {item!r} is not key=value")
         path, text = item.split("=", 1)
-        *parents, leaf = path.strip().split(".")
-        target = cfg
-        for part in parents:
-            if not hasattr(target, part) or not dataclasses.is_dataclass(getattr(target, part)):
-                raise KeyError(f"unknown config section {path!r}")
-            target = getattr(target, part)
-        if not dataclasses.is_dataclass(target) or leaf not in {f.name for f in dataclasses.fields(target)}:
-            raise KeyError(f"unknown config field {path!r}")
-        try:
-            setattr(target, leaf, _override_value(text.strip(), getattr(target, leaf),
-                                                  target.__dataclass_fields__[leaf].type))
-        except (ValueError, SyntaxError) as e:
-            raise ValueError(f"bad value for {path}: {text!r} ({e})") from None
-    return cfg
+        pairs.append((path.strip(), text.strip()))
+    for path, text in pairs:
+        if path == "data.dataset":
+            common = {name: getattr(cfg.data, name) for name in ("source", "unlabelled", "limit")}
+            cfg.data = _dataset_module(text).DATA_CONFIG(**common)
+    for path, text in pairs:
+        if path != "data.dataset":
+            _set(cfg, path, text)
+    return check(cfg)

@@ -38,7 +38,7 @@ def test_overrides():
 
 @pytest.mark.parametrize(
     "override, error",
-    [("mimic.width=3", KeyError), ("nosuch.hidden=3", KeyError), ("mimic.hidden", ValueError),
+    [("mimic.width=3", config.ConfigError), ("nosuch.hidden=3", config.ConfigError), ("mimic.hidden", ValueError),
      ("mimic.hidden=abc", ValueError), ("mimic_train.augment=maybe", ValueError)],
 )
 def test_bad_overrides(override, error):
@@ -47,7 +47,7 @@ def test_bad_overrides(override, error):
 
 
 def test_unknown_preset():
-    with pytest.raises(KeyError, match="unknown preset"):
+    with pytest.raises(config.ConfigError, match="unknown preset"):
         config.get_preset("imagenet")
 
 
@@ -64,3 +64,98 @@ def test_speed_perturbation_overrides():
     assert config.from_dict(json.loads(json.dumps(config.to_dict(cfg)))) == cfg
     with pytest.raises(ValueError, match="data.transfer_perturb"):
         config.apply_overrides(cfg, ["data.transfer_perturb=fast"])
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("distill.loss=nonsense", ["distill.loss", "nonsense", "l2_logits", "kd"]),
+        ("mimic_train.optimizer=adamw", ["mimic_train.optimizer", "adamw", "adam, sgd"]),
+        ("mimic.hidden=1.5", ["mimic.hidden", "1.5", "integer"]),
+        ("teacher_train.schedule=linear", ["teacher_train.schedule", "cosine, constant"]),
+        ("mimic_train.checkpoint=worst", ["mimic_train.checkpoint", "last, best"]),
+        ("strategy=horovod", ["strategy", "default, mirrored, multi_worker"]),
+        ("teacher.kind=resnet", ["teacher.kind", "convnet"]),
+        ("mimic.hidden=0", ["mimic.hidden", "at least 1"]),
+        ("mimic_train.learning_rate=0", ["learning_rate", "above 0"]),
+        ("data.views=-1", ["data.views", "at least 0"]),
+        ("data.context=3", ["data.context", "does not apply", "cifar10"]),
+        ("mimic_train.augment=true", ["mimic_train.augment", "data.views"]),
+        ("name=../outside", ["name", "letters"]),
+    ],
+)
+def test_bad_values_are_one_line_naming_field_value_and_choices(override, words):
+    with pytest.raises(config.ConfigError) as e:
+        config.apply_overrides(config.get_preset("cifar10-quick"), [override])
+    message = str(e.value)
+    assert "\n" not in message and "<" not in message  # one line, no Python internals
+    for word in words:
+        assert word in message
+
+
+def test_timit_refuses_image_fields_and_conv_mimics():
+    with pytest.raises(config.ConfigError, match="data.views does not apply to dataset 'timit'"):
+        config.apply_overrides(config.get_preset("timit-quick"), ["data.views=2"])
+    with pytest.raises(config.ConfigError, match="mimic.conv_filters"):
+        config.apply_overrides(config.get_preset("timit-quick"), ["mimic.conv_filters=8"])
+    with pytest.raises(config.ConfigError, match="teacher.kind='convnet'"):
+        config.apply_overrides(config.get_preset("timit-quick"), ["teacher.kind=convnet"])
+
+
+def test_data_dataset_override_gives_that_datasets_fields():
+    cfg = config.apply_overrides(config.get_preset("cifar10-quick"),
+                                 ["data.dataset=timit", "data.context=5", "mimic.conv_filters=0",
+                                  "teacher.kind=dnn", "teacher_train.augment=false", "control_train.augment=false"])
+    assert cfg.data.dataset == "timit" and cfg.data.context == 5 and cfg.data.label_splits == ("dev", "test")
+    assert cfg.data.limit == 10000  # the common fields carry over
+    with pytest.raises(config.ConfigError, match="data.dataset='mnist' is not one of: cifar10, timit"):
+        config.apply_overrides(config.get_preset("cifar10-quick"), ["data.dataset=mnist"])
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda d: d.update(mimic=5), ["mimic must be a JSON object"]),
+        (lambda d: d["mimic"].update(hidden="wide"), ["mimic.hidden", "integer"]),
+        (lambda d: d["mimic"].update(hidden=True), ["mimic.hidden", "integer"]),
+        (lambda d: d["teacher_train"].update(epochs=2.5), ["teacher_train.epochs", "integer"]),
+        (lambda d: d["data"].update(views=4, dataset="timit"), ["does not apply to dataset", "timit"]),
+        (lambda d: d.update(colour="red"), ["colour"]),
+    ],
+)
+def test_json_configs_are_checked_like_overrides(tmp_path, edit, words):
+    data = config.to_dict(config.get_preset("cifar10-quick"))
+    edit(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(config.ConfigError) as e:
+        config.get_preset(str(path))
+    for word in words:
+        assert word in str(e.value)
+    assert str(path) in str(e.value)
+
+
+def test_old_flat_data_sections_still_load():
+    """A config.json written when every dataset's data fields sat in one section."""
+    old = config.to_dict(config.get_preset("timit-quick"))
+    old["data"].update(val_size=5000, views=0, mixup=0, mixup_alpha=1.0, transfer_views=None)
+    assert config.from_dict(old) == config.get_preset("timit-quick")
+    old = config.to_dict(config.get_preset("cifar10-quick"))
+    old["data"].update(context=7, perturb=[], transfer_perturb=None, transfer_unlabelled=None, full_test=False)
+    assert config.from_dict(old) == config.get_preset("cifar10-quick")
+
+
+def test_distillation_loss_names_match_the_losses_module():
+    from mimic_keras import losses
+
+    assert set(config.LOSSES) == set(losses.LOSS_NAMES)
+
+
+def test_every_field_has_help():
+    from mimic_keras.config_schema import describe, walk
+
+    for name in config.preset_names():
+        cfg = config.get_preset(name)
+        for path, _, f in walk(cfg):
+            assert f.metadata.get("help"), path
+        assert "mimic.hidden = " in describe(cfg)
