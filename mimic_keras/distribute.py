@@ -210,3 +210,24 @@ def distribute_options(dataset, num_files=None, workers=None):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = policy
     return dataset.with_options(options)
+
+
+def setup(cfg):
+    """Everything a run fixes before its first model, in order: determinism, dtype policy, strategy.
+
+    Called once, first, by the CLI (a multi-worker strategy must exist before any TF op).
+
+    Args:
+        cfg: the run's `ExperimentConfig` (`deterministic`, `mixed_precision`, `strategy`).
+
+    Returns:
+        The `tf.distribute.Strategy`.
+    """
+    import keras
+
+    if cfg.deterministic:
+        # Same seed, same numbers: deterministic kernels (slower) and every seed set per stage.
+        tf.config.experimental.enable_op_determinism()
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy(cfg.mixed_precision)
+    return get_strategy(cfg.strategy)

@@ -1,7 +1,6 @@
-"""The training CLI: `python -m mimic_keras.fit STAGE --preset NAME [--workdir DIR] [key=value ...]`.
+"""The training CLI: `python -m mimic_keras.fit STAGE [--preset NAME] [--workdir DIR] [key=value ...]`.
 
-Stages, in order (`all` runs them all but `report`; a stage whose outputs exist is skipped,
-`--force` redoes; without `--preset`, the config is the workdir's config.json):
+Stages, in order (`all` runs them all but `report`):
 
     prepare   raw data → TFRecords                     (workdir/data/)
     teacher   train the teacher(s)                     (workdir/teacher/teacher_<i>/model.keras)
@@ -10,23 +9,33 @@ Stages, in order (`all` runs them all but `report`; a stage whose outputs exist 
     control   the same shallow net on the labels       (workdir/control/model.keras)
     evaluate  accuracy (and PER for TIMIT), params     (workdir/report.json, report.md, curves.png)
     export    mimic (and teacher) as SavedModels       (saved_models/<name>/<version>/)
-    report    redraw curves.png, hidden.png from report.json (never skipped; see mimic_keras.plots)
+    report    redraw curves.png, hidden.png from report.json and print the results table
+    config    print the resolved config: every field, its value and what it does
+
+A stage is redone when the config fields it reads or the stages before it changed since its
+outputs were made, and each says why (`[mimic] rerun: mimic.hidden 512 → 100`); `--force` redoes
+it anyway. In an existing workdir its config.json is the base and the overrides apply on top
+(`--preset NAME` picks the config of a new workdir; `--preset FILE.json` replaces the config).
 
 Examples:
     python -m mimic_keras.fit all --preset cifar10-quick data.source=../shared/data/cifar10-jpeg.tar
+    python -m mimic_keras.fit all --preset cifar10-quick mimic.hidden=1024   # redoes mimic and after
     python -m mimic_keras.fit all --preset timit-quick --timit ../shared/data/timit-standin
+    python -m mimic_keras.fit config --preset cifar10-cpu
     python -m mimic_keras.fit report --workdir runs/cifar10-quick
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 
 from mimic_keras import config as config_lib
-from mimic_keras.stages import PIPELINE, STAGES, Run
+from mimic_keras.config_schema import ConfigError, describe
+from mimic_keras.layout import Layout
+
+STAGE_NAMES = ("prepare", "teacher", "label", "mimic", "control", "evaluate", "export")
+COMMANDS = STAGE_NAMES + ("all", "report", "config")
 
 
 def parse_args(argv):
@@ -34,58 +43,77 @@ def parse_args(argv):
         prog="python -m mimic_keras.fit", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("stage", choices=STAGES + ("all",))
+    parser.add_argument("stage", choices=COMMANDS)
     parser.add_argument("--preset", default=None,
-                        help=f"{', '.join(sorted(config_lib.PRESETS))}, or a .json config (default: WORKDIR/config.json)")
+                        help=f"{', '.join(config_lib.preset_names())}, or a .json config "
+                             "(default: WORKDIR/config.json)")
     parser.add_argument("--workdir", default=None, help="run folder (default: runs/<preset name>)")
-    parser.add_argument("--force", action="store_true", help="redo the stage(s) even when outputs exist")
+    parser.add_argument("--force", action="store_true", help="redo the stage(s) even when up to date")
     parser.add_argument("--timit", default=None, metavar="ROOT", help="a TIMIT copy (sets data.source; timit presets)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines and library warnings")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. mimic.hidden=4000")
     return parser.parse_intermixed_args(argv)
 
 
-def _workdir_config(workdir):
-    path = os.path.join(workdir, "config.json") if workdir else None
-    return path if path and os.path.exists(path) else None
+def resolve(preset, workdir, overrides):
+    """(config, workdir, note): the workdir's own config is the base of a rerun in it.
+
+    Raises:
+        ConfigError: no config to start from, or a bad override.
+    """
+    is_file = preset is not None and (preset.endswith(".json") or os.path.sep in preset)
+    if workdir is None:
+        if preset is None:
+            raise ConfigError("--preset is needed (or a --workdir holding a config.json)")
+        workdir = os.path.join("runs", config_lib.get_preset(preset).name)
+    existing = Layout(workdir).config
+    note = None
+    if is_file or not os.path.exists(existing):
+        if preset is None:
+            raise ConfigError(f"{workdir} holds no run (no config.json): give --preset")
+        base = config_lib.get_preset(preset)
+    else:
+        base = config_lib.get_preset(existing)
+        if preset is not None and preset != base.name:
+            note = f"{workdir} has its own config ({base.name}); --preset {preset} applies to new workdirs only"
+    return config_lib.apply_overrides(base, overrides), workdir, note
+
+
+def _quiet(verbose):
+    try:
+        from mimic_keras import console
+    except ImportError:  # before the console module exists
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+        return
+    console.quiet(verbose)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    _quiet(args.verbose)
     overrides = ([f"data.source={args.timit}"] if args.timit else []) + args.overrides
-    preset = args.preset or _workdir_config(args.workdir)
-    if preset is None:
-        if args.stage == "report" and args.workdir:
-            print(f"error: stage report: {args.workdir} holds no run (no config.json, no report.json): "
-                  "run the evaluate stage first", file=sys.stderr)
-            return 1
-        print("error: --preset is needed (or a --workdir holding a config.json)", file=sys.stderr)
-        return 2
+    if args.stage == "report" and args.preset is None and args.workdir and not os.path.exists(Layout(args.workdir).config):
+        print(f"error: stage report: {args.workdir} holds no run (no config.json, no report.json): "
+              "run the evaluate stage first", file=sys.stderr)
+        return 1
     try:
-        cfg = config_lib.apply_overrides(config_lib.get_preset(preset), overrides)
+        cfg, workdir, note = resolve(args.preset, args.workdir, overrides)
         if args.timit and cfg.data.dataset != "timit":
-            raise ValueError(f"--timit needs a TIMIT preset; {preset} is {cfg.data.dataset}")
-    except (KeyError, ValueError, FileNotFoundError) as e:
+            raise ConfigError(f"--timit needs a TIMIT preset; {cfg.name} is {cfg.data.dataset}")
+    except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    workdir = args.workdir or os.path.join("runs", cfg.name)
-    run = Run(cfg, workdir, force=args.force)
-    stages = PIPELINE if args.stage == "all" else (args.stage,)
-    for stage in stages:
-        started = time.time()
-        try:
-            did = run.run_stage(stage)
-        except subprocess.CalledProcessError as e:
-            print(f"error: stage {stage}: {' '.join(e.cmd[1:4])} failed (exit {e.returncode})", file=sys.stderr)
-            return 1
-        except (ValueError, FileNotFoundError, RuntimeError) as e:
-            print(f"error: stage {stage}: {e}", file=sys.stderr)
-            return 1
-        status = "done" if did else "skipped (outputs exist; --force redoes it)"
-        print(f"[{stage}] {status} in {time.time() - started:.1f}s", flush=True)
-    if "evaluate" in stages and os.path.exists(run.path("report.md")):
-        print(open(run.path("report.md")).read())
-    print(json.dumps({"workdir": os.path.abspath(workdir)}))
-    return 0
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    if args.stage == "config":
+        print(describe(cfg))
+        return 0
+    from mimic_keras import runner  # imports TensorFlow
+
+    if args.stage == "report":
+        return runner.report(cfg, Layout(workdir))
+    stages = STAGE_NAMES if args.stage == "all" else (args.stage,)
+    return runner.run_stages(cfg, Layout(workdir), stages, force=args.force, started=time.time())
 
 
 if __name__ == "__main__":

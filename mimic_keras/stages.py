@@ -1,174 +1,175 @@
-"""The stages of a run, one method each, over one workdir. `mimic_keras.fit` is their CLI.
+"""The stages of a run as a checked graph: what each runs, consumes, reads and writes.
 
-The workdir holds everything a run makes:
-
-    config.json            the resolved config
-    data/                  converted TFRecords (prepare)
-    teacher/teacher_<i>/   each teacher's run folder (teacher)
-    transfer/              records with the teacher's logits (label)
-    mimic/, control/       the shallow nets' run folders (mimic, control)
-    report.json, report.md, curves.png, hidden.png   (evaluate; `report` redraws the figures)
-    export.json            where the SavedModels went (export)
+Each stage is a plain function of (config, layout, strategy) listed in `STAGES`, with the
+stages whose outputs it consumes (`after`), the files that are its outputs, and a format
+version. The config fields a stage reads are declared on the fields themselves (`opt(...,
+stages=...)`, else the section's readers in `SECTION_READERS`). A stage is done only when its
+stamp (`mimic_keras.stamps`) says its outputs were made from the current values of those fields
+and the current outputs of the stages before it: change `mimic.hidden` and `all` redoes mimic,
+control, evaluate and export, and nothing else.
 """
 
 import os
-import subprocess
+from dataclasses import dataclass
+from typing import Callable
 
-from mimic_keras import config as config_lib
-from mimic_keras.data import writer
+from mimic_keras import stamps
+from mimic_keras.config_schema import walk
+from mimic_keras.layout import Layout
 
-# What `all` runs, in order. `report` only redraws the figures evaluate already drew, from report.json.
-PIPELINE = ("prepare", "teacher", "label", "mimic", "control", "evaluate", "export")
-STAGES = PIPELINE + ("report",)
+# Who reads the fields of each top-level section (or scalar) unless a field says otherwise.
+SECTION_READERS = {
+    "name": ("evaluate", "export"),
+    "num_classes": ("teacher", "control"),
+    "data": ("prepare",),
+    "teacher": ("teacher",),
+    "teacher_train": ("teacher",),
+    "mimic": ("mimic", "control"),
+    "mimic_train": ("mimic",),
+    "control_train": ("control",),
+    "distill": ("mimic",),
+}
 
 
-class Run:
-    """One experiment's stages over a workdir.
+@dataclass(frozen=True)
+class Stage:
+    """One stage: `run(cfg, layout, strategy)` makes `outputs(cfg, layout)` from the `after` stages' outputs."""
+
+    name: str
+    run: Callable
+    after: tuple
+    outputs: Callable
+    version: int = 1
+    summary: str = ""
+
+
+def _prepare(cfg, layout, strategy):
+    from mimic_keras.tasks import get_task
+
+    get_task(cfg).prepare(layout)
+
+
+def _teacher(cfg, layout, strategy):
+    from mimic_keras.tasks import training
+
+    training.train_teachers(cfg, layout, strategy, intent=_intent("teacher", cfg, layout))
+
+
+def _label(cfg, layout, strategy):
+    from mimic_keras.tasks import get_task
+
+    get_task(cfg).label(layout)
+
+
+def _mimic(cfg, layout, strategy):
+    from mimic_keras.tasks import training
+
+    training.train_mimic(cfg, layout, strategy)
+
+
+def _control(cfg, layout, strategy):
+    from mimic_keras.tasks import training
+
+    training.train_control(cfg, layout, strategy)
+
+
+def _evaluate(cfg, layout, strategy):
+    from mimic_keras.tasks import get_task
+
+    get_task(cfg).evaluate(layout)
+
+
+def _export(cfg, layout, strategy):
+    from mimic_keras.tasks import training
+
+    training.export_models(cfg, layout)
+
+
+def _manifest(folder):
+    return lambda cfg, layout: [os.path.join(getattr(layout, folder), "manifest.json")]
+
+
+STAGES = {
+    s.name: s
+    for s in (
+        Stage("prepare", _prepare, (), _manifest("data"), summary="raw data → TFRecords (data/)"),
+        Stage("teacher", _teacher, ("prepare",), lambda cfg, lay: lay.teacher_models(cfg.teacher.num_teachers),
+              summary="train the teacher(s) (teacher/teacher_<i>/model.keras)"),
+        Stage("label", _label, ("prepare", "teacher"), _manifest("transfer"),
+              summary="teacher logits over the transfer set (transfer/)"),
+        Stage("mimic", _mimic, ("label",), lambda cfg, lay: [lay.model("mimic")],
+              summary="shallow net on the teacher's logits (mimic/model.keras)"),
+        Stage("control", _control, ("prepare",), lambda cfg, lay: [lay.model("control")],
+              summary="the same shallow net on the labels (control/model.keras)"),
+        Stage("evaluate", _evaluate, ("teacher", "label", "mimic", "control"), lambda cfg, lay: [lay.report_json],
+              summary="accuracy (and PER for TIMIT), params (report.json, report.md, curves.png)"),
+        Stage("export", _export, ("mimic", "teacher"), lambda cfg, lay: [lay.export_json],
+              summary="mimic (and teachers) as SavedModels (saved_models/<name>/<version>/)"),
+    )
+}
+PIPELINE = tuple(STAGES)
+
+
+def reads(stage, cfg):
+    """{dotted field: value} of the config fields `stage` reads."""
+    found = {}
+    for name, value, f in walk(cfg):
+        readers = f.metadata.get("stages")
+        if readers is None:
+            readers = SECTION_READERS.get(name.split(".", 1)[0], ())
+        if stage in readers:
+            found[name] = list(value) if isinstance(value, tuple) else value
+    return found
+
+
+def _inputs(stage, known):
+    return {name: known.get(name) for name in STAGES[stage].after}
+
+
+def _intent(stage, cfg, layout):
+    """What `stage` is asked to make now (for parts of a stage, such as one teacher of an ensemble)."""
+    known = {name: check(name, cfg, layout).fingerprint for name in STAGES[stage].after}
+    return stamps.intent(STAGES[stage].version, reads(stage, cfg), _inputs(stage, known))
+
+
+def check(stage, cfg, layout, known=None):
+    """The `stamps.Status` of `stage`: up to date, or why not.
 
     Args:
-        cfg: an `ExperimentConfig`.
-        workdir: the run folder.
-        force: redo stages whose outputs exist.
+        known: {stage: fingerprint or None} of the stages before it, when already worked out.
     """
+    if known is None:
+        known = {}
+        for name in _upstream(stage):
+            known[name] = check(name, cfg, layout, known).fingerprint
+    spec = STAGES[stage]
+    return stamps.status(layout.stamp(stage), spec.version, reads(stage, cfg), _inputs(stage, known),
+                         spec.outputs(cfg, layout), layout.workdir)
 
-    def __init__(self, cfg, workdir, force=False):
-        self.cfg = cfg
-        self.workdir = workdir
-        self.force = force
-        self._strategy = None
-        if cfg.strategy == "multi_worker":
-            self.strategy  # noqa: B018  now, before any TF op: collectives are set up at program start
-        os.makedirs(workdir, exist_ok=True)
-        writer.write_json_atomic(self.path("config.json"), config_lib.to_dict(cfg))
 
-    def path(self, *parts):
-        return os.path.join(self.workdir, *parts)
+def _upstream(stage):
+    """Every stage `stage` depends on, in pipeline order."""
+    seen, todo = set(), list(STAGES[stage].after)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(STAGES[name].after)
+    return [name for name in PIPELINE if name in seen]
 
-    @property
-    def data_dir(self):
-        return self.path("data")
 
-    @property
-    def transfer_dir(self):
-        return self.path("transfer")
+def run(stage, cfg, layout, strategy, known):
+    """Runs `stage` and records what made its outputs; returns its new fingerprint.
 
-    def teacher_dir(self, i):
-        return self.path("teacher", f"teacher_{i}")
+    Its stamp is removed first, so a stage that is killed leaves nothing that counts as done.
+    """
+    spec = STAGES[stage]
+    if os.path.exists(layout.stamp(stage)):
+        os.remove(layout.stamp(stage))
+    spec.run(cfg, layout, strategy)
+    stamp = stamps.write(layout.stamp(stage), stage, spec.version, reads(stage, cfg), _inputs(stage, known),
+                         spec.outputs(cfg, layout), layout.workdir)
+    return stamps.fingerprint(stamp)
 
-    @property
-    def teacher_paths(self):
-        return [os.path.join(self.teacher_dir(i), "model.keras") for i in range(self.cfg.teacher.num_teachers)]
 
-    @property
-    def task(self):
-        """The dataset's `Task` (data jobs, input pipelines, architectures, evaluation, export)."""
-        from mimic_keras.tasks import get_task
-
-        return get_task(self.cfg.data.dataset)
-
-    @property
-    def strategy(self):
-        """Built once, first, before any model (the mixed-precision policy is set with it)."""
-        if self._strategy is None:
-            import keras
-
-            from mimic_keras.distribute import get_strategy
-
-            if self.cfg.mixed_precision:
-                keras.mixed_precision.set_global_policy(self.cfg.mixed_precision)
-            self._strategy = get_strategy(self.cfg.strategy)
-        return self._strategy
-
-    def run_stage(self, stage):
-        """Runs one stage; returns False when it was skipped because its outputs exist (`report` never is)."""
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; choose from {', '.join(STAGES)}")
-        if not self.force and self.is_done(stage):
-            return False
-        getattr(self, f"_{stage}")()
-        return True
-
-    def is_done(self, stage):
-        if stage == "prepare":
-            return self.task.is_prepared(self)
-        if stage == "teacher":
-            return all(os.path.exists(p) for p in self.teacher_paths)
-        if stage == "label":
-            return self._transfer_matches_teachers()
-        if stage in ("mimic", "control"):
-            return os.path.exists(self.path(stage, "model.keras"))
-        if stage == "evaluate":
-            return os.path.exists(self.path("report.json"))
-        if stage == "report":
-            return False  # cheap, and its point is to redraw what exists
-        return os.path.exists(self.path("export.json"))
-
-    def _transfer_matches_teachers(self):
-        from mimic_keras.teachers_io import model_fingerprint
-
-        if not writer.is_complete(self.transfer_dir) or not all(map(os.path.exists, self.teacher_paths)):
-            return False
-        transfer = writer.read_manifest(self.transfer_dir)
-        if writer.is_complete(self.data_dir):  # labelled from this conversion of the data?
-            if transfer.get("source", {}).get("fingerprint") != writer.read_manifest(self.data_dir).get("fingerprint"):
-                return False
-        return sorted(transfer["teacher"]["sha256"]) == sorted(model_fingerprint(p) for p in self.teacher_paths)
-
-    def _require(self, stage):
-        if stage == "label" and not self.is_done(stage) and writer.is_complete(self.transfer_dir) and all(
-            map(os.path.exists, self.teacher_paths)
-        ):
-            raise ValueError(
-                f"{self.transfer_dir} was labelled by other teachers than {self.teacher_paths} or from "
-                "another conversion of the data; rerun the label stage (--force)"
-            )
-        if not self.is_done(stage):
-            raise FileNotFoundError(f"run stage '{stage}' first (its outputs are missing in {self.workdir})")
-
-    # -- the stages -------------------------------------------------------------------------
-
-    def _prepare(self):
-        subprocess.run(self.task.prepare_command(self) + (["--force"] if self.force else []), check=True)
-
-    def _teacher(self):
-        from mimic_keras.tasks import train_teacher
-
-        self._require("prepare")
-        for i, path in enumerate(self.teacher_paths):
-            if os.path.exists(path) and not self.force:
-                continue
-            print(f"training teacher {i + 1}/{len(self.teacher_paths)}", flush=True)
-            train_teacher(self, i)
-
-    def _label(self):
-        self._require("teacher")
-        subprocess.run(self.task.label_command(self) + (["--force"] if self.force else []), check=True)
-
-    def _mimic(self):
-        from mimic_keras.tasks import train_mimic
-
-        self._require("label")
-        train_mimic(self)
-
-    def _control(self):
-        from mimic_keras.tasks import train_control
-
-        self._require("prepare")
-        train_control(self)
-
-    def _evaluate(self):
-        for stage in ("teacher", "mimic", "control"):
-            self._require(stage)
-        self.task.evaluate(self)
-
-    def _report(self):
-        from mimic_keras.report import redraw_figures
-
-        for path in redraw_figures(self):
-            print(path, flush=True)
-
-    def _export(self):
-        from mimic_keras.tasks import export_models
-
-        self._require("mimic")
-        export_models(self)
+__all__ = ["Layout", "PIPELINE", "STAGES", "check", "reads", "run"]

@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import shutil  # noqa: E402
+
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -74,3 +76,33 @@ def timit_perturbed_labelled(timit_perturbed_records, tmp_path_factory):
     transfer = str(root / "transfer")
     label_timit_with_teacher.label(timit_perturbed_records, [teacher], transfer, shards=2)
     return timit_perturbed_records, transfer, teacher
+
+
+# A tiny CIFAR-10-style run through every stage, shared by the tests of fit, stages and tune.
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished `fit all` of the quick preset shrunk to seconds: (workdir, exports, argv)."""
+    from mimic_keras import fit
+    from tests.helpers import TINY, image_tree
+
+    root = tmp_path_factory.mktemp("fit")
+    source = image_tree(str(root / "images"))
+    workdir, exports = str(root / "run"), str(root / "saved_models")
+    args = ["all", "--preset", "cifar10-quick", "--workdir", workdir, f"data.source={source}",
+            f"export_dir={exports}", *TINY]
+    assert fit.main(args) == 0
+    return workdir, exports, args
+
+
+@pytest.fixture
+def tiny_copy(tiny_run, tmp_path):
+    """A copy of the finished tiny run (its own workdir and exports), for tests that change it."""
+    workdir, exports, args = tiny_run
+    copy = str(tmp_path / "run")
+    shutil.copytree(workdir, copy)
+    exports_copy = str(tmp_path / "saved_models")
+    shutil.copytree(exports, exports_copy)
+    args = [a.replace(workdir, copy).replace(exports, exports_copy) for a in args]
+    return copy, args
+
+

@@ -50,3 +50,25 @@ def run_serialization_test(model, inputs, tmp_path, atol=1e-6):
         np.asarray(restored(inputs, training=False)), np.asarray(model(inputs, training=False)), atol=atol
     )
     return restored
+
+
+# The quick preset shrunk to seconds (tests/conftest.py `tiny_run`).
+TINY = [
+    "data.limit=None", "data.val_size=40", "data.views=1",
+    "teacher.conv_filters=(8,)", "teacher.dense_units=(16,)", "teacher.num_teachers=2",
+    "mimic.conv_filters=4", "mimic.bottleneck=8", "mimic.hidden=32",
+    "teacher_train.epochs=2", "mimic_train.epochs=3", "control_train.epochs=2",
+    "teacher_train.batch_size=64", "mimic_train.batch_size=64", "control_train.batch_size=64",
+]
+
+
+def image_tree(root, n_train=200, n_test=60):
+    """A class-per-folder PNG tree, the form users have after unpacking an image copy."""
+    for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
+        x, y = toy_images(n, seed=seed)
+        for i, (img, label) in enumerate(zip(x, y)):
+            folder = os.path.join(root, split, cifar10.CLASSES[label])
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, f"{i:04d}.png"), "wb") as f:
+                f.write(tf.io.encode_png(img).numpy())
+    return root

@@ -7,39 +7,6 @@ import pytest
 import tensorflow as tf
 
 from mimic_keras import fit, plots
-from mimic_keras.data import cifar10
-from tests.helpers import toy_images
-
-TINY = [
-    "data.limit=None", "data.val_size=40", "data.views=1",
-    "teacher.conv_filters=(8,)", "teacher.dense_units=(16,)", "teacher.num_teachers=2",
-    "mimic.conv_filters=4", "mimic.bottleneck=8", "mimic.hidden=32",
-    "teacher_train.epochs=2", "mimic_train.epochs=3", "control_train.epochs=2",
-    "teacher_train.batch_size=64", "mimic_train.batch_size=64", "control_train.batch_size=64",
-]
-
-
-def _image_tree(root, n_train=200, n_test=60):
-    """A class-per-folder PNG tree, the form users have after unpacking an image copy."""
-    for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
-        x, y = toy_images(n, seed=seed)
-        for i, (img, label) in enumerate(zip(x, y)):
-            folder = os.path.join(root, split, cifar10.CLASSES[label])
-            os.makedirs(folder, exist_ok=True)
-            with open(os.path.join(folder, f"{i:04d}.png"), "wb") as f:
-                f.write(tf.io.encode_png(img).numpy())
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fit")
-    source = _image_tree(str(root / "images"))
-    workdir, exports = str(root / "run"), str(root / "saved_models")
-    args = ["all", "--preset", "cifar10-quick", "--workdir", workdir, f"data.source={source}",
-            f"export_dir={exports}", *TINY]
-    assert fit.main(args) == 0
-    return workdir, exports, args
 
 
 def test_all_writes_every_stage_output(tiny_run):
@@ -79,15 +46,15 @@ def test_rerun_skips_finished_stages(tiny_run, capsys):
     mtime = os.path.getmtime(os.path.join(workdir, "mimic", "model.keras"))
     assert fit.main(args) == 0
     out = capsys.readouterr().out
-    assert out.count("skipped") == 7 and "[report]" not in out  # `all` leaves figures to evaluate
+    assert out.count("up to date") == 7 and "[report]" not in out  # `all` leaves figures to evaluate
     assert os.path.getmtime(os.path.join(workdir, "mimic", "model.keras")) == mtime
 
 
-def test_nan_loss_stops_with_a_clear_error_and_keeps_good_outputs(tiny_run, capsys):
-    workdir, _, args = tiny_run
+def test_nan_loss_stops_with_a_clear_error_and_keeps_good_outputs(tiny_copy, capsys):
+    workdir, args = tiny_copy
     model = os.path.join(workdir, "mimic", "model.keras")
     mtime = os.path.getmtime(model)
-    bad = ["mimic", "--force", *args[1:], "mimic_train.learning_rate=1e30", "mimic_train.optimizer=sgd",
+    bad = ["mimic", *args[1:], "mimic_train.learning_rate=1e30", "mimic_train.optimizer=sgd",
            "mimic_train.schedule=constant"]
     assert fit.main(bad) == 1
     err = capsys.readouterr().err
@@ -165,39 +132,31 @@ def test_quick_preset_end_to_end(tmp_path):
     assert min(accuracies.values()) > 0.3  # every model learned something real
 
 
-def test_prepare_with_other_data_options_is_not_skipped(tiny_run, capsys):
-    workdir, _, args = tiny_run
-    changed = ["prepare", *args[1:], "data.val_size=30"]
-    assert fit.main(changed) == 1  # the converter refuses to overwrite without --force
-    assert "prepare" in capsys.readouterr().err
-    assert fit.main(["prepare", *args[1:]]) == 0  # the original options: skipped
-    assert "[prepare] skipped" in capsys.readouterr().out
-
-
 def _linked_run(tiny_run, tmp_path, overrides):
-    """A Run over tiny_run's data, teachers and transfer set (links), with other options."""
+    """(task, layout) over tiny_run's data, teachers and transfer set (links), with other options."""
     from mimic_keras import config as config_lib
-    from mimic_keras.stages import Run
+    from mimic_keras.layout import Layout
+    from mimic_keras.tasks import get_task
 
     workdir, _, _ = tiny_run
     for part in ("data", "teacher", "transfer"):
         os.symlink(os.path.join(workdir, part), tmp_path / part)
     cfg = config_lib.apply_overrides(config_lib.get_preset(os.path.join(workdir, "config.json")), overrides)
-    return Run(cfg, str(tmp_path))
+    return get_task(cfg), Layout(str(tmp_path))
 
 
 @pytest.mark.parametrize("views, expected", [(None, 320), (1, 320), (0, 160)])
 def test_transfer_views_selects_originals_and_first_views(tiny_run, tmp_path, views, expected):
-    run = _linked_run(tiny_run, tmp_path, [f"data.transfer_views={views}"])
-    train, _, count = run.task.transfer_datasets(run, run.cfg.mimic_train)
+    task, layout = _linked_run(tiny_run, tmp_path, [f"data.transfer_views={views}"])
+    train, _, count = task.transfer_datasets(layout, task.cfg.mimic_train)
     assert count == expected  # the LR schedule's step count is built from it
     assert sum(int(tf.shape(x)[0]) for x, _ in train) == expected
 
 
 def test_transfer_views_beyond_the_transfer_set_is_refused(tiny_run, tmp_path):
-    run = _linked_run(tiny_run, tmp_path, ["data.transfer_views=2"])
+    task, layout = _linked_run(tiny_run, tmp_path, ["data.transfer_views=2"])
     with pytest.raises(ValueError, match="1 augmented views"):
-        run.task.transfer_datasets(run, run.cfg.mimic_train)
+        task.transfer_datasets(layout, task.cfg.mimic_train)
 
 
 def test_students_log_hidden_unit_statistics(tiny_run):
@@ -211,17 +170,16 @@ def test_students_log_hidden_unit_statistics(tiny_run):
         assert "hidden_active" not in json.load(f)  # deep teachers have no single hidden layer
 
 
-def test_label_is_redone_after_the_data_is_converted_again(tiny_run, tmp_path):
-    import shutil
-
+def test_label_is_redone_after_the_data_is_converted_again(tiny_copy):
+    from mimic_keras import config as config_lib
+    from mimic_keras import stages
     from mimic_keras.data import writer
+    from mimic_keras.layout import Layout
 
-    run = _linked_run(tiny_run, tmp_path, [])
-    assert run.is_done("label")
-    os.remove(tmp_path / "data")
-    shutil.copytree(os.path.join(tiny_run[0], "data"), tmp_path / "data")
-    manifest = writer.read_manifest(str(tmp_path / "data"))
-    writer.write_manifest(str(tmp_path / "data"), {**manifest, "fingerprint": "another conversion"})
-    assert not run.is_done("label")
-    with pytest.raises(ValueError, match="another conversion of the data"):
-        run._require("label")
+    workdir, _ = tiny_copy
+    cfg, layout = config_lib.get_preset(os.path.join(workdir, "config.json")), Layout(workdir)
+    assert stages.check("label", cfg, layout).up_to_date
+    manifest = writer.read_manifest(layout.data)
+    writer.write_manifest(layout.data, {**manifest, "fingerprint": "another conversion"})
+    assert not stages.check("prepare", cfg, layout).up_to_date  # its output changed by hand
+    assert stages.check("label", cfg, layout).reason == "prepare out of date"

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from mimic_keras import config, fit, tune
-from tests.test_fit import TINY, _image_tree
+from tests.helpers import TINY, image_tree
 
 # 2 epochs: Hyperband's first bracket is then 2 trials of 2 epochs, what --max-trials 2 runs.
 TUNE_TINY = [*TINY, "teacher.num_teachers=1", "mimic_train.epochs=2"]
@@ -22,7 +22,7 @@ BUDGET = 20_000
 def labelled(tmp_path_factory):
     """A run folder whose prepare, teacher and label stages are done, and its CLI arguments."""
     root = tmp_path_factory.mktemp("tune")
-    source = _image_tree(str(root / "images"))
+    source = image_tree(str(root / "images"))
     workdir = str(root / "run")
     args = ["--preset", "cifar10-quick", "--workdir", workdir, f"data.source={source}", *TUNE_TINY]
     for stage in ("prepare", "teacher", "label"):

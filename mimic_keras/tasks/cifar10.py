@@ -1,109 +1,89 @@
 """CIFAR-10 as a `Task`: image TFRecords, convnet teachers, conv + bottleneck mimics."""
 
-import os
 import sys
 
 from mimic_keras.data import cifar10, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models.mimics import build_mimic
 from mimic_keras.models.teachers import build_teacher
-from mimic_keras.tasks.base import Task
+from mimic_keras.tasks.base import RunView, Task, run_job
 
 
 class Cifar10Task(Task):
     name = "cifar10"
 
-    def prepare_command(self, run):
-        data = run.cfg.data
+    def prepare(self, layout):
+        data = self.cfg.data
         cmd = [
             sys.executable, "-m", "pipelines.cifar10_to_tfrecord",
-            "--source", data.source, "--out", run.data_dir, "--val-size", str(data.val_size),
+            "--source", data.source, "--out", layout.data, "--val-size", str(data.val_size), "--force",
         ]
         if data.limit:
             cmd += ["--limit", str(data.limit)]
         if data.unlabelled:
             cmd += ["--unlabelled", data.unlabelled]
-        return cmd
+        run_job(cmd)
 
-    def is_prepared(self, run):
-        if not super().is_prepared(run):
-            return False
-        data, manifest = run.cfg.data, writer.read_manifest(run.data_dir)
-        source, options = manifest.get("source", {}), manifest.get("options", {})
-        wanted_source = data.source if data.source == "tfds" else os.path.abspath(data.source)
-        wanted_unlabelled = os.path.abspath(data.unlabelled) if data.unlabelled else None
-        return (
-            source.get("path") == wanted_source
-            and source.get("unlabelled") == wanted_unlabelled
-            and options.get("limit") == data.limit
-            and options.get("val_size") == data.val_size
-        )
-
-    def label_command(self, run):
-        data = run.cfg.data
-        cmd = [sys.executable, "-m", "pipelines.label_with_teacher", "--data", run.data_dir,
-               "--out", run.transfer_dir, "--views", str(data.views)]
+    def label(self, layout):
+        data = self.cfg.data
+        cmd = [sys.executable, "-m", "pipelines.label_with_teacher", "--data", layout.data,
+               "--out", layout.transfer, "--views", str(data.views), "--force"]
         if data.mixup:
             cmd += ["--mixup", str(data.mixup), "--mixup-alpha", str(data.mixup_alpha)]
-        for path in run.teacher_paths:
+        for path in self.teacher_paths(layout):
             cmd += ["--teacher", path]
         splits = ["train", *data.label_splits]
-        if "unlabelled" in writer.read_manifest(run.data_dir)["splits"]:
+        if "unlabelled" in writer.read_manifest(layout.data)["splits"]:
             splits.append("unlabelled")
-        return cmd + ["--splits", *splits]
+        run_job(cmd + ["--splits", *splits])
 
-    def label_datasets(self, run, train_cfg):
+    def label_datasets(self, layout, train_cfg):
         train = cifar10.input_pipeline(
-            cifar10.load_split(run.data_dir, "train"), train_cfg.batch_size, training=True,
+            cifar10.load_split(layout.data, "train"), train_cfg.batch_size, training=True,
             augmentation=train_cfg.augment, seed=train_cfg.seed,
         )
-        val = cifar10.input_pipeline(cifar10.load_split(run.data_dir, "validation"), train_cfg.batch_size)
-        return distribute_options(train), distribute_options(val), cifar10.num_examples(run.data_dir, "train")
+        val = cifar10.input_pipeline(cifar10.load_split(layout.data, "validation"), train_cfg.batch_size)
+        return distribute_options(train), distribute_options(val), cifar10.num_examples(layout.data, "train")
 
-    def transfer_datasets(self, run, train_cfg):
-        manifest = writer.read_manifest(run.transfer_dir)
-        n = run.cfg.num_classes
-        if train_cfg.augment:
-            raise ValueError(
-                "mimic_train.augment must be false: on-the-fly augmentation would pair images with "
-                "logits of other images; enlarge the transfer set with data.views instead"
-            )
-        max_view, mixup_views, _ = _transfer_views(run.cfg.data, manifest["splits"]["train"])
-        ds = cifar10.load_split(run.transfer_dir, "train", num_classes=n, max_view=max_view, mixup_views=mixup_views)
+    def transfer_datasets(self, layout, train_cfg):
+        manifest = writer.read_manifest(layout.transfer)
+        n = self.cfg.num_classes
+        max_view, mixup_views, _ = _transfer_views(self.cfg.data, manifest["splits"]["train"])
+        ds = cifar10.load_split(layout.transfer, "train", num_classes=n, max_view=max_view, mixup_views=mixup_views)
         if "unlabelled" in manifest["splits"]:
-            ds = ds.concatenate(cifar10.load_split(run.transfer_dir, "unlabelled", num_classes=n))
-        count = self.transfer_examples(run)
+            ds = ds.concatenate(cifar10.load_split(layout.transfer, "unlabelled", num_classes=n))
+        count = self.transfer_examples(layout)
         train = cifar10.input_pipeline(
             ds, train_cfg.batch_size, training=True, target="distill", seed=train_cfg.seed,
             shuffle_buffer=min(count, 50_000),
         )
         val = cifar10.input_pipeline(
-            cifar10.load_split(run.transfer_dir, "validation", num_classes=n), train_cfg.batch_size,
+            cifar10.load_split(layout.transfer, "validation", num_classes=n), train_cfg.batch_size,
             target="distill",
         )
         return distribute_options(train), distribute_options(val), count
 
-    def transfer_examples(self, run):
+    def transfer_examples(self, layout):
         """Examples per epoch of the mimic's transfer set (the views and mixup images it keeps)."""
-        splits = writer.read_manifest(run.transfer_dir)["splits"]
-        count = _transfer_views(run.cfg.data, splits["train"])[2]
+        splits = writer.read_manifest(layout.transfer)["splits"]
+        count = _transfer_views(self.cfg.data, splits["train"])[2]
         return count + (splits["unlabelled"]["count"] if "unlabelled" in splits else 0)
 
-    def build_teacher(self, cfg, index):
-        return build_teacher(cfg.teacher, cfg.num_classes, name=f"teacher_{index}")
+    def build_teacher(self, index):
+        return build_teacher(self.cfg.teacher, self.cfg.num_classes, name=f"teacher_{index}")
 
-    def build_student(self, cfg, name):
-        return build_mimic(cfg.mimic, cfg.num_classes, name=name)
+    def build_student(self, name):
+        return build_mimic(self.cfg.mimic, self.cfg.num_classes, name=name)
 
-    def evaluate(self, run):
+    def evaluate(self, layout):
         from mimic_keras.report import evaluate_run
 
-        return evaluate_run(run)
+        return evaluate_run(RunView(self, layout))
 
-    def export(self, run, model, name):
+    def export(self, layout, model, name):
         from mimic_keras.export import export_image_classifier
 
-        return export_image_classifier(model, run.cfg.export_dir, name)
+        return export_image_classifier(model, self.cfg.export_dir, name)
 
 
 def _transfer_views(data, train_split):

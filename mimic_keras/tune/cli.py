@@ -35,7 +35,8 @@ def parse_args(argv):
         prog="python -m mimic_keras.tune", description=tune.__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=tune.__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("--preset", required=True, help=f"{', '.join(sorted(config_lib.PRESETS))}, or a .json config")
+    parser.add_argument("--preset", default=None, help=f"{', '.join(config_lib.preset_names())}, or a .json config "
+                        "(default: WORKDIR/config.json; an existing workdir's config is the base)")
     parser.add_argument("--workdir", default=None, help="the run folder with a labelled transfer set "
                         "(default: runs/<preset name>)")
     parser.add_argument("--max-trials", type=int, required=True, help="most trials to run")
@@ -64,26 +65,33 @@ def space_from_args(args, cfg):
 
 
 def main(argv=None):
-    from mimic_keras.stages import Run
+    from mimic_keras.fit import resolve
+    from mimic_keras.layout import Layout
 
     args = parse_args(argv)
+    if args.max_trials < 1:
+        print(f"error: --max-trials {args.max_trials}: must be at least 1", file=sys.stderr)
+        return 2
     try:
-        cfg = config_lib.apply_overrides(config_lib.get_preset(args.preset), args.overrides)
+        cfg, workdir, _ = resolve(args.preset, args.workdir, args.overrides)
         space = space_from_args(args, cfg)
-    except (KeyError, ValueError, FileNotFoundError) as e:
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    workdir = args.workdir or os.path.join("runs", cfg.name)
-    run = Run(cfg, workdir)
-    missing = [stage for stage in ("prepare", "teacher", "label") if not run.is_done(stage)]
+    from mimic_keras import stages  # imports TensorFlow
+    from mimic_keras.distribute import setup
+
+    layout = Layout(workdir)
+    missing = [stage for stage in ("prepare", "teacher", "label") if not stages.check(stage, cfg, layout).up_to_date]
     if missing:
-        tail = shlex.join(["--preset", args.preset, "--workdir", workdir, *args.overrides])
+        tail = shlex.join(["--workdir", workdir, *args.overrides] if os.path.exists(layout.config)
+                          else ["--preset", args.preset or cfg.name, "--workdir", workdir, *args.overrides])
         commands = "\n".join(f"  python -m mimic_keras.fit {stage} {tail}" for stage in missing)
         print(f"error: {workdir} has no labelled transfer set to tune on; run first:\n{commands}", file=sys.stderr)
         return 1
     try:
-        summary = search(run, space, args.max_trials, budget=args.budget_params, tuner=args.tuner,
-                         factor=args.factor, seed=args.seed, overwrite=args.overwrite)
+        summary = search(cfg, layout, setup(cfg), space, args.max_trials, budget=args.budget_params,
+                         tuner=args.tuner, factor=args.factor, seed=args.seed, overwrite=args.overwrite)
     except SearchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -49,14 +49,14 @@ def _last_line(message):
     return lines[-1] if lines else None
 
 
-def write_results(run, kt, sizer, budget, stopped):
+def write_results(cfg, layout, kt, sizer, budget, stopped):
     """Writes trials.json, trials.md and (with a completed trial) best_preset.json; returns the summary.
 
     Raises:
         SearchError: after writing, when no trial ran, none completed or failures stopped the search.
     """
-    oracle, tune_dir = kt.oracle, run.path("tune")
-    rows = trial_rows(oracle, sizer, run.cfg.mimic_train.epochs)
+    oracle, tune_dir = kt.oracle, layout.tune
+    rows = trial_rows(oracle, sizer, cfg.mimic_train.epochs)
     skipped = sorted(oracle.skipped.values(), key=lambda s: s["params"])
     completed = [r for r in rows if r["status"] == "COMPLETED" and r[OBJECTIVE] is not None]
     best = min(completed, key=lambda r: r[OBJECTIVE]) if completed else None
@@ -65,7 +65,7 @@ def write_results(run, kt, sizer, budget, stopped):
         "stopped": stopped, "table": os.path.join(tune_dir, "trials.md"), "best_preset": None,
     }
     if best is not None:
-        best_cfg = apply_values(run.cfg, best)
+        best_cfg = apply_values(cfg, best)
         summary["best_preset"] = os.path.join(tune_dir, "best_preset.json")
         write_json_atomic(summary["best_preset"], config_lib.to_dict(best_cfg))
     write_json_atomic(os.path.join(tune_dir, "trials.json"), summary)

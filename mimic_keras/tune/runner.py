@@ -34,11 +34,13 @@ class MimicTuner(keras_tuner.Hyperband):
         return os.path.join(self.get_trial_dir(trial_id), "logs")
 
 
-def search(run, space, max_trials, budget=None, tuner="hyperband", factor=3, seed=1, overwrite=False):
+def search(cfg, layout, strategy, space, max_trials, budget=None, tuner="hyperband", factor=3, seed=1, overwrite=False):
     """Searches mimics for a run whose transfer set is labelled, and writes workdir/tune/.
 
     Args:
-        run: a `mimic_keras.stages.Run` whose `label` stage is done.
+        cfg: the run's `ExperimentConfig`.
+        layout: the run's `Layout`; its `label` stage must be done.
+        strategy: the strategy built for the run (`mimic_keras.distribute.setup`).
         space: a `SearchSpace`.
         max_trials: most trials to run (Hyperband counts each promotion as a trial).
         budget: most parameters a candidate may have, or None.
@@ -56,19 +58,18 @@ def search(run, space, max_trials, budget=None, tuner="hyperband", factor=3, see
             written first); ValueError when no candidate fits the budget or the space does not
             match the search being resumed.
     """
-    from mimic_keras.tasks import transfer_datasets  # imports the data pipeline
+    from mimic_keras.tasks import get_task
+    from mimic_keras.tasks.training import transfer_datasets  # imports the data pipeline
 
-    cfg = run.cfg
     space.validate(cfg)
-    strategy = run.strategy  # first: it sets the mixed-precision policy too
-    train, val, count = transfer_datasets(run, cfg.mimic_train)
+    train, val, count = transfer_datasets(get_task(cfg), layout, cfg.mimic_train)
     input_shape = tuple(int(d) for d in train.element_spec[0].shape[1:])
 
     def sizer(values):
         return count_params(cfg, values, input_shape)
 
     default = _default_architecture(cfg, space, sizer, budget)
-    tune_dir = run.path("tune")
+    tune_dir = layout.tune
     described = json.loads(json.dumps({  # as JSON has it: tuples become lists
         "space": dataclasses.asdict(space), "budget_params": budget, "tuner": tuner, "factor": factor, "seed": seed,
         "config": config_lib.to_dict(cfg),
@@ -78,7 +79,7 @@ def search(run, space, max_trials, budget=None, tuner="hyperband", factor=3, see
     oracle = make_oracle(tuner, sizer, budget, max_trials, cfg.mimic_train.epochs, factor, seed)
     steps = training.steps_for(count, cfg.mimic_train.batch_size)
     hypermodel = MimicHyperModel(cfg, space, default, input_shape, steps, budget)
-    kt = MimicTuner(oracle, hypermodel, distribution_strategy=strategy, directory=run.workdir, project_name="tune",
+    kt = MimicTuner(oracle, hypermodel, distribution_strategy=strategy, directory=layout.workdir, project_name="tune",
                     overwrite=overwrite)
     os.makedirs(tune_dir, exist_ok=True)  # overwrite removed it
     write_json_atomic(os.path.join(tune_dir, "search.json"), described)
@@ -96,7 +97,7 @@ def search(run, space, max_trials, budget=None, tuner="hyperband", factor=3, see
         if "consecutive failures" not in str(e):
             raise
         stopped = str(e).splitlines()[0]
-    return write_results(run, kt, sizer, budget, stopped)
+    return write_results(cfg, layout, kt, sizer, budget, stopped)
 
 
 def _default_architecture(cfg, space, sizer, budget):

@@ -1,0 +1,124 @@
+"""Runs stages over a workdir: each up to date, redone (saying why) or refused, then what the run made.
+
+`mimic_keras.fit` is its CLI; `mimic_keras.stages` the table it walks.
+"""
+
+import json
+import os
+import sys
+import time
+
+from mimic_keras import config as config_lib
+from mimic_keras import stages
+from mimic_keras.data.writer import write_json_atomic
+
+
+class StageError(Exception):
+    """A stage that cannot run now; the message is one line for the user."""
+
+
+def _errors():
+    from mimic_keras.training import NonFiniteLossError
+
+    return (ValueError, FileNotFoundError, RuntimeError, OSError, KeyError, NonFiniteLossError)
+
+
+def _plan(cfg, layout, names, force):
+    """{stage: Status} for the asked stages (before any runs), refusing stages whose inputs are stale."""
+    known, plan = {}, {}
+    for name in stages.PIPELINE:
+        status = stages.check(name, cfg, layout, known)
+        known[name] = status.fingerprint
+        if name in names:
+            plan[name] = status
+    if len(names) == 1:
+        (name,) = names
+        for before in stages.STAGES[name].after:
+            status = stages.check(before, cfg, layout)
+            if not status.up_to_date:
+                raise StageError(f"stage {name}: run stage '{before}' first ({status.reason})")
+    return plan
+
+
+def run_stages(cfg, layout, names, force=False, started=None):
+    """Runs `names` in pipeline order, each only when it is not up to date (or `force`); returns an exit code."""
+    try:
+        plan = _plan(cfg, layout, names, force)
+    except StageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    os.makedirs(layout.workdir, exist_ok=True)
+    write_json_atomic(layout.config, config_lib.to_dict(cfg))  # checked: it validated before anything ran
+    strategy = None
+    if force or not all(s.up_to_date for s in plan.values()):
+        from mimic_keras.distribute import setup
+
+        strategy = setup(cfg)  # once, first, before any model
+    known = {}
+    for name in stages.PIPELINE:
+        status = stages.check(name, cfg, layout, known)
+        if name not in names:
+            known[name] = status.fingerprint
+            continue
+        if status.up_to_date and not force:
+            print(f"[{name}] up to date", flush=True)
+            known[name] = status.fingerprint
+            continue
+        print(f"[{name}] {'forced' if status.up_to_date else 'rerun' if status.reason != 'no outputs yet' else 'run'}: "
+              f"{status.reason if not status.up_to_date else '--force'}", flush=True)
+        t0 = time.time()
+        try:
+            known[name] = stages.run(name, cfg, layout, strategy, known)
+        except _errors() as e:
+            print(f"error: stage {name}: {_one_line(e)}", file=sys.stderr)
+            return 1
+        print(f"[{name}] done in {time.time() - t0:.1f}s", flush=True)
+    _outputs(cfg, layout, names, started)
+    return 0
+
+
+def _one_line(error):
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0] if isinstance(error, OSError) else " ".join(text.split())
+
+
+def report(cfg, layout):
+    """The `report` command: redraws the figures from report.json and prints the results table."""
+    from mimic_keras.report import redraw_figures
+    from mimic_keras.tasks import get_task
+    from mimic_keras.tasks.base import RunView
+
+    t0 = time.time()
+    try:
+        paths = redraw_figures(RunView(get_task(cfg), layout))
+    except _errors() as e:
+        print(f"error: stage report: {_one_line(e)}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path, flush=True)
+    print(f"[report] done in {time.time() - t0:.1f}s", flush=True)
+    if os.path.exists(layout.report_md):
+        print(open(layout.report_md).read())
+    return 0
+
+
+def _outputs(cfg, layout, names, started):
+    """Lists what the run made: the results table, report, figures, TensorBoard logs, exports."""
+    if "evaluate" in names and os.path.exists(layout.report_md):
+        print(open(layout.report_md).read())
+    lines = [f"workdir   {os.path.abspath(layout.workdir)}"]
+    for label, path in (("report", layout.report_json), ("table", layout.report_md),
+                        ("curves", layout.path("curves.png")), ("hidden", layout.path("hidden.png"))):
+        if os.path.exists(path):
+            lines.append(f"{label:<9} {path}")
+    logs = [d for d in ("teacher", "mimic", "control") if os.path.isdir(layout.path(d))]
+    if logs:
+        lines.append(f"logs      tensorboard --logdir {layout.workdir}")
+    if os.path.exists(layout.export_json):
+        with open(layout.export_json) as f:
+            for role, path in json.load(f).items():
+                lines.append(f"export    {role}: {path}")
+    if started is not None:
+        lines.append(f"time      {time.time() - started:.0f}s")
+    print("\n".join(lines), flush=True)
+    print(json.dumps({"workdir": os.path.abspath(layout.workdir)}), flush=True)

@@ -1,0 +1,148 @@
+"""What the training stages do, for any dataset: build inside the strategy's scope, compile, fit, save.
+
+Dataset specifics come from the run's `Task` (`get_task(cfg)`); paths from its `Layout`. The
+strategy is built once, first, by the CLI (`mimic_keras.distribute.setup`).
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+
+from mimic_keras import losses, training
+from mimic_keras.data import writer
+from mimic_keras.diagnostics import hidden_stats_callbacks
+from mimic_keras.distiller import Distiller
+from mimic_keras.distribute import distribute_options
+from mimic_keras.tasks import get_task
+
+
+def _compile_kwargs(cfg):
+    return {"jit_compile": cfg.jit_compile, "steps_per_execution": cfg.steps_per_execution}
+
+
+def _summary(model):
+    model.summary(print_fn=lambda line, **_: print(line), line_length=100)
+
+
+def _shard_by_files(dataset, folder, splits):
+    """The training input's explicit auto-shard policy, from how many files it reads."""
+    manifest = writer.read_manifest(folder)
+    files = sum(len(manifest["splits"][s]["shards"]) for s in splits if s in manifest["splits"])
+    return distribute_options(dataset, num_files=files) if files else dataset
+
+
+def _train_on_labels(task, layout, strategy, model_fn, train_cfg, run_dir, stage):
+    keras.utils.set_random_seed(train_cfg.seed)
+    train, val, count = task.label_datasets(layout, train_cfg)
+    train = _shard_by_files(train, layout.data, ("train",))
+    with strategy.scope():
+        model = model_fn()
+        model.compile(
+            optimizer=training.make_optimizer(train_cfg, training.steps_for(count, train_cfg.batch_size)),
+            loss=losses.label_loss(train_cfg.label_smoothing),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            **_compile_kwargs(task.cfg),
+        )
+    _summary(model)
+    return training.fit_run(
+        model, train, val, train_cfg, run_dir, stage, log_callbacks=hidden_stats_callbacks(model, val)
+    )
+
+
+def _intent_path(layout, index):
+    return os.path.join(layout.teacher_dir(index), "intent.json")
+
+
+def _made_for(layout, index, intent):
+    """True when teacher `index` was trained for this `intent` (an ensemble resumes member by member)."""
+    try:
+        with open(_intent_path(layout, index)) as f:
+            return json.load(f).get("intent") == intent and os.path.exists(layout.model(f"teacher_{index}"))
+    except (OSError, ValueError):
+        return False
+
+
+def train_teachers(cfg, layout, strategy, intent=None):
+    """Trains each teacher on the labels (seed offset by its index), skipping those already made for `intent`."""
+    task = get_task(cfg)
+    for index in range(cfg.teacher.num_teachers):
+        if intent is not None and _made_for(layout, index, intent):
+            print(f"teacher {index + 1}/{cfg.teacher.num_teachers} already trained for this config", flush=True)
+            continue
+        print(f"training teacher {index + 1}/{cfg.teacher.num_teachers}", flush=True)
+        if os.path.exists(_intent_path(layout, index)):
+            os.remove(_intent_path(layout, index))
+        train_cfg = dataclasses.replace(cfg.teacher_train, seed=cfg.teacher_train.seed + index)
+        _train_on_labels(task, layout, strategy, lambda: task.build_teacher(index), train_cfg,
+                         layout.teacher_dir(index), f"teacher {index}")
+        if intent is not None:
+            writer.write_json_atomic(_intent_path(layout, index), {"intent": intent})
+
+
+def train_control(cfg, layout, strategy):
+    """The control: the mimic's exact architecture, trained on the labels."""
+    task = get_task(cfg)
+    return _train_on_labels(task, layout, strategy, lambda: task.build_student("control"), cfg.control_train,
+                            layout.run_dir("control"), "control")
+
+
+def check_transfer_set(task, layout):
+    """Refuses cached logits that do not fit the student or come from other teachers."""
+    from mimic_keras.teachers_io import model_fingerprint
+
+    manifest = writer.read_manifest(layout.transfer)
+    if manifest["num_classes"] != task.cfg.num_classes:
+        raise ValueError(
+            f"{layout.transfer} holds {manifest['num_classes']} logits per example but the mimic "
+            f"outputs {task.cfg.num_classes}"
+        )
+    paths = task.teacher_paths(layout)
+    if sorted(manifest["teacher"]["sha256"]) != sorted(model_fingerprint(p) for p in paths):
+        raise ValueError(f"{layout.transfer} was labelled by other teachers than {paths}; rerun the label stage")
+    return manifest
+
+
+def transfer_datasets(task, layout, train_cfg):
+    """(train, validation, count) of the cached-logit transfer set, after checking it."""
+    check_transfer_set(task, layout)
+    train, val, count = task.transfer_datasets(layout, train_cfg)
+    return _shard_by_files(train, layout.transfer, ("train", "unlabelled")), val, count
+
+
+def train_mimic(cfg, layout, strategy):
+    """Trains the shallow mimic on the cached teacher logits with the `Distiller`."""
+    task = get_task(cfg)
+    train_cfg = cfg.mimic_train
+    keras.utils.set_random_seed(train_cfg.seed)
+    train, val, count = transfer_datasets(task, layout, train_cfg)
+    with strategy.scope():
+        student = task.build_student("mimic")
+        distiller = Distiller(
+            student, loss=cfg.distill.loss, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature
+        )
+        distiller.compile(
+            optimizer=training.make_optimizer(train_cfg, training.steps_for(count, train_cfg.batch_size)),
+            **_compile_kwargs(cfg),
+        )
+    _summary(student)
+    return training.fit_run(
+        distiller, train, val, train_cfg, layout.run_dir("mimic"), "mimic", save_model=student,
+        log_callbacks=hidden_stats_callbacks(student, val),
+    )
+
+
+def export_models(cfg, layout):
+    """Exports the mimic (and the teachers when `export_teacher`) for TF Serving; writes export.json."""
+    task = get_task(cfg)
+    models = {"mimic": layout.model("mimic")}
+    if cfg.export_teacher:
+        models.update({f"teacher_{i}": p for i, p in enumerate(task.teacher_paths(layout))})
+    exported = {}
+    for role, path in models.items():
+        model = keras.saving.load_model(path, compile=False)
+        exported[role] = task.export(layout, model, f"{cfg.name}-{role}")
+        print(f"exported {role} to {exported[role]}")
+    writer.write_json_atomic(layout.export_json, exported)
+    return exported

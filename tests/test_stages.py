@@ -1,0 +1,134 @@
+"""The stage graph: a changed setting redoes exactly the stages that read it and those after them."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mimic_keras import config as config_lib
+from mimic_keras import fit, stages
+from mimic_keras.layout import Layout
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _stage_lines(out):
+    """{stage: what its first line said} ("up to date", "rerun: ...")."""
+    lines = {}
+    for stage, text in re.findall(r"^\[(\w+)\] (.*)$", out, re.M):
+        if not text.startswith("done"):
+            lines.setdefault(stage, text)
+    return lines
+
+
+def _report(workdir):
+    with open(os.path.join(workdir, "report.json")) as f:
+        report = json.load(f)
+    report["models"] = {r["model"]: r for r in report["models"]}
+    return report
+
+
+def _redone(lines):
+    return {stage for stage, text in lines.items() if text != "up to date"}
+
+
+@pytest.mark.parametrize(
+    "override, redone, why",
+    [
+        ("mimic.hidden=16", {"mimic", "control", "evaluate", "export"}, "mimic.hidden 32 → 16"),
+        ("distill.loss=kd", {"mimic", "evaluate", "export"}, "distill.loss l2_logits → kd"),
+        ("data.views=2", {"label", "mimic", "evaluate", "export"}, "data.views 1 → 2"),
+        ("teacher.dense_units=(12,)", {"teacher", "label", "mimic", "evaluate", "export"}, "teacher.dense_units"),
+    ],
+)
+def test_a_change_redoes_exactly_its_readers_and_what_follows(tiny_copy, capsys, override, redone, why):
+    workdir, args = tiny_copy
+    before = _report(workdir)
+    assert fit.main([*args, override]) == 0
+    lines = _stage_lines(capsys.readouterr().out)
+    assert _redone(lines) == redone
+    first = next(stage for stage in stages.PIPELINE if stage in redone)
+    assert lines[first].startswith("rerun: ") and why in lines[first]
+    for stage in stages.PIPELINE:
+        if stage in redone and stage != first:
+            assert lines[stage].startswith("rerun: ")  # why: a field it reads too, or "<stage> was redone"
+    if "evaluate" in redone:
+        assert lines["evaluate"].startswith("rerun: ") and "redone" in lines["evaluate"]
+
+    after = _report(workdir)  # the report and the export show the new models
+    if override.startswith("mimic.hidden"):
+        assert after["models"]["mimic"]["parameters"] < before["models"]["mimic"]["parameters"]
+        assert after["models"]["control"]["parameters"] == after["models"]["mimic"]["parameters"]
+    if override.startswith("distill.loss"):
+        assert after["objectives"]["mimic"].startswith("KD")
+    if override.startswith("data.views"):
+        assert after["transfer_examples"] == 3 * 160
+    if override.startswith("teacher."):
+        assert after["models"]["teacher_0"]["parameters"] != before["models"]["teacher_0"]["parameters"]
+    with open(os.path.join(workdir, "export.json")) as f:
+        exported = json.load(f)["mimic"]
+    assert exported.endswith(os.path.join("cifar10-quick-mimic", "2"))
+    with open(os.path.join(workdir, "config.json")) as f:  # the workdir's config now holds the change
+        saved = config_lib.from_dict(json.load(f))
+    assert config_lib.apply_overrides(saved, [override]) == saved
+
+    assert fit.main(["all", "--workdir", workdir]) == 0  # the workdir's config is the base: nothing to redo
+    assert _redone(_stage_lines(capsys.readouterr().out)) == set()
+
+
+def test_force_then_evaluate_reports_the_new_model(tiny_copy, capsys):
+    workdir, args = tiny_copy
+    report = os.path.join(workdir, "report.json")
+    mtime = os.path.getmtime(report)
+    assert fit.main(["mimic", "--force", *args[1:]]) == 0
+    assert "[mimic] forced" in capsys.readouterr().out
+    assert fit.main(["evaluate", *args[1:]]) == 0
+    assert "[evaluate] rerun: mimic was redone" in capsys.readouterr().out
+    assert os.path.getmtime(report) > mtime
+
+
+def test_a_stage_refuses_to_run_on_stale_inputs(tiny_copy, capsys):
+    workdir, args = tiny_copy
+    assert fit.main(["mimic", *args[1:], "data.views=2"]) == 1
+    assert "run stage 'label' first (data.views 1 → 2)" in capsys.readouterr().err
+
+
+def test_a_killed_stage_leaves_nothing_that_counts_as_done(tiny_copy):
+    workdir, args = tiny_copy
+    cmd = [sys.executable, "-m", "mimic_keras.fit", "mimic", *args[1:], "mimic.hidden=20", "mimic_train.epochs=50"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:  # kill it once it is training
+        if line.startswith("Epoch 2/"):
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    cfg = config_lib.get_preset(os.path.join(workdir, "config.json"))
+    assert cfg.mimic.hidden == 20
+    status = stages.check("mimic", cfg, Layout(workdir))
+    assert not status.up_to_date and status.reason == "no record of what made its outputs"
+    assert not stages.check("evaluate", cfg, Layout(workdir)).up_to_date
+
+
+def test_bad_values_fail_fast_with_one_line_before_anything_runs(tmp_path):
+    workdir = tmp_path / "run"
+    for bad in ("distill.loss=nonsense", "optimizer=adamw", "mimic_train.optimizer=adamw", "mimic.hidden=1.5"):
+        started = time.time()
+        result = subprocess.run([sys.executable, "-m", "mimic_keras.fit", "all", "--preset", "cifar10-quick",
+                                 "--workdir", str(workdir), bad], cwd=ROOT, capture_output=True, text=True)
+        assert time.time() - started < 5
+        assert result.returncode == 2 and result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
+        assert not workdir.exists()  # no config.json written, no stage started
+
+
+def test_config_command_prints_every_field_with_help(capsys):
+    assert fit.main(["config", "--preset", "timit-quick", "mimic.hidden=4000"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^mimic.hidden = 4000 +# H, units of the one non-linear hidden layer", out, re.M)
+    assert "data.context = 7" in out and "data.views" not in out
+    assert "distill.loss = l2_logits" in out and "kd" in out
