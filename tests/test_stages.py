@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -132,3 +133,26 @@ def test_config_command_prints_every_field_with_help(capsys):
     assert re.search(r"^mimic.hidden = 4000 +# H, units of the one non-linear hidden layer", out, re.M)
     assert "data.context = 7" in out and "data.views" not in out
     assert "distill.loss = l2_logits" in out and "kd" in out
+
+
+def _fit_in_subprocess(args):
+    result = subprocess.run([sys.executable, "-m", "mimic_keras.fit", *args], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_deterministic_runs_give_identical_models(tiny_run, tmp_path):
+    """Op determinism set per process (hence subprocesses): two mimics from the same seed are equal."""
+    import keras
+    import numpy as np
+
+    workdir = tiny_run[0]
+    weights = []
+    for name in ("a", "b"):
+        copy = tmp_path / name
+        shutil.copytree(workdir, copy)
+        _fit_in_subprocess(["mimic", "--force", "--workdir", str(copy), "deterministic=true"])
+        model = keras.saving.load_model(copy / "mimic" / "model.keras", compile=False)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
