@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from mimic_keras.data import records, timit, writer
-from mimic_keras.models import speech  # noqa: F401  (registers MelMaps, for loading CNN teachers)
+from mimic_keras.models import speech_teachers  # noqa: F401  (registers MelMaps, for loading CNN teachers)
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
 from pipelines import labelling

@@ -12,7 +12,7 @@ from mimic_keras import fit
 from mimic_keras.data import timit, writer
 from mimic_keras.export import export_frame_classifier
 from mimic_keras.models.mimics import mimic_param_count
-from mimic_keras.models.speech import speech_teacher_param_count
+from mimic_keras.models.speech_teachers import speech_teacher_param_count
 from mimic_keras.teachers_io import model_fingerprint
 from pipelines import label_timit_with_teacher
 from tests import timit_fixtures as fx

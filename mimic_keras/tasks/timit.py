@@ -14,9 +14,10 @@ parts (`extra_0..3`); `data.transfer_unlabelled` picks the share of it in the tr
 import os
 import sys
 
+from mimic_keras import timit_layout
 from mimic_keras.data import timit, writer
 from mimic_keras.distribute import distribute_options
-from mimic_keras.models import speech
+from mimic_keras.models import speech_teachers
 from mimic_keras.models.mimics import build_mimic
 from mimic_keras.tasks.base import Task
 
@@ -92,14 +93,14 @@ class TimitTask(Task):
         return timit.num_frames(run.transfer_dir, splits, speeds)
 
     def build_teacher(self, cfg, index):
-        return speech.build_speech_teacher(
+        return speech_teachers.build_speech_teacher(
             cfg.teacher, cfg.num_classes, cfg.data.context, kind=cfg.teacher.kind_of(index), name=f"teacher_{index}"
         )
 
     def build_student(self, cfg, name):
         if cfg.mimic.conv_filters:
             raise ValueError("TIMIT mimics are MLPs on context windows: set mimic.conv_filters=0")
-        return build_mimic(cfg.mimic, cfg.num_classes, input_shape=(speech.input_dim(cfg.data.context),), name=name)
+        return build_mimic(cfg.mimic, cfg.num_classes, input_shape=(timit_layout.input_dim(cfg.data.context),), name=name)
 
     def evaluate(self, run):
         from mimic_keras.report_timit import evaluate_run
