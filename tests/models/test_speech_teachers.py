@@ -11,14 +11,14 @@ from mimic_keras.models import speech_teachers
 from mimic_keras.models.ensemble import build_ensemble
 from mimic_keras.models.mimics import build_mimic, mimic_param_count
 from mimic_keras.models.summary import hidden_units
-from mimic_keras.timit_layout import FEATURE_DIM, INPUT_DIM, NUM_STATES
+from mimic_keras.timit_layout import CONTEXT, FEATURE_DIM, INPUT_DIM, NUM_STATES
 from tests.helpers import run_serialization_test
 
 TINY_DNN = TeacherConfig(kind="dnn", dense_units=(16, 8), dropout=0.1)
 TINY_CNN = TeacherConfig(kind="cnn", conv_filters=(4, 6), kernel_size=5, freq_pool=2, dense_units=(16,))
 
 
-def _windows(n, seed=0, context=7):
+def _windows(n, seed=0, context=CONTEXT):
     return np.random.default_rng(seed).normal(size=(n, (2 * context + 1) * FEATURE_DIM)).astype(np.float32)
 
 
