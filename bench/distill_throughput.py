@@ -21,7 +21,7 @@ from mimic_keras.config import get_preset
 from mimic_keras.distiller import Distiller
 from mimic_keras.models.ensemble import build_ensemble
 from mimic_keras.models.mimics import build_mimic
-from mimic_keras.models.teachers import build_teacher
+from mimic_keras.models.convnet import build_teacher
 
 
 def timed_pass(distiller, dataset, steps, batch_size):

@@ -40,6 +40,7 @@ def write_transfer_set(out_dir, frames, seed=0):
     import tensorflow as tf  # noqa: F401  (records needs it)
 
     from mimic_keras.data import records, writer
+    from mimic_keras.timit_layout import FEATURE_DIM, NUM_PHONES, NUM_STATES
 
     if writer.is_complete(out_dir, fingerprint=f"synthetic-{frames}-{seed}"):
         return writer.read_manifest(out_dir)
@@ -48,8 +49,8 @@ def write_transfer_set(out_dir, frames, seed=0):
     for i in range(64):
         t = int(rng.integers(200, 400))
         pool.append((t, records.timit_example(
-            rng.normal(size=(t, 123)).astype(np.float32), rng.integers(0, 183, t), f"S{i:03d}_SX{i}", f"S{i:03d}",
-            rng.integers(0, 61, 20), logits=rng.normal(size=(t, 183)).astype(np.float32),
+            rng.normal(size=(t, FEATURE_DIM)).astype(np.float32), rng.integers(0, NUM_STATES, t), f"S{i:03d}_SX{i}", f"S{i:03d}",
+            rng.integers(0, NUM_PHONES, 20), logits=rng.normal(size=(t, NUM_STATES)).astype(np.float32),
         )))
 
     def utterances(total):
@@ -67,8 +68,8 @@ def write_transfer_set(out_dir, frames, seed=0):
         counts.append(i)
 
     counts = []
-    manifest = {"dataset": "timit", "fingerprint": f"synthetic-{frames}-{seed}", "num_classes": 183,
-                "normalization": {"mean": [0.0] * 123, "std": [1.0] * 123}, "splits": {}}
+    manifest = {"dataset": "timit", "fingerprint": f"synthetic-{frames}-{seed}", "num_classes": NUM_STATES,
+                "normalization": {"mean": [0.0] * FEATURE_DIM, "std": [1.0] * FEATURE_DIM}, "splits": {}}
     for split, n in (("train", frames), ("dev", 4096)):
         shards = writer.write_shards(out_dir, split, utterances(n), TRAIN_SHARDS if split == "train" else 1)
         manifest["splits"][split] = {"count": counts[-1], "frames": n, "shards": shards}
@@ -88,7 +89,8 @@ def train(data_dir, hidden, batch_size, epochs=1):
 
     keras.utils.set_random_seed(0)
     train_ds = timit.frame_pipeline(data_dir, "train", batch_size, training=True, target="distill", seed=0)
-    student = build_mimic(MimicConfig(conv_filters=0, bottleneck=0, hidden=hidden), 183, input_shape=(timit.INPUT_DIM,))
+    student = build_mimic(MimicConfig(conv_filters=0, bottleneck=0, hidden=hidden), timit.NUM_STATES,
+                          input_shape=(timit.INPUT_DIM,))
     distiller = Distiller(student)
     distiller.compile(optimizer=keras.optimizers.Adam(1e-4))
     steps = int(train_ds.cardinality())

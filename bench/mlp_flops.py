@@ -25,11 +25,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from mimic_keras import timit_layout  # noqa: E402
 from mimic_keras.config import MimicConfig  # noqa: E402
 from mimic_keras.distiller import Distiller  # noqa: E402
 from mimic_keras.models.mimics import build_mimic  # noqa: E402
 
-INPUTS, OUTPUTS = 1845, 183
+INPUTS, OUTPUTS = timit_layout.INPUT_DIM, timit_layout.NUM_STATES
 
 
 def layer_shapes(bottleneck, hidden):

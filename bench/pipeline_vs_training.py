@@ -30,6 +30,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from mimic_keras import timit_layout  # noqa: E402
 from mimic_keras.config import MimicConfig, get_preset  # noqa: E402
 from mimic_keras.data import cifar10, records, timit, writer  # noqa: E402
 from mimic_keras.distiller import Distiller  # noqa: E402
@@ -119,7 +120,8 @@ def main(argv=None):
             f"TIMIT MLP mimic (1845 -> k {k} -> H {h} -> 183)",
             lambda batch=batch: timit.frame_pipeline(timit_dir, "train", batch, training=True, target="distill",
                                                      seed=0),
-            build_mimic(MimicConfig(conv_filters=0, bottleneck=k, hidden=h), 183, input_shape=(timit.INPUT_DIM,)),
+            build_mimic(MimicConfig(conv_filters=0, bottleneck=k, hidden=h), timit_layout.NUM_STATES,
+                        input_shape=(timit_layout.INPUT_DIM,)),
             batch, args.rounds,
         )
 

@@ -27,6 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from mimic_keras import timit_layout  # noqa: E402
 from mimic_keras.config import MimicConfig, get_preset  # noqa: E402
 from mimic_keras.distiller import Distiller  # noqa: E402
 from mimic_keras.models.mimics import build_mimic  # noqa: E402
@@ -99,10 +100,10 @@ def main(argv=None):
         compare(f"CIFAR-10 mimic (conv {cpu.mimic.conv_filters}, k {cpu.mimic.bottleneck}, H {cpu.mimic.hidden})",
                 cpu.mimic, 10, images, cpu.mimic_train.batch_size, args.steps, args.rounds, policy)
     if args.only in (None, "timit"):
-        frames = rng.normal(size=(4096, 1845)).astype(np.float32)
+        frames = rng.normal(size=(4096, timit_layout.INPUT_DIM)).astype(np.float32)
         for k, h in ((128, 2048), (250, 8000)):
             compare(f"TIMIT MLP mimic (1845 -> k {k} -> H {h} -> 183)", MimicConfig(conv_filters=0, bottleneck=k, hidden=h),
-                    183, frames, 256, args.steps, args.rounds, policy)
+                    timit_layout.NUM_STATES, frames, 256, args.steps, args.rounds, policy)
 
 
 if __name__ == "__main__":

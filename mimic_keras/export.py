@@ -16,6 +16,7 @@ import shutil
 import keras
 import tensorflow as tf
 
+from mimic_keras import timit_layout
 from mimic_keras.data import records
 
 
@@ -99,7 +100,7 @@ def export_image_classifier(model, base_dir="saved_models", name="mimic", versio
 
 
 def export_frame_classifier(model, base_dir="saved_models", name="timit-mimic", version=None, normalization=None,
-                            context=7):
+                            context=timit_layout.CONTEXT):
     """Exports a TIMIT frame classifier (context windows → state logits) for TF Serving.
 
     Signatures:
@@ -135,8 +136,8 @@ def export_frame_classifier(model, base_dir="saved_models", name="timit-mimic", 
     """
     from mimic_keras.data import timit
 
-    feature_dim = timit.FEATURE_DIM
-    input_dim = (2 * context + 1) * feature_dim
+    feature_dim = timit_layout.FEATURE_DIM
+    input_dim = timit_layout.input_dim(context)
     if tuple(model.input.shape[1:]) != (input_dim,):
         raise ValueError(
             f"model takes {tuple(model.input.shape[1:])} inputs, not ({input_dim},) windows of ±{context} frames"

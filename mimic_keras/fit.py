@@ -31,6 +31,7 @@ import sys
 import time
 
 from mimic_keras import config as config_lib
+from mimic_keras import console
 from mimic_keras.config_schema import ConfigError, describe
 from mimic_keras.layout import Layout
 
@@ -79,18 +80,9 @@ def resolve(preset, workdir, overrides):
     return config_lib.apply_overrides(base, overrides), workdir, note
 
 
-def _quiet(verbose):
-    try:
-        from mimic_keras import console
-    except ImportError:  # before the console module exists
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
-        return
-    console.quiet(verbose)
-
-
 def main(argv=None):
     args = parse_args(argv)
-    _quiet(args.verbose)
+    console.quiet(args.verbose)  # before TensorFlow is imported
     overrides = ([f"data.source={args.timit}"] if args.timit else []) + args.overrides
     if args.stage == "report" and args.preset is None and args.workdir and not os.path.exists(Layout(args.workdir).config):
         print(f"error: stage report: {args.workdir} holds no run (no config.json, no report.json): "

@@ -18,7 +18,7 @@ import numpy as np
 from mimic_keras import decoding
 from mimic_keras.data import timit, writer
 from mimic_keras.losses import L2Logits
-from mimic_keras.models.speech import hidden_units
+from mimic_keras.models.summary import hidden_units
 from mimic_keras.report import checkpoint_protocol, objectives, run_histories, write_report
 from mimic_keras.training import read_history
 

@@ -1,10 +1,19 @@
-"""Loading trained teachers (and ensembles of them) from `.keras` files or SavedModels."""
+"""Loading trained teachers (and ensembles of them) from `.keras` files or SavedModels.
+
+A teacher is any model from one input (CIFAR's uint8 images, TIMIT's float context windows,
+whatever its file says) to logits: nothing here assumes a dataset.
+"""
 
 import hashlib
 import os
 
 import keras
 import numpy as np
+import tensorflow as tf
+
+# Registers the custom layers of the teachers we build (MelMaps), so that every `.keras`
+# teacher loads here whichever modules the caller imported.
+from mimic_keras.models import speech_teachers  # noqa: F401
 
 
 def model_fingerprint(path):
@@ -25,25 +34,76 @@ def model_fingerprint(path):
     return digest.hexdigest()
 
 
-def load_teacher(path):
-    """Loads one teacher as a callable `images -> logits` Keras model.
+def serving_input_spec(path):
+    """The one input of a SavedModel's `serving_default` signature.
 
     Args:
-        path: a `.keras` file, or a SavedModel folder (as written by `mimic_keras.export`)
-            whose `serving_default` signature returns `logits`.
+        path: a SavedModel folder.
+
+    Returns:
+        A `tf.TensorSpec` with the batch dimension first, and the input's name.
+
+    Raises:
+        ValueError: no `serving_default` signature, or one with more than one input.
+
+    Example:
+    ```python
+    serving_input_spec("saved_models/cifar10-mimic/1")
+    # TensorSpec(shape=(None, 32, 32, 3), dtype=tf.uint8, name='images')
+    ```
+    """
+    signatures = tf.saved_model.load(path).signatures
+    if "serving_default" not in signatures:
+        raise ValueError(f"{path}: no serving_default signature ({sorted(signatures)})")
+    args, kwargs = signatures["serving_default"].structured_input_signature
+    specs = {**{spec.name: spec for spec in args}, **kwargs}
+    if len(specs) != 1:
+        raise ValueError(f"{path}: serving_default takes {len(specs)} inputs ({sorted(specs)}); a teacher takes one")
+    ((name, spec),) = specs.items()
+    return tf.TensorSpec(spec.shape, spec.dtype, name=spec.name or name)
+
+
+def load_teacher(path):
+    """Loads one teacher as a callable `inputs -> logits` Keras model.
+
+    A `.keras` file keeps its own input. A SavedModel is wrapped in a Keras model whose input
+    has the shape, dtype and name of its `serving_default` signature's one input (uint8
+    `[B, 32, 32, 3]` images for a CIFAR teacher, float32 `[B, 1845]` windows for a TIMIT one).
+
+    Args:
+        path: a `.keras` file, or a SavedModel folder (as written by `mimic_keras.export` or
+            `model.export`) whose `serving_default` returns logits: a `logits` output, or
+            its only one.
+
+    Returns:
+        A `keras.Model`.
+
+    Raises:
+        FileNotFoundError: no such path.
+        ValueError: a folder that is not a SavedModel, or whose signature does not fit.
+
+    Example:
+    ```python
+    teacher = load_teacher("saved_models/timit-teacher/1")
+    teacher.input.shape  # (None, 1845)
+    ```
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such teacher model")
     if os.path.isdir(path):
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
             raise ValueError(f"{path}: a folder but not a SavedModel (no saved_model.pb)")
+        spec = serving_input_spec(path)
         layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default")
-        inputs = keras.Input(shape=(32, 32, 3), dtype="uint8", name="images")
+        inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name, name=spec.name)
         outputs = layer(inputs)
         if isinstance(outputs, dict):
-            if "logits" not in outputs:
+            if "logits" in outputs:
+                outputs = outputs["logits"]
+            elif len(outputs) == 1:  # `model.export`'s single `output_0`
+                (outputs,) = outputs.values()
+            else:
                 raise ValueError(f"{path}: serving_default has no 'logits' output ({sorted(outputs)})")
-            outputs = outputs["logits"]
         return keras.Model(inputs, outputs, name=os.path.basename(os.path.normpath(path)))
     return keras.saving.load_model(path, compile=False)
 
@@ -74,9 +134,9 @@ class TeacherSet:
     def num_classes(self):
         return int(self.output_shape[-1])
 
-    def __call__(self, images):
-        """Mean logits of the members for a batch of images (NumPy in, NumPy out)."""
-        logits = [np.asarray(m(images, training=False), np.float32) for m in self.models]
+    def __call__(self, inputs):
+        """Mean logits of the members for a batch of inputs (NumPy in, NumPy out)."""
+        logits = [np.asarray(m(inputs, training=False), np.float32) for m in self.models]
         return np.mean(logits, axis=0)
 
     def describe(self):

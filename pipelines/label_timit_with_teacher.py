@@ -23,8 +23,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mimic_keras import timit_layout
 from mimic_keras.data import records, timit, writer
-from mimic_keras.models import speech  # noqa: F401  (registers MelMaps, for loading CNN teachers)
+from mimic_keras.models import speech_teachers  # noqa: F401  (registers MelMaps, for loading CNN teachers)
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
 from pipelines import labelling
@@ -66,7 +67,7 @@ def _labelled_records(data_dir, split, teacher, context, batch_frames, counts, p
         yield from flush()
 
 
-def label(data_dir, teacher_paths, out_dir, *, context=timit.CONTEXT, splits=None, batch_frames=8192, shards=None,
+def label(data_dir, teacher_paths, out_dir, *, context=timit_layout.CONTEXT, splits=None, batch_frames=8192, shards=None,
           force=False):
     """Writes teacher-labelled TIMIT records for the requested splits of a converted folder.
 
@@ -92,7 +93,7 @@ def label(data_dir, teacher_paths, out_dir, *, context=timit.CONTEXT, splits=Non
         raise ValueError(f"{data_dir}: not a converted TIMIT folder (dataset {source.get('dataset')!r})")
     splits = labelling.check_splits(data_dir, source, splits)
     teacher = TeacherSet(teacher_paths)
-    expected_input = (2 * context + 1) * timit.FEATURE_DIM
+    expected_input = timit_layout.input_dim(context)
     for path, model in zip(teacher.paths, teacher.models):
         if tuple(model.input.shape[1:]) != (expected_input,):
             raise ValueError(
@@ -139,7 +140,7 @@ def main(argv=None):
     parser.add_argument("--data", required=True, help="converted TIMIT TFRecords (with manifest.json)")
     parser.add_argument("--teacher", action="append", required=True, help=".keras file; repeat for an ensemble")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--context", type=int, default=timit.CONTEXT, help="frames on each side (default 7)")
+    parser.add_argument("--context", type=int, default=timit_layout.CONTEXT, help="frames on each side (default 7)")
     parser.add_argument("--splits", nargs="*", default=None)
     parser.add_argument("--batch-frames", type=int, default=8192)
     parser.add_argument("--shards", type=int, default=None)

@@ -8,7 +8,7 @@ from mimic_keras.distiller import Distiller
 from mimic_keras.distribute import get_strategy
 from mimic_keras.models.ensemble import build_ensemble
 from mimic_keras.models.mimics import build_mimic
-from mimic_keras.models.teachers import build_teacher
+from mimic_keras.models.convnet import build_teacher
 from tests.helpers import run_serialization_test, toy_images
 
 SMALL_MIMIC = MimicConfig(conv_filters=4, conv_kernel=3, bottleneck=8, hidden=32)

@@ -22,7 +22,7 @@ from mimic_keras.config import MimicConfig, TeacherConfig
 from mimic_keras.data import cifar10, records, writer
 from mimic_keras.distiller import Distiller
 from mimic_keras.models.mimics import build_mimic
-from mimic_keras.models.teachers import build_teacher
+from mimic_keras.models.convnet import build_teacher
 from tests.helpers import toy_images
 
 FILE, DATA = tf.data.experimental.AutoShardPolicy.FILE, tf.data.experimental.AutoShardPolicy.DATA

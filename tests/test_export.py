@@ -65,7 +65,7 @@ def test_saved_model_cli_shows_both_signatures(exported):
 
 def test_export_ships_the_student_only(tmp_path):
     from mimic_keras.distiller import Distiller
-    from mimic_keras.models.teachers import build_teacher
+    from mimic_keras.models.convnet import build_teacher
     from mimic_keras.config import TeacherConfig
 
     teacher = build_teacher(TeacherConfig(conv_filters=(8,), dense_units=(4096,)))  # big and recognisable

@@ -22,7 +22,7 @@ import pytest
 
 from mimic_keras import fit, training
 from mimic_keras.config import TeacherConfig
-from mimic_keras.models.teachers import build_teacher
+from mimic_keras.models.convnet import build_teacher
 from tests.helpers import write_image_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

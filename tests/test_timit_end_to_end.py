@@ -12,7 +12,7 @@ from mimic_keras import fit
 from mimic_keras.data import timit, writer
 from mimic_keras.export import export_frame_classifier
 from mimic_keras.models.mimics import mimic_param_count
-from mimic_keras.models.speech import speech_teacher_param_count
+from mimic_keras.models.speech_teachers import speech_teacher_param_count
 from mimic_keras.teachers_io import model_fingerprint
 from pipelines import label_timit_with_teacher
 from tests import timit_fixtures as fx
@@ -45,7 +45,7 @@ def test_report_has_table_1_rows_with_formula_parameters(tiny_run):
     workdir, _, _, report = tiny_run
     with open(os.path.join(workdir, "config.json")) as f:
         cfg_dict = json.load(f)
-    assert cfg_dict["data"]["dataset"] == "timit" and cfg_dict["num_classes"] == 183
+    assert cfg_dict["data"]["dataset"] == "timit" and cfg_dict["num_classes"] == timit.NUM_STATES
     models = _models(report)
     assert list(models) == ["teacher_0", "teacher_1", "ensemble", "mimic", "control"]
     assert (models["teacher_0"]["kind"], models["teacher_1"]["kind"]) == ("dnn", "cnn")
@@ -55,7 +55,7 @@ def test_report_has_table_1_rows_with_formula_parameters(tiny_run):
     for i, kind in enumerate(("dnn", "cnn")):
         assert models[f"teacher_{i}"]["parameters"] == speech_teacher_param_count(cfg.teacher, kind=kind)
     assert models["ensemble"]["parameters"] == models["teacher_0"]["parameters"] + models["teacher_1"]["parameters"]
-    shallow = mimic_param_count(cfg.mimic, 183, (1845,))
+    shallow = mimic_param_count(cfg.mimic, timit.NUM_STATES, (timit.INPUT_DIM,))
     assert models["mimic"]["parameters"] == models["control"]["parameters"] == shallow
     assert models["mimic"]["hidden_units"] == 32 and models["teacher_0"]["hidden_units"] == 32
     data_dir = os.path.join(workdir, "data")

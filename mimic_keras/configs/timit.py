@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Optional
 
+from mimic_keras import timit_layout
 from mimic_keras.config import DataConfig, ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
 from mimic_keras.config_schema import ConfigError, opt
 
@@ -20,7 +21,7 @@ class TimitData(DataConfig):
                                     stages=("prepare",))
     label_splits: tuple[str, ...] = opt(("dev", "test"), "held-out splits the teacher also labels",
                                         stages=("label",))
-    context: int = opt(7, "frames on each side of the classified one ((2c+1) x 123 inputs)", min=0, max=50,
+    context: int = opt(timit_layout.CONTEXT, "frames on each side of the classified one ((2c+1) x 123 inputs)", min=0, max=50,
                        stages=("teacher", "control"))
     perturb: tuple[float, ...] = opt((), "speed factors: prepare also writes each training utterance at these",
                                      above=0.0, stages=("prepare",))
@@ -52,7 +53,7 @@ def _timit_quick():
     # epochs, so both shallow nets keep the weights of their lowest dev loss.
     return ExperimentConfig(
         name="timit-quick",
-        num_classes=183,
+        num_classes=timit_layout.NUM_STATES,
         data=TimitData(source="../shared/data/timit-standin"),
         teacher=TeacherConfig(kind="dnn,cnn", conv_filters=(64,), kernel_size=8, freq_pool=3,
                               dense_units=(512, 512, 512), dropout=0.1, num_teachers=2),
@@ -69,7 +70,7 @@ def _timit_paper():
     # mimic.hidden=50000 or 400000 for the wider rows). A GPU machine's run.
     return ExperimentConfig(
         name="timit-paper",
-        num_classes=183,
+        num_classes=timit_layout.NUM_STATES,
         data=TimitData(source="TIMIT"),
         teacher=TeacherConfig(kind="dnn,cnn,cnn,cnn", conv_filters=(200,), kernel_size=8, freq_pool=3,
                               dense_units=(2000, 2000, 2000), dropout=0.2, num_teachers=4),

@@ -22,14 +22,13 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from mimic_keras.timit_layout import FEATURE_DIM, NUM_MEL
+
 SAMPLE_RATE = 16000
 FRAME_LENGTH = 400  # 25 ms
 FRAME_STEP = 160  # 10 ms
 FFT_LENGTH = 512
-NUM_MEL = 40
-NUM_STATIC = NUM_MEL + 1
 DELTA_WIDTH = 2  # ±2 frames
-FEATURE_DIM = 3 * NUM_STATIC  # 123
 LOG_FLOOR = 1e-10
 
 CONFIG = {

@@ -15,6 +15,8 @@ use the same.
 
 import numpy as np
 
+from mimic_keras.timit_layout import NUM_PHONES, NUM_STATES, STATES_PER_PHONE  # noqa: F401  (re-exported)
+
 # TIMIT's 61 phones in the order of the corpus's PHONCODE.DOC (vowels, stops, fricatives,
 # nasals, semivowels, closures, others). The order fixes the class ids: do not reorder.
 PHONES = (
@@ -24,9 +26,6 @@ PHONES = (
     "hh", "hv", "el", "bcl", "dcl", "gcl", "pcl", "tcl", "kcl", "q", "pau", "epi", "h#",
 )
 PHONE_INDEX = {p: i for i, p in enumerate(PHONES)}
-NUM_PHONES = len(PHONES)
-STATES_PER_PHONE = 3
-NUM_STATES = NUM_PHONES * STATES_PER_PHONE
 
 # 61 → 39 (Lee & Hon 1989); None deletes the phone.
 FOLD_61_TO_39 = {

@@ -16,6 +16,8 @@ Records labelled by a teacher (`pipelines/label_with_teacher.py`) add:
 import numpy as np
 import tensorflow as tf
 
+from mimic_keras import timit_layout
+
 UNLABELLED = -1
 
 IMAGE_FEATURES = {
@@ -111,9 +113,6 @@ def parse_image_example(serialized, num_classes=None, image_shape=(32, 32, 3)):
 #
 # Normalisation statistics live in the manifest, not in the records.
 
-TIMIT_FEATURE_DIM = 123
-TIMIT_NUM_STATES = 183
-
 TIMIT_CONTEXT_FEATURES = {
     "id": tf.io.FixedLenFeature([], tf.string),
     "speaker": tf.io.FixedLenFeature([], tf.string),
@@ -125,11 +124,11 @@ TIMIT_CONTEXT_FEATURES = {
 def timit_sequence_features(with_logits=False):
     """Feature-list spec of a TIMIT utterance record (with the teacher's `logits` if asked)."""
     spec = {
-        "features": tf.io.FixedLenSequenceFeature([TIMIT_FEATURE_DIM], tf.float32),
+        "features": tf.io.FixedLenSequenceFeature([timit_layout.FEATURE_DIM], tf.float32),
         "state": tf.io.FixedLenSequenceFeature([], tf.int64),
     }
     if with_logits:
-        spec["logits"] = tf.io.FixedLenSequenceFeature([TIMIT_NUM_STATES], tf.float32)
+        spec["logits"] = tf.io.FixedLenSequenceFeature([timit_layout.NUM_STATES], tf.float32)
     return spec
 
 
@@ -154,7 +153,7 @@ def timit_example(features, states, utterance_id, speaker, phones, logits=None, 
     """
     features = np.asarray(features, np.float32)
     states = np.asarray(states, np.int64)
-    if features.ndim != 2 or features.shape[1] != TIMIT_FEATURE_DIM or len(states) != len(features):
+    if features.ndim != 2 or features.shape[1] != timit_layout.FEATURE_DIM or len(states) != len(features):
         raise ValueError(f"{utterance_id}: features {features.shape} and states {states.shape} do not match [T, 123], [T]")
     context = {
         "id": _bytes(utterance_id.encode("utf-8")),
@@ -185,9 +184,9 @@ def timit_logits_example(serialized, logits):
     example = tf.train.SequenceExample.FromString(bytes(serialized))
     logits = np.asarray(logits, np.float32)
     num_frames = len(example.feature_lists.feature_list["state"].feature)
-    if logits.shape != (num_frames, TIMIT_NUM_STATES):
+    if logits.shape != (num_frames, timit_layout.NUM_STATES):
         uid = example.context.feature["id"].bytes_list.value[0].decode()
-        raise ValueError(f"{uid}: logits of shape {logits.shape}, expected ({num_frames}, {TIMIT_NUM_STATES})")
+        raise ValueError(f"{uid}: logits of shape {logits.shape}, expected ({num_frames}, {timit_layout.NUM_STATES})")
     example.feature_lists.feature_list["logits"].CopyFrom(_float_list(logits))
     return example.SerializeToString()
 

@@ -28,13 +28,10 @@ import numpy as np
 import tensorflow as tf
 
 from mimic_keras.data import records, writer
+from mimic_keras.timit_layout import CONTEXT, FEATURE_DIM, INPUT_DIM, NUM_STATES  # noqa: F401  (re-exported)
 
 AUTOTUNE = tf.data.AUTOTUNE
 
-FEATURE_DIM = records.TIMIT_FEATURE_DIM  # 123
-NUM_STATES = records.TIMIT_NUM_STATES  # 183
-CONTEXT = 7
-INPUT_DIM = (2 * CONTEXT + 1) * FEATURE_DIM  # 1845
 SPLITS = ("train", "dev", "test")
 PERTURBED_SPLIT = "unlabelled"  # speed-perturbed copies of train (state -1), when converted with --perturb
 # Another corpus's training speech (state -1), when converted with --unlabelled: its speakers

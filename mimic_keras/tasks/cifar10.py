@@ -5,7 +5,7 @@ import sys
 from mimic_keras.data import cifar10, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models.mimics import build_mimic
-from mimic_keras.models.teachers import build_teacher
+from mimic_keras.models.convnet import build_teacher
 from mimic_keras.tasks.base import RunView, Task, run_job
 
 

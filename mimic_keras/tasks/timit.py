@@ -13,9 +13,10 @@ parts (`extra_0..3`); `data.transfer_unlabelled` picks the share of it in the tr
 
 import sys
 
+from mimic_keras import timit_layout
 from mimic_keras.data import timit, writer
 from mimic_keras.distribute import distribute_options
-from mimic_keras.models import speech
+from mimic_keras.models import speech_teachers
 from mimic_keras.models.mimics import build_mimic
 from mimic_keras.tasks.base import RunView, Task, run_job
 
@@ -71,13 +72,13 @@ class TimitTask(Task):
 
     def build_teacher(self, index):
         cfg = self.cfg
-        return speech.build_speech_teacher(
+        return speech_teachers.build_speech_teacher(
             cfg.teacher, cfg.num_classes, cfg.data.context, kind=cfg.teacher.kind_of(index), name=f"teacher_{index}"
         )
 
     def build_student(self, name):
         cfg = self.cfg
-        return build_mimic(cfg.mimic, cfg.num_classes, input_shape=(speech.input_dim(cfg.data.context),), name=name)
+        return build_mimic(cfg.mimic, cfg.num_classes, input_shape=(timit_layout.input_dim(cfg.data.context),), name=name)
 
     def evaluate(self, layout):
         from mimic_keras.report_timit import evaluate_run

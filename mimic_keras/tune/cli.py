@@ -10,11 +10,16 @@ import os
 import shlex
 import sys
 
-from mimic_keras import config as config_lib
-from mimic_keras.tune.oracles import OBJECTIVE, TUNERS
-from mimic_keras.tune.results import SearchError
-from mimic_keras.tune.runner import search
-from mimic_keras.tune.space import SearchSpace
+from mimic_keras import console
+
+if console.launched_with_dash_m():  # `python -m mimic_keras.tune`: quiet before TensorFlow loads
+    console.quiet(verbose="--verbose" in sys.argv[1:])
+
+from mimic_keras import config as config_lib  # noqa: E402
+from mimic_keras.tune.oracles import OBJECTIVE, TUNERS  # noqa: E402
+from mimic_keras.tune.results import SearchError  # noqa: E402
+from mimic_keras.tune.runner import search  # noqa: E402
+from mimic_keras.tune.space import SearchSpace  # noqa: E402
 
 
 def _ints(text):
@@ -50,6 +55,7 @@ def parse_args(argv):
     parser.add_argument("--schedules", type=lambda t: tuple(t.split(",")), help="e.g. cosine,constant")
     parser.add_argument("--seed", type=int, default=1, help="the tuner's seed (default 1)")
     parser.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming workdir/tune")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ logs and every warning")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. mimic_train.epochs=6")
     return parser.parse_intermixed_args(argv)
 

@@ -7,7 +7,7 @@ import pytest
 from mimic_keras.config import TeacherConfig
 from mimic_keras.data import cifar10, writer
 from mimic_keras.export import export_image_classifier
-from mimic_keras.models.teachers import build_teacher
+from mimic_keras.models.convnet import build_teacher
 from mimic_keras.teachers_io import model_fingerprint
 from pipelines import label_with_teacher
 from tests.helpers import write_image_dir

@@ -69,7 +69,7 @@ def test_manifest_statistics(converted):
     np.testing.assert_allclose(norm["std"], feats.std(0), rtol=1e-5, atol=1e-6)
     stats = manifest["train_stats"]
     states = np.concatenate([r["state"].numpy() for r in train])
-    np.testing.assert_array_equal(stats["state_counts"], np.bincount(states, minlength=183))
+    np.testing.assert_array_equal(stats["state_counts"], np.bincount(states, minlength=phones.NUM_STATES))
     t = stats["transitions"]
     # Every frame leaves its state once: self, next or exit (the last frame exits too).
     np.testing.assert_array_equal(np.add(np.add(t["self"], t["next"]), t["exit"]), stats["state_counts"])
@@ -77,7 +77,7 @@ def test_manifest_statistics(converted):
     bigram = np.array(stats["bigram_counts"])
     assert bigram[61].sum() == bigram[:, 61].sum() == len(train)  # one start and one end per utterance
     assert bigram[61, phones.PHONE_INDEX["h#"]] == len(train)
-    assert manifest["phones"] == list(phones.PHONES) and manifest["features"]["dim"] == 123
+    assert manifest["phones"] == list(phones.PHONES) and manifest["features"]["dim"] == features.FEATURE_DIM
 
 
 def test_rerun_does_nothing(corpus, converted):
@@ -263,7 +263,7 @@ def test_perturbed_split_holds_every_train_utterance_at_each_speed(converted, pe
             assert np.all(r["state"].numpy() == -1) and r["phones"].shape == (0,)
             # The transcribed span, 1/f as long: its frame count within a frame or two.
             assert abs(r["state"].shape[0] - original["state"].shape[0] / factor) <= 2
-            assert r["features"].shape == (r["state"].shape[0], 123)
+            assert r["features"].shape == (r["state"].shape[0], features.FEATURE_DIM)
             assert not np.allclose(r["features"].numpy()[:5], original["features"].numpy()[:5])
     assert split["frames"] == sum(c["frames"] for c in split["factors"].values())
     assert float(train[next(iter(train))]["speed"]) == 1.0  # originals: the default

@@ -7,7 +7,7 @@ import pytest
 from mimic_keras import config as config_lib
 from mimic_keras.config import TeacherConfig
 from mimic_keras.distiller import Distiller
-from mimic_keras.models.teachers import build_teacher
+from mimic_keras.models.convnet import build_teacher
 from mimic_keras.stages import Run
 from pipelines import label_with_teacher
 from tests.helpers import write_image_dir

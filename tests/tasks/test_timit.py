@@ -59,7 +59,7 @@ def test_label_job_labels_the_copies(timit_perturbed_labelled):
     assert manifest["splits"]["unlabelled"]["frames"] == writer.read_manifest(data)["splits"]["unlabelled"]["frames"]
     assert manifest["splits"]["unlabelled"]["factors"] == timit.perturbed_counts(data)
     utt = next(timit.load_utterances(transfer, "unlabelled", with_logits=True).as_numpy_iterator())
-    assert utt["logits"].shape == (len(utt["state"]), 183) and np.all(utt["state"] == -1)
+    assert utt["logits"].shape == (len(utt["state"]), timit.NUM_STATES) and np.all(utt["state"] == -1)
     assert np.abs(utt["logits"]).sum() > 0
 
 

@@ -11,27 +11,23 @@ Two deep nets, as in the paper's speech experiments (Ba & Caruana 2014, section 
 
 A window is time-major (`mimic_keras.data.timit.context_windows`): frame t-c's 123 values
 first, each frame laid out as `[40 mel, energy, 40 Δmel, Δenergy, 40 ΔΔmel, ΔΔenergy]`
-(`mimic_keras.data.features`). The shallow mimics and controls are `mimic_keras.models.mimics`
-MLPs (`MimicConfig(conv_filters=0)`).
+(`mimic_keras.timit_layout`, whose constants this module takes: it reads no files and
+computes no features). The shallow mimics and controls are `mimic_keras.models.mimics` MLPs
+(`MimicConfig(conv_filters=0)`).
 """
 
 import keras
 
 from mimic_keras.config import TeacherConfig
-from mimic_keras.data.features import FEATURE_DIM, NUM_MEL, NUM_STATIC
 from mimic_keras.models.layers import logits_layer, regularizer
+from mimic_keras.timit_layout import CONTEXT, NUM_MEL, NUM_ORDERS, NUM_STATES, NUM_STATIC, input_dim
 
-NUM_STATES = 183
-CONTEXT = 7
 KINDS = ("dnn", "cnn")
 
 
-def input_dim(context=CONTEXT):
-    """Values in one context window: (2 context + 1) × 123 (1845 for ±7 frames)."""
-    return (2 * context + 1) * FEATURE_DIM
-
-
-@keras.saving.register_keras_serializable(package="mimic_keras")
+# The registered name ("mimic_keras>MelMaps") is what saved `.keras` teachers refer to: it must
+# not change when the class moves (it lived in `mimic_keras.models.speech` before).
+@keras.saving.register_keras_serializable(package="mimic_keras", name="MelMaps")
 class MelMaps(keras.layers.Layer):
     """Splits flat context windows into per-band feature maps and the energy terms.
 
@@ -52,14 +48,14 @@ class MelMaps(keras.layers.Layer):
 
     def call(self, windows):
         frames = 2 * self.context + 1
-        x = keras.ops.reshape(windows, (-1, frames, 3, NUM_STATIC))  # [B, frame, order, 41]
+        x = keras.ops.reshape(windows, (-1, frames, NUM_ORDERS, NUM_STATIC))  # [B, frame, order, 41]
         mel = keras.ops.transpose(x[..., :NUM_MEL], (0, 3, 1, 2))  # [B, band, frame, order]
-        maps = keras.ops.reshape(mel, (-1, NUM_MEL, frames * 3))
-        energy = keras.ops.reshape(x[..., NUM_MEL], (-1, frames * 3))
+        maps = keras.ops.reshape(mel, (-1, NUM_MEL, frames * NUM_ORDERS))
+        energy = keras.ops.reshape(x[..., NUM_MEL], (-1, frames * NUM_ORDERS))
         return maps, energy
 
     def compute_output_shape(self, input_shape):
-        channels = (2 * self.context + 1) * 3
+        channels = (2 * self.context + 1) * NUM_ORDERS
         return (input_shape[0], NUM_MEL, channels), (input_shape[0], channels)
 
     def get_config(self):
@@ -166,11 +162,11 @@ def speech_teacher_param_count(config, num_classes=NUM_STATES, context=CONTEXT, 
         features = input_dim(context)
     elif kind == "cnn":
         _check_cnn(config)
-        bands, channels = NUM_MEL, frames * 3
+        bands, channels = NUM_MEL, frames * NUM_ORDERS
         for filters in config.conv_filters:
             total += (config.kernel_size * channels + 1) * filters
             bands, channels = (bands - config.kernel_size + 1) // config.freq_pool, filters
-        features = bands * channels + frames * 3
+        features = bands * channels + frames * NUM_ORDERS
     else:
         raise ValueError(f"unknown TIMIT teacher kind {kind!r}; choose from {', '.join(KINDS)}")
     for units in config.dense_units:
@@ -178,22 +174,3 @@ def speech_teacher_param_count(config, num_classes=NUM_STATES, context=CONTEXT, 
         features = units
     return total + (features + 1) * num_classes
 
-
-def hidden_units(model):
-    """Non-linear hidden units of a model (ReLU outputs of its Dense and Conv layers, per example).
-
-    The Table 1 column: a linear bottleneck does not count, a conv layer counts positions ×
-    filters. Nested models (ensemble members) are counted too.
-    """
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += hidden_units(layer)
-        elif isinstance(layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D)):
-            if getattr(layer.activation, "__name__", "") == "relu":
-                shape = layer.output.shape[1:]
-                size = 1
-                for dim in shape:
-                    size *= dim
-                total += size
-    return total

@@ -1,4 +1,7 @@
-"""Deep teachers. Outputs are logits (no softmax inside)."""
+"""The CIFAR-10 teacher: the paper's convnet on uint8 images. Outputs are logits (no softmax inside).
+
+The TIMIT teachers are `mimic_keras.models.speech_teachers`; mimics, `mimic_keras.models.mimics`.
+"""
 
 import keras
 
