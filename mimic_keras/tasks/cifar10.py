@@ -96,7 +96,7 @@ class Cifar10Task(Task):
         return build_mimic(cfg.mimic, cfg.num_classes, name=name)
 
     def evaluate(self, run):
-        from mimic_keras.report import evaluate_run
+        from mimic_keras.eval.report import evaluate_run
 
         return evaluate_run(run)
 

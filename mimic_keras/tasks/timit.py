@@ -102,7 +102,7 @@ class TimitTask(Task):
         return build_mimic(cfg.mimic, cfg.num_classes, input_shape=(speech.input_dim(cfg.data.context),), name=name)
 
     def evaluate(self, run):
-        from mimic_keras.report_timit import evaluate_run
+        from mimic_keras.eval.report import evaluate_run
 
         return evaluate_run(run)
 
