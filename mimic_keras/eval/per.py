@@ -61,7 +61,11 @@ def phone_error_rate(refs, hyps):
         >>> phone_error_rate([["sil", "b", "sil"]], [["sil", "p", "sil", "k"]])
         0.6666666666666666
     """
-    counts = error_counts(refs, hyps)
+    return error_rate(error_counts(refs, hyps))
+
+
+def error_rate(counts):
+    """The PER of `error_counts`: errors / reference phones (0 for no reference phones)."""
     return counts["errors"] / max(counts["reference_phones"], 1)
 
 
@@ -85,10 +89,22 @@ def write_transcripts(path, ids, transcripts):
 
 
 
+def write_scored(folder, split, ids, refs, hyps):
+    """Writes `folder/{split}.ref.txt` and `.hyp.txt` (`write_transcripts`), what `read_scored` reads.
+
+    Returns:
+        The paths written, `{"ref": ..., "hyp": ...}`.
+    """
+    paths = {kind: os.path.join(folder, f"{split}.{kind}.txt") for kind in ("ref", "hyp")}
+    write_transcripts(paths["ref"], ids, refs)
+    write_transcripts(paths["hyp"], ids, hyps)
+    return paths
+
+
 def read_scored(folder, split="test"):
     """(speakers, references, hypotheses) of the transcripts an evaluation wrote in `folder`.
 
-    Reads `folder/{split}.ref.txt` and `.hyp.txt` (`write_transcripts`); the speaker is the
+    Reads `folder/{split}.ref.txt` and `.hyp.txt` (`write_scored`); the speaker is the
     utterance id's prefix (`FELC0_SI643` → `FELC0`).
 
     Raises:

@@ -15,7 +15,7 @@ import numpy as np
 from mimic_keras.data import timit, writer
 from mimic_keras.eval import stats
 from mimic_keras.eval.hmm import PhoneHMM, decode_utterances, tune_decoder
-from mimic_keras.eval.per import error_counts, write_transcripts
+from mimic_keras.eval.per import error_counts, error_rate, write_scored
 from mimic_keras.eval.utterances import frame_accuracies, predict_utterances
 from mimic_keras.losses import L2Logits
 from mimic_keras.models.speech import hidden_units
@@ -46,11 +46,8 @@ def score_utterances(utterances, hmm, transcripts_dir):
         utts = utterances[split]
         refs, hyps = decode_utterances(utts, hmm, lm_weight, penalty)
         counts = error_counts(refs, hyps)
-        ids = [u["id"] for u in utts]
-        write_transcripts(os.path.join(transcripts_dir, f"{split}.ref.txt"), ids, refs)
-        write_transcripts(os.path.join(transcripts_dir, f"{split}.hyp.txt"), ids, hyps)
-        scores[split] = {**frame_accuracies(utts), **counts,
-                         "per": counts["errors"] / max(counts["reference_phones"], 1),
+        write_scored(transcripts_dir, split, [u["id"] for u in utts], refs, hyps)
+        scores[split] = {**frame_accuracies(utts), **counts, "per": error_rate(counts),
                          "per_ci95": stats.per_bootstrap_ci95(refs, hyps, [u["speaker"] for u in utts])}
     return scores
 

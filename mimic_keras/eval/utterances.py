@@ -5,8 +5,6 @@
 PER, transcripts for sclite).
 """
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
@@ -18,7 +16,7 @@ from mimic_keras.eval.hmm import (
     decode_utterances,
     tune_decoder,
 )
-from mimic_keras.eval.per import error_counts, write_transcripts
+from mimic_keras.eval.per import error_counts, error_rate, write_scored
 
 
 def _predict_fn(model_or_predict_fn):
@@ -138,14 +136,8 @@ def evaluate_utterances(
     results = {"split": split, "utterances": len(utts), **frame_accuracies(utts)}
     refs, hyps = decode_utterances(utts, hmm, lm_weight, insertion_penalty)
     counts = error_counts(refs, hyps)
-    results.update(counts, per=counts["errors"] / max(counts["reference_phones"], 1),
-                   lm_weight=lm_weight, insertion_penalty=insertion_penalty, tuning=tuning)
+    results.update(counts, per=error_rate(counts), lm_weight=lm_weight, insertion_penalty=insertion_penalty,
+                   tuning=tuning)
     if out_dir is not None:
-        ids = [u["id"] for u in utts]
-        results["transcripts"] = {
-            "ref": os.path.join(out_dir, f"{split}.ref.txt"),
-            "hyp": os.path.join(out_dir, f"{split}.hyp.txt"),
-        }
-        write_transcripts(results["transcripts"]["ref"], ids, refs)
-        write_transcripts(results["transcripts"]["hyp"], ids, hyps)
+        results["transcripts"] = write_scored(out_dir, split, [u["id"] for u in utts], refs, hyps)
     return results

@@ -36,3 +36,11 @@ def test_transcripts_round_trip(tmp_path):
     path = str(tmp_path / "t" / "test.hyp.txt")
     per.write_transcripts(path, ["A_1", "B_2"], [["sil", "b"], []])
     assert per.read_transcripts(path) == (["A_1", "B_2"], [["sil", "b"], []])
+
+
+def test_scored_transcripts_round_trip_with_speakers(tmp_path):
+    paths = per.write_scored(str(tmp_path), "dev", ["FELC0_SI643", "MDAB0_SX1"], [["a", "b"], ["c"]], [["a"], ["c"]])
+    assert paths == {"ref": str(tmp_path / "dev.ref.txt"), "hyp": str(tmp_path / "dev.hyp.txt")}
+    assert per.read_scored(str(tmp_path), "dev") == (["FELC0", "MDAB0"], [["a", "b"], ["c"]], [["a"], ["c"]])
+    assert per.error_rate(per.error_counts([["a", "b"], ["c"]], [["a"], ["c"]])) == pytest.approx(1 / 3)
+    assert per.error_rate(per.error_counts([[]], [[]])) == 0.0
