@@ -36,7 +36,11 @@ def evaluate(cfg, scorer, model_dirs, transfer_examples):
 
     Args:
         cfg: the run's `ExperimentConfig`.
-        scorer: the dataset's scorer (`mimic_keras.eval.scoring.make_scorer`).
+        scorer: the dataset's scorer (`mimic_keras.eval.scoring.make_scorer`): `predict(model)`
+            gives a model's outputs, `columns(name, model, outputs, teacher=index or None)` its
+            row's columns, `ensemble(members)` the teachers' mean outputs and
+            `ensemble_columns(teacher_rows, outputs)` their row, `teacher_columns(outputs,
+            reference)` a student's columns against them, `summary()` the report's dataset keys.
         model_dirs: model name → its run folder (`model.keras`, `history.json`), for
             `teacher_0` ... `teacher_<n-1>`, `mimic` and `control`.
         transfer_examples: examples per epoch of the mimic's transfer set.
