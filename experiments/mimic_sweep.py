@@ -13,7 +13,7 @@ control instead; `--teachers NAME=T1.keras[,T2.keras]` gives variant NAME its ow
 set, labelled by those teachers (`fit label`, then `fit mimic`), e.g. to compare ensembles or teacher
 checkpoints. Results (parameters, epochs, wall time, test
 accuracy, validation L2 to the teacher, agreement; for TIMIT, state frame accuracy and PER on
-the core test, `mimic_keras.report_timit.student_scores`) go to `docs/experiments/<name>.json|.md`,
+the core test; all scored by the task's `student_scores`) go to `docs/experiments/<name>.json|.md`,
 and loss-vs-wall-clock curves to `docs/experiments/<name>.png` (with hidden-unit statistics and
 teacher-vs-student accuracy figures when the rows have them; `python -m mimic_keras.plots
 docs/experiments/<name>.json` redraws them).
@@ -24,8 +24,6 @@ import json
 import os
 import subprocess
 import sys
-
-import numpy as np
 
 
 def _scalars(log_dir, tag):
@@ -41,56 +39,30 @@ def _scalars(log_dir, tag):
     return rows
 
 
+def _task(workdir):
+    """(task, layout) of a variant's workdir, from the config saved there."""
+    from mimic_keras import config as config_lib
+    from mimic_keras.layout import Layout
+    from mimic_keras.tasks import get_task
+
+    layout = Layout(workdir)
+    return get_task(config_lib.get_preset(layout.config)), layout
+
+
 def _evaluate(workdir, stage="mimic"):
+    """A variant's student scored by its task against the labels and its transfer set's teacher."""
     import keras
 
-    with open(os.path.join(workdir, "config.json")) as f:
-        cfg = json.load(f)
-    if cfg["data"]["dataset"] == "timit":
-        return _evaluate_timit(workdir, stage, cfg["data"]["context"])
-
-    from mimic_keras import losses
-    from mimic_keras.data import cifar10
-    from mimic_keras.report import accuracy_ci95
-
-    def arrays(data_dir, split, n=None):
-        batches = list(cifar10.load_split(data_dir, split, num_classes=n).batch(20_000))
-        return {k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]}
-
-    test = arrays(os.path.join(workdir, "data"), "test")
-    val = arrays(os.path.join(workdir, "transfer"), "validation", n=10)
-    test_teacher = arrays(os.path.join(workdir, "transfer"), "test", n=10)
-    model = keras.saving.load_model(os.path.join(workdir, stage, "model.keras"), compile=False)
-    test_logits = model.predict(test["image"], batch_size=512, verbose=0)
-    val_logits = model.predict(val["image"], batch_size=512, verbose=0)
-    order = {i: k for k, i in enumerate(test_teacher["id"])}
-    teacher_test = test_teacher["logits"][[order[i] for i in test["id"]]]
-    correct = test_logits.argmax(-1) == test["label"]
-    return {
-        "parameters": int(model.count_params()),
-        "test_accuracy": float(np.mean(correct)),
-        "test_accuracy_ci95": accuracy_ci95(correct),
-        "teacher_test_accuracy": float(np.mean(teacher_test.argmax(-1) == test["label"])),
-        "val_l2_to_teacher": float(losses.L2Logits()(val["logits"], val_logits)),
-        "test_agreement": float(np.mean(test_logits.argmax(-1) == teacher_test.argmax(-1))),
-    }
-
-
-def _evaluate_timit(workdir, stage, context):
-    import keras
-
-    from mimic_keras.report_timit import student_scores
-
-    model = keras.saving.load_model(os.path.join(workdir, stage, "model.keras"), compile=False)
-    return student_scores(model, os.path.join(workdir, "data"), os.path.join(workdir, "transfer"), context,
-                          os.path.join(workdir, "transcripts", stage))
+    task, layout = _task(workdir)
+    model = keras.saving.load_model(layout.model(stage), compile=False)
+    return task.student_scores(model, layout.data, layout.transfer, layout.path("transcripts", stage))
 
 
 def _transfer_examples(cfg, workdir):
-    from mimic_keras.stages import Run
+    from mimic_keras.layout import Layout
+    from mimic_keras.tasks import get_task
 
-    run = Run(cfg, workdir)
-    return int(run.task.transfer_examples(run))
+    return int(get_task(cfg).transfer_examples(Layout(workdir)))
 
 
 def _link(target, link):
@@ -155,7 +127,7 @@ def write_outputs(name, rows, common, base):
     speech = any("test_per" in r for r in rows)  # TIMIT: frame accuracy of states, then PER
     test_set = next((r["test_set"] for r in rows if "test_set" in r), "core test")
     if speech:
-        from mimic_keras.report_timit import format_per
+        from mimic_keras.eval.speech_scoring import format_per
     lines = [f"Base run `{base}`, common overrides `{' '.join(common) or '(none)'}`.", "",
              "| variant | overrides | teacher test accuracy | parameters | epochs | wall time | test accuracy (± 95% CI) | val L2 to teacher | agreement |"
              + (f" PER dev | PER {test_set} (95% interval) |" if speech else ""),
@@ -174,9 +146,9 @@ def write_outputs(name, rows, common, base):
     with open(f"docs/experiments/{name}.md", "w") as f:
         f.write("\n".join(lines) + "\n")
 
-    from mimic_keras import plots
+    from mimic_keras.eval.sweep_figures import plot_sweep
 
-    plots.plot_sweep({"base": base, "common": common, "rows": rows}, f"docs/experiments/{name}.png")
+    plot_sweep({"base": base, "common": common, "rows": rows}, f"docs/experiments/{name}.png")
     print("\n".join(lines))
 
 

@@ -7,17 +7,16 @@ Each argument is a workdir (a run or a `mimic_sweep.py` variant) and the model i
 BASELINE on the same test examples:
 
 * CIFAR-10: test accuracy of OTHER minus BASELINE, the interval from the per-image
-  differences (`mimic_keras.report.paired_difference_ci95`); the models are run on the test split.
+  differences (`mimic_keras.eval.stats.paired_difference_ci95`); the models are run on the test split.
 * TIMIT: PER of OTHER minus BASELINE from the evaluation's transcripts
   (`transcripts/<stage>/test.{ref,hyp}.txt`), the interval from resampling test speakers, both
-  systems on the same draws (`mimic_keras.decoding.per_difference_bootstrap_ci95`).
+  systems on the same draws (`mimic_keras.eval.stats.per_difference_bootstrap_ci95`).
 
 Two runs whose separate intervals overlap can still differ clearly: the paired interval leaves
 out what the two share (the hard images, the hard speakers).
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -29,44 +28,38 @@ def _parse(spec):
     return workdir, stage or "mimic"
 
 
-def _dataset(workdir):
-    with open(os.path.join(workdir, "config.json")) as f:
-        return json.load(f)["data"]["dataset"]
-
-
 def _cifar_correct(workdir, stage):
     """(image ids, per-image correctness) of one model on its run's test split."""
     import keras
 
-    from mimic_keras.data import cifar10
+    from mimic_keras.eval.image_scoring import correct_on_test
 
-    batches = list(cifar10.load_split(os.path.join(workdir, "data"), "test").batch(20_000))
-    test = {k: np.concatenate([b[k].numpy() for b in batches]) for k in ("image", "label", "id")}
-    model = keras.saving.load_model(os.path.join(workdir, stage, "model.keras"), compile=False)
-    return test["id"], model.predict(test["image"], batch_size=512, verbose=0).argmax(-1) == test["label"]
+    from mimic_keras.layout import Layout
+
+    layout = Layout(workdir)
+    return correct_on_test(keras.saving.load_model(layout.model(stage), compile=False), layout.data)
 
 
 def compare(baseline, others):
     """Rows `(name, value, difference, low, high)`: test accuracy (CIFAR-10) or PER (TIMIT)."""
-    from mimic_keras import decoding
-    from mimic_keras.report import paired_difference_ci95
+    from mimic_keras.eval import per, stats
 
-    kinds = {_dataset(w) for w, _ in [baseline, *others]}
+    kinds = {_run(w).cfg.data.dataset for w, _ in [baseline, *others]}
     if len(kinds) != 1:
         raise ValueError(f"runs of different datasets: {', '.join(sorted(kinds))}")
     rows = []
     if kinds == {"timit"}:
         def scored(workdir, stage):
-            return decoding.read_scored(os.path.join(workdir, "transcripts", stage))
+            return per.read_scored(_run(workdir).path("transcripts", stage))
 
         speakers, refs, base_hyps = scored(*baseline)
-        rows.append((baseline, decoding.phone_error_rate(refs, base_hyps), None, None, None))
+        rows.append((baseline, per.phone_error_rate(refs, base_hyps), None, None, None))
         for other in others:
             their_speakers, their_refs, hyps = scored(*other)
             if their_speakers != speakers or their_refs != refs:
                 raise ValueError(f"{other[0]}: scored on other test utterances than {baseline[0]}")
-            diff, low, high = decoding.per_difference_bootstrap_ci95(refs, hyps, base_hyps, speakers)
-            rows.append((other, decoding.phone_error_rate(refs, hyps), diff, low, high))
+            diff, low, high = stats.per_difference_bootstrap_ci95(refs, hyps, base_hyps, speakers)
+            rows.append((other, per.phone_error_rate(refs, hyps), diff, low, high))
         return "PER", rows
     ids, base = _cifar_correct(*baseline)
     rows.append((baseline, float(np.mean(base)), None, None, None))
@@ -74,7 +67,7 @@ def compare(baseline, others):
         their_ids, correct = _cifar_correct(*other)
         if not np.array_equal(their_ids, ids):
             raise ValueError(f"{other[0]}: its test split is not {baseline[0]}'s")
-        diff, half = paired_difference_ci95(correct, base)
+        diff, half = stats.paired_difference_ci95(correct, base)
         rows.append((other, float(np.mean(correct)), diff, diff - half, diff + half))
     return "test accuracy", rows
 

@@ -11,13 +11,14 @@ import argparse
 import os
 import sys
 
-from mimic_keras import decoding
+from mimic_keras.eval import per, stats
 
 
 def per_with_ci(workdir, stage):
-    speakers, refs, hyps = decoding.read_scored(os.path.join(workdir, "transcripts", stage))
-    low, high = decoding.per_bootstrap_ci95(refs, hyps, speakers)
-    return decoding.phone_error_rate(refs, hyps), low, high
+    """PER of a finished run's `stage` on the test set, and its speaker-bootstrap 95% interval."""
+    speakers, refs, hyps = per.read_scored(os.path.join(workdir, "transcripts", stage))
+    low, high = stats.per_bootstrap_ci95(refs, hyps, speakers)
+    return per.phone_error_rate(refs, hyps), low, high
 
 
 def main(argv=None):

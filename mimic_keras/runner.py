@@ -84,13 +84,11 @@ def _one_line(error):
 
 def report(cfg, layout):
     """The `report` command: redraws the figures from report.json and prints the results table."""
-    from mimic_keras.report import redraw_figures
-    from mimic_keras.tasks import get_task
-    from mimic_keras.tasks.base import RunView
+    from mimic_keras.eval.report import redraw_figures
 
     t0 = time.time()
     try:
-        paths = redraw_figures(RunView(get_task(cfg), layout))
+        paths = redraw_figures(cfg, layout)
     except _errors() as e:
         print(f"error: stage report: {_one_line(e)}", file=sys.stderr)
         return 1

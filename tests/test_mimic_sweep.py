@@ -1,4 +1,4 @@
-"""experiments/mimic_sweep.py's TIMIT path: rows scored by report_timit, PER columns in the table."""
+"""experiments/mimic_sweep.py's TIMIT path: rows scored by mimic_keras.eval, PER columns in the table."""
 
 import importlib.util
 import json

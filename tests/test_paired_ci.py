@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mimic_keras import config as config_lib
-from mimic_keras import decoding
+from mimic_keras.eval import per
 from tests import helpers
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -29,8 +29,8 @@ def _transcripts(workdir, stage, hyps):
     refs = [["a", "b", "c", "d"]] * 4
     ids = ["SPK1_SX1", "SPK1_SX2", "SPK2_SX1", "SPK2_SX2"]
     folder = str(workdir / "transcripts" / stage)
-    decoding.write_transcripts(os.path.join(folder, "test.ref.txt"), ids, refs)
-    decoding.write_transcripts(os.path.join(folder, "test.hyp.txt"), ids, hyps)
+    per.write_transcripts(os.path.join(folder, "test.ref.txt"), ids, refs)
+    per.write_transcripts(os.path.join(folder, "test.hyp.txt"), ids, hyps)
 
 
 def test_timit_runs_differ_in_per_with_a_speaker_paired_interval(tmp_path, capsys):

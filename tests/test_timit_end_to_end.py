@@ -60,7 +60,7 @@ def test_report_has_table_1_rows_with_formula_parameters(tiny_run):
     assert models["mimic"]["hidden_units"] == 32 and models["teacher_0"]["hidden_units"] == 32
     data_dir = os.path.join(workdir, "data")
     assert report["splits"]["test"]["frames"] == timit.num_frames(data_dir, "test")
-    assert report["transfer_frames"] == timit.num_frames(data_dir, "train")
+    assert report["transfer_examples"] == timit.num_frames(data_dir, "train")
     for r in report["models"]:
         for split in ("dev", "test"):
             s = r[split]

@@ -46,7 +46,21 @@ class Task:
         raise NotImplementedError
 
     def evaluate(self, layout):
-        """Evaluates every model of the run, writes report.json / report.md; returns the report."""
+        """Evaluates every model of the run, writes report.json / report.md; returns the report.
+
+        One loop for every dataset (`mimic_keras.eval.report`); the columns come from the
+        task's `scorer`.
+        """
+        from mimic_keras.eval.report import evaluate_run
+
+        return evaluate_run(self.cfg, layout, self.scorer(layout), self.transfer_examples(layout))
+
+    def scorer(self, layout):
+        """The report loop's scorer: each model role's columns and the Markdown table."""
+        raise NotImplementedError
+
+    def student_scores(self, model, data_dir, transfer_dir, transcripts_dir):
+        """One student's scores against the labels and the teacher of its transfer set (a sweep row)."""
         raise NotImplementedError
 
     def export(self, layout, model, name):
@@ -65,15 +79,3 @@ def run_job(argv):
     if result.returncode:
         raise RuntimeError(f"{argv[2]} failed (exit {result.returncode})")
 
-
-class RunView:
-    """What the evaluation code reads of a run: the config, the task and the layout's paths."""
-
-    def __init__(self, task, layout):
-        self.cfg, self.task, self.layout = task.cfg, task, layout
-        self.workdir, self.data_dir, self.transfer_dir = layout.workdir, layout.data, layout.transfer
-        self.teacher_paths = task.teacher_paths(layout)
-        self.teacher_dir, self.path = layout.teacher_dir, layout.path
-
-    def __getattr__(self, name):  # the task's methods take it as the layout
-        return getattr(self.layout, name)

@@ -6,7 +6,7 @@ from mimic_keras.data import cifar10, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models.mimics import build_mimic
 from mimic_keras.models.convnet import build_teacher
-from mimic_keras.tasks.base import RunView, Task, run_job
+from mimic_keras.tasks.base import Task, run_job
 
 
 class Cifar10Task(Task):
@@ -75,10 +75,15 @@ class Cifar10Task(Task):
     def build_student(self, name):
         return build_mimic(self.cfg.mimic, self.cfg.num_classes, name=name)
 
-    def evaluate(self, layout):
-        from mimic_keras.report import evaluate_run
+    def scorer(self, layout):
+        from mimic_keras.eval.image_scoring import ImageScorer
 
-        return evaluate_run(RunView(self, layout))
+        return ImageScorer(self.cfg, layout.data, layout.transfer)
+
+    def student_scores(self, model, data_dir, transfer_dir, transcripts_dir):
+        from mimic_keras.eval import image_scoring
+
+        return image_scoring.student_scores(model, data_dir, transfer_dir, self.cfg.num_classes)
 
     def export(self, layout, model, name):
         from mimic_keras.export import export_image_classifier

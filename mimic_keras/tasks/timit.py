@@ -18,7 +18,7 @@ from mimic_keras.data import timit, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models import speech_teachers
 from mimic_keras.models.mimics import build_mimic
-from mimic_keras.tasks.base import RunView, Task, run_job
+from mimic_keras.tasks.base import Task, run_job
 
 
 class TimitTask(Task):
@@ -80,10 +80,15 @@ class TimitTask(Task):
         cfg = self.cfg
         return build_mimic(cfg.mimic, cfg.num_classes, input_shape=(timit_layout.input_dim(cfg.data.context),), name=name)
 
-    def evaluate(self, layout):
-        from mimic_keras.report_timit import evaluate_run
+    def scorer(self, layout):
+        from mimic_keras.eval.speech_scoring import SpeechScorer
 
-        return evaluate_run(RunView(self, layout))
+        return SpeechScorer(self.cfg, layout.data, layout.path("transcripts"))
+
+    def student_scores(self, model, data_dir, transfer_dir, transcripts_dir):
+        from mimic_keras.eval import speech_scoring
+
+        return speech_scoring.student_scores(model, data_dir, transfer_dir, self.cfg.data.context, transcripts_dir)
 
     def export(self, layout, model, name):
         """Exports a frame classifier whose utterance signature takes raw [T, 123] features.

@@ -1,4 +1,5 @@
-"""Figures drawn from JSON dicts alone: run reports, sweeps, and the file dispatcher."""
+"""Figures drawn from JSON dicts alone: run reports (`eval.figures`), sweeps (`eval.sweep_figures`), and the
+`mimic_keras.plots` file dispatcher and CLI."""
 
 import json
 import os
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 
 from mimic_keras import plots
+from mimic_keras.eval import figures, sweep_figures
 
-DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
+DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
 
 
 def _history(loss, hidden=True, top1=(0.05, 0.06, 0.07)):
@@ -51,7 +53,7 @@ def _is_png(path):
 
 
 def test_curves_figure_draws_each_roles_history_with_its_objective():
-    fig = plots.curves_figure(_report())
+    fig = figures.curves_figure(_report())
     mimic_ax, control_ax = fig.axes
     assert mimic_ax.get_title() == "mimic (KD, T=4)"
     assert control_ax.get_title() == "control (cross-entropy on labels)"
@@ -60,10 +62,10 @@ def test_curves_figure_draws_each_roles_history_with_its_objective():
 
 
 def test_plot_run_writes_curves_and_hidden_from_the_dict(tmp_path):
-    written = plots.plot_run(_report(), str(tmp_path))
+    written = figures.plot_run(_report(), str(tmp_path))
     assert written == [str(tmp_path / "curves.png"), str(tmp_path / "hidden.png")]
     assert all(_is_png(p) for p in written)
-    fig = plots.run_hidden_figure(_report())
+    fig = figures.run_hidden_figure(_report())
     active, dead, top1 = fig.axes
     assert [line.get_label() for line in dead.lines] == ["mimic", "control"]
     np.testing.assert_allclose(top1.lines[0].get_ydata(), [0.05, 0.06, 0.07])
@@ -71,19 +73,19 @@ def test_plot_run_writes_curves_and_hidden_from_the_dict(tmp_path):
 
 
 def test_plot_run_without_hidden_stats_writes_only_curves(tmp_path):
-    assert plots.plot_run(_report(hidden=False), str(tmp_path), prefix="x_") == [str(tmp_path / "x_curves.png")]
+    assert figures.plot_run(_report(hidden=False), str(tmp_path), prefix="x_") == [str(tmp_path / "x_curves.png")]
     assert not (tmp_path / "hidden.png").exists() and not (tmp_path / "x_hidden.png").exists()
 
 
 def test_report_without_histories_is_a_clear_error():
     report = _report()
     del report["histories"]
-    with pytest.raises(plots.MissingHistoriesError, match="no training histories.*fit report --workdir"):
-        plots.curves_figure(report)
+    with pytest.raises(figures.MissingHistoriesError, match="no training histories.*fit report --workdir"):
+        figures.curves_figure(report)
 
 
 def test_sweep_figure_plots_accuracy_and_loss_against_minutes():
-    fig = plots.sweep_figure(_sweep())
+    fig = sweep_figures.sweep_figure(_sweep())
     acc_ax, loss_ax = fig.axes
     assert [line.get_label() for line in acc_ax.lines] == ["a", "b"]
     np.testing.assert_allclose(acc_ax.lines[0].get_xdata(), [1.0, 2.0, 3.0])
@@ -95,14 +97,14 @@ def test_sweep_without_validation_accuracy_gets_the_loss_panel_only():
     sweep = _sweep()
     for r in sweep["rows"]:
         del r["curve"]["val_accuracy"]
-    (loss_ax,) = plots.sweep_figure(sweep).axes
+    (loss_ax,) = sweep_figures.sweep_figure(sweep).axes
     assert loss_ax.get_yscale() == "log" and len(loss_ax.lines) == 2
 
 
 def test_sweep_hidden_figure_has_one_line_per_variant_with_stats():
     sweep = _sweep()
     sweep["rows"].append(_row("no_stats", hidden=False))
-    active, dead, top1 = plots.sweep_hidden_figure(sweep).axes
+    active, dead, top1 = sweep_figures.sweep_hidden_figure(sweep).axes
     assert [line.get_label() for line in active.lines] == ["a", "b"]
     np.testing.assert_allclose(dead.lines[0].get_xdata(), [1, 2, 3])  # epochs, from the list's length
     np.testing.assert_allclose(top1.lines[1].get_ydata(), [0.1, 0.2, 0.3])
@@ -112,21 +114,21 @@ def test_plot_sweep_writes_hidden_and_teacher_figures_when_rows_have_them(tmp_pa
     png = str(tmp_path / "s.png")
     two_teachers = _sweep(teacher=0.8)
     two_teachers["rows"][1]["teacher_test_accuracy"] = 0.9
-    assert plots.plot_sweep(two_teachers, png) == [png, str(tmp_path / "s_hidden.png"),
+    assert sweep_figures.plot_sweep(two_teachers, png) == [png, str(tmp_path / "s_hidden.png"),
                                                    str(tmp_path / "s_teacher.png")]
     assert all(_is_png(str(p)) for p in tmp_path.glob("s*.png"))
     for name in ("s_hidden.png", "s_teacher.png"):
         os.remove(tmp_path / name)
-    assert plots.plot_sweep(_sweep(hidden=False), png) == [png]
+    assert sweep_figures.plot_sweep(_sweep(hidden=False), png) == [png]
     assert not (tmp_path / "s_hidden.png").exists() and not (tmp_path / "s_teacher.png").exists()
-    assert plots.plot_sweep(_sweep(teacher=0.8), png) == [png, str(tmp_path / "s_hidden.png")]  # one teacher
+    assert sweep_figures.plot_sweep(_sweep(teacher=0.8), png) == [png, str(tmp_path / "s_hidden.png")]  # one teacher
 
 
 def test_teacher_figure_places_each_variant_with_its_ci_and_a_diagonal():
     sweep = _sweep(teacher=0.8)
     sweep["rows"][1]["teacher_test_accuracy"] = 0.9
     sweep["rows"].append(_row("old"))  # a row from before teacher accuracies were recorded: left out
-    ax = plots.teacher_figure(sweep).axes[0]
+    ax = sweep_figures.teacher_figure(sweep).axes[0]
     points = ax.containers[0]  # the errorbar container
     np.testing.assert_allclose(points.lines[0].get_xdata(), [80.0, 90.0])
     np.testing.assert_allclose(points.lines[0].get_ydata(), [70.0, 60.0])
@@ -147,23 +149,23 @@ def _sized(variant, objective, size, accuracy, per=None):
 def test_size_figure_draws_one_line_per_objective_in_order_of_size():
     rows = [_sized("l2_big", "l2_logits", 400, 0.6), _sized("l2_small", "l2_logits", 100, 0.5),
             _sized("kd_small", "kd", 100, 0.55), _row("control", accuracy=0.4)]  # no size: left out
-    ax = plots.size_figure({"base": "x", "common": [], "rows": rows}).axes[0]
+    ax = sweep_figures.size_figure({"base": "x", "common": [], "rows": rows}).axes[0]
     lines = {c.get_label(): c.lines[0] for c in ax.containers}
     assert sorted(lines) == ["kd", "l2_logits"]
     np.testing.assert_allclose(lines["l2_logits"].get_xdata(), [100, 400])
     np.testing.assert_allclose(lines["l2_logits"].get_ydata(), [50.0, 60.0])
     assert ax.get_xscale() == "log"
     assert not [line for line in ax.lines if line.get_label() == "teacher"]  # no teacher accuracy in the rows
-    assert plots.size_figure({"rows": rows[1:3]}) is None  # one size only
+    assert sweep_figures.size_figure({"rows": rows[1:3]}) is None  # one size only
     for r in rows:
         r["teacher_test_accuracy"] = 0.65
-    teacher = [line for line in plots.size_figure({"rows": rows}).axes[0].lines if line.get_label() == "teacher"]
+    teacher = [line for line in sweep_figures.size_figure({"rows": rows}).axes[0].lines if line.get_label() == "teacher"]
     np.testing.assert_allclose(teacher[0].get_ydata(), [65.0, 65.0])
 
 
 def test_size_figure_of_speech_rows_adds_the_per_and_its_interval():
     rows = [_sized("a", "kd", 100, 0.5, per=0.25), _sized("b", "kd", 300, 0.55, per=0.2)]
-    fig = plots.size_figure({"rows": rows})
+    fig = sweep_figures.size_figure({"rows": rows})
     per_ax = fig.axes[1]
     bars = per_ax.containers[0]
     np.testing.assert_allclose(bars.lines[0].get_ydata(), [25.0, 20.0])

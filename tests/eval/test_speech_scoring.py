@@ -1,25 +1,12 @@
-"""report_timit's per-student scores (mimic_sweep's TIMIT rows) and their confidence interval."""
+"""TIMIT scoring (`mimic_keras.eval.speech_scoring`): per-student scores (mimic_sweep's TIMIT rows), the report table."""
 
 import os
 
 import keras
-import numpy as np
 import pytest
 
-from mimic_keras import decoding
-from mimic_keras.report_timit import frame_accuracy_ci95, student_scores
-
-
-def test_frame_accuracy_ci95_treats_utterances_as_clusters():
-    # Two utterances, one all right, one all wrong: p = 1/2, Σ (c - p n)² = 2, × m/(m-1) = 2, / (Σ n)² = 16.
-    assert frame_accuracy_ci95([np.ones(2, bool), np.zeros(2, bool)]) == pytest.approx(1.96 * 0.5)
-    # Frames of one utterance move together: wider than the interval of independent frames.
-    rng = np.random.default_rng(0)
-    correct = [np.full(100, rng.random() < 0.5) for _ in range(40)]
-    flat = np.concatenate(correct)
-    iid = 1.96 * np.sqrt(flat.mean() * (1 - flat.mean()) / len(flat))
-    assert frame_accuracy_ci95(correct) > 5 * iid
-    assert np.isnan(frame_accuracy_ci95([np.ones(3, bool)]))
+from mimic_keras.eval import utterances
+from mimic_keras.eval.speech_scoring import SpeechScorer, student_scores
 
 
 def test_student_scores_of_the_teacher_itself(timit_perturbed_labelled, tmp_path):
@@ -30,9 +17,9 @@ def test_student_scores_of_the_teacher_itself(timit_perturbed_labelled, tmp_path
     assert scores["val_l2_to_teacher"] == pytest.approx(0.0, abs=1e-6)
     assert scores["test_l2_to_teacher"] == pytest.approx(0.0, abs=1e-6)
     assert scores["teacher_test_accuracy"] == scores["test_accuracy"]
-    utts = decoding.predict_utterances(model, data, "test")
+    utts = utterances.predict_utterances(model, data, "test")
     assert all(u["speaker"] == u["id"].split("_")[0] for u in utts)  # the record's speaker, resampled by the PER interval
-    assert scores["test_accuracy"] == pytest.approx(decoding.frame_accuracies(utts)["state_accuracy"])
+    assert scores["test_accuracy"] == pytest.approx(utterances.frame_accuracies(utts)["state_accuracy"])
     assert scores["parameters"] == model.count_params()
     assert 0.0 <= scores["test_per"] and 0.0 <= scores["dev_per"] and scores["test_accuracy_ci95"] > 0
     assert sorted(os.listdir(tmp_path / "transcripts")) == ["dev.hyp.txt", "dev.ref.txt", "test.hyp.txt", "test.ref.txt"]
@@ -42,7 +29,7 @@ def test_student_scores_of_the_teacher_itself(timit_perturbed_labelled, tmp_path
 
 def test_test_set_is_named_by_its_conversion(tmp_path, timit_records):
     from mimic_keras.data import writer
-    from mimic_keras.report_timit import format_per, test_set_name
+    from mimic_keras.eval.speech_scoring import format_per, test_set_name
 
     assert test_set_name(timit_records) == "core test"
     full = tmp_path / "full"
@@ -52,3 +39,16 @@ def test_test_set_is_named_by_its_conversion(tmp_path, timit_records):
     writer.write_manifest(str(full), manifest)
     assert test_set_name(str(full)) == "full test"
     assert format_per(0.2243, (0.19, 0.2591)) == "22.43% (19.0%–25.9%)" and format_per(0.2243) == "22.43%"
+
+
+def test_table_1_reads_the_unified_key_and_the_older_one():
+    row = {"model": "mimic", "kind": "shallow", "parameters": 1234, "hidden_units": 32, "epochs": 3, "best_epoch": 2,
+           "teacher_agreement": 0.75, "dev": {"per": 0.3},
+           "test": {"state_accuracy": 0.5, "phone_accuracy": 0.6, "per": 0.25, "per_ci95": [0.2, 0.3]}}
+    report = {"name": "x", "test_set": "core test", "transfer_examples": 900, "models": [row],
+              "splits": {"dev": {"utterances": 4, "frames": 400}, "test": {"utterances": 5, "frames": 500}}}
+    table = SpeechScorer.markdown_table(report)
+    assert "core test 5 / 500, transfer set 900 frames" in table
+    assert "| mimic | shallow | 1,234 | 32 | 3 (best 2) | 50.00% | 60.00% | 30.00% | 25.00% (20.0%–30.0%) | 75.00% |" in table
+    old = {**{k: v for k, v in report.items() if k != "transfer_examples"}, "transfer_frames": 900}
+    assert SpeechScorer.markdown_table(old) == table
