@@ -2,7 +2,7 @@
 
 Forms (`FORMATS`), detected by `read_labelled` unless forced:
 
-    tfds     tensorflow_datasets' `cifar10` (prepared locally or downloaded)
+    tfds     tensorflow_datasets' `cifar10` (prepared locally or downloaded; `cifar10_tfds.py`)
     python   cifar-10-python.tar.gz or cifar-10-batches-py/ (pickled batches)
     binary   cifar-10-binary.tar.gz or cifar-10-batches-bin/ (1 label byte + 3072 CHW bytes)
     folder   a class-per-folder tree `train/<class>/*`, `test/<class>/*`, as a folder or a tar,
@@ -395,34 +395,6 @@ def read_images(path, split="unlabelled"):
     return examples
 
 
-# --- TFDS --------------------------------------------------------------------------------------
-
-
-def read_tfds():
-    """Examples of TFDS `cifar10`, prepared locally or downloaded; a clear error when offline."""
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as e:
-        raise SourceError(f"tfds: tensorflow_datasets is not installed ({first_line(e)})") from None
-    try:
-        builder = tfds.builder("cifar10")
-        builder.download_and_prepare()
-    except Exception as e:  # network, DNS, checksum, permission: all end the same way
-        raise SourceError(
-            f"tfds: cannot download or prepare cifar10 ({type(e).__name__}: {first_line(e)}); "
-            "offline? pass --source cifar-10-python.tar.gz or a folder of images"
-        ) from None
-    splits = {}
-    for split in ("train", "test"):
-        data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-        ids = [i.decode() for i in data["id"]]
-        splits[split] = [
-            Example(f"{split}/{i}", int(label), f"tfds:cifar10/{split}/{i}", pixels=image)
-            for i, image, label in sorted(zip(ids, data["image"], data["label"]), key=lambda t: t[0])
-        ]
-    return splits
-
-
 def detect_format(tree):
     """`binary`, `python` or `folder`, from the file names in a tree."""
     basenames = {posixpath.basename(n) for n in tree.names}
@@ -448,6 +420,8 @@ def read_labelled(source, fmt=None):
     if (fmt == "tfds" and source != "tfds") or (source == "tfds" and fmt not in (None, "tfds")):
         raise ConversionError(f"--format {fmt} does not fit --source {source}")
     if source == "tfds":
+        from pipelines.cifar10_tfds import read_tfds  # imports this module
+
         return "tfds", read_tfds()
     if not os.path.exists(source):
         raise SourceError(f"{source}: no such file or directory")
