@@ -10,7 +10,8 @@ see the same thing. Field metadata, besides `help`:
     required  the flag must be given (a field with no default is required too)
     repeat    a tuple filled by repeating the flag (`--teacher A --teacher B`); without it, a
               tuple takes several values after one flag (`--splits train test`)
-    comma     a tuple given as one comma-separated value (`--perturb 0.9,1.1`)
+    comma     a tuple given as one comma-separated value (`--perturb 0.9,1.1`); its items
+              reach the job as strings, for it to check
     choices   the values allowed
 
 `atomic_output(out_dir)` is the one output protocol of the jobs: build everything in a hidden
@@ -32,6 +33,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 import sys
 import types
@@ -75,14 +77,9 @@ def _default(field):
     return None
 
 
-def _comma_list(kind):
-    def parse(text):
-        try:
-            return tuple(kind(v) for v in text.replace(" ", "").split(",") if v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {kind.__name__}") from None
-
-    return parse
+def _comma_list(text):
+    # The items stay strings: the job checks them and says what is wrong in its own words.
+    return tuple(v for v in text.replace(" ", "").split(",") if v)
 
 
 def build_parser(options_cls, prog=None, description=None):
@@ -112,7 +109,7 @@ def build_parser(options_cls, prog=None, description=None):
         if kind is bool:
             kwargs.update(action="store_true", default=default)
         elif is_tuple and meta.get("comma"):
-            kwargs.update(type=_comma_list(kind), default=default, metavar=meta.get("metavar", "V1,V2"))
+            kwargs.update(type=_comma_list, default=default, metavar=meta.get("metavar", "V1,V2"))
         elif is_tuple and meta.get("repeat"):
             kwargs.update(type=kind, action="append", default=None)
         elif is_tuple:
@@ -168,6 +165,24 @@ def absolute(path):
 
 # --- atomic output -----------------------------------------------------------------------------
 
+# What a data job leaves in its output folder: shards, the manifest, and their temporary names.
+_OUTPUT_FILE = re.compile(r"(manifest\.json|[\w.-]+\.tfrecord-\d{5}-of-\d{5})(\.tmp-\d+)?|\..+\.tmp-\d+")
+
+
+class OutputExists(ValueError):
+    """The output folder holds files that no data job wrote; they are not replaced without `force`."""
+
+
+def check_replaceable(out_dir, force=False):
+    """Refuses (`OutputExists`) to replace a folder holding anything but a data job's files."""
+    if force or not os.path.isdir(out_dir):
+        if not force and os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+            raise OutputExists(f"{out_dir}: exists and is not a folder; pass --force to replace it")
+        return
+    foreign = sorted(n for n in os.listdir(out_dir) if not _OUTPUT_FILE.fullmatch(n))
+    if foreign:
+        raise OutputExists(f"{out_dir}: holds {foreign[0]!r}, which no data job wrote; pass --force to replace it")
+
 
 def _alive(pid):
     try:
@@ -215,17 +230,19 @@ def _fsync_dir(path):
 
 
 @contextlib.contextmanager
-def atomic_output(out_dir):
+def atomic_output(out_dir, force=False):
     """Builds a job's output in `.<name>.tmp-<pid>` beside `out_dir`, then renames it into place.
 
-    On success the build folder replaces `out_dir` (a previous output, whatever it holds); on
-    any exception it is removed and `out_dir` is left as it was. A run that is killed leaves
+    On success the build folder replaces `out_dir` (a previous output of a data job, complete or
+    not; anything else only with `force`); on any exception it is removed and `out_dir` is left
+    as it was. A run that is killed leaves
     its build folder behind; the next run beside the same `out_dir` removes it. So `out_dir`
     is always absent, the previous output, or complete. Write the manifest last, inside the
     build folder.
 
     Args:
         out_dir: the output folder.
+        force: replace `out_dir` even when it holds files that no data job wrote.
 
     Yields:
         The build folder to write into (created, empty, with the usual permissions).
@@ -236,6 +253,7 @@ def atomic_output(out_dir):
             writer.write_manifest(build, manifest)
     """
     out_dir = os.path.abspath(str(out_dir))
+    check_replaceable(out_dir, force)
     parent, base = os.path.split(out_dir)
     os.makedirs(parent, exist_ok=True)
     remove_stale(out_dir)

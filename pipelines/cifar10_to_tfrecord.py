@@ -249,7 +249,7 @@ def run(options, verbose=True):
         del plan["validation"]
     plan = {split: sorted(exs, key=lambda e: _hash("order", e.id))[:options.limit] for split, exs in plan.items()}
 
-    with jobs.atomic_output(out_dir) as build:
+    with jobs.atomic_output(out_dir, force=options.force) as build:
         splits = {
             split: _write_split(build, split, exs, min(options.shards or default_shards(len(exs)), len(exs)),
                                 options.resize, verbose)
@@ -294,7 +294,8 @@ def convert(source, out_dir, *, fmt=None, unlabelled=None, limit=None, shards=No
 
 def main(argv=None):
     """The command line, generated from `Options`: exit status 0, or 2 with a one-line error."""
-    return jobs.run_cli(Options, run, argv, errors=(ConversionError,), prog="python -m pipelines.cifar10_to_tfrecord",
+    return jobs.run_cli(Options, run, argv, errors=(ConversionError, jobs.OutputExists),
+                        prog="python -m pipelines.cifar10_to_tfrecord",
                         description=__doc__.split("\n\n")[0])
 
 

@@ -132,7 +132,7 @@ def run(options):
         data_dir, source, teacher, labelling.recorded_options(options, splits, teacher), fingerprint,
         dataset="timit", context=context,
     )
-    with jobs.atomic_output(options.out) as build:
+    with jobs.atomic_output(options.out, force=options.force) as build:
         for split in splits:
             count = source.splits[split].count
             print(f"labelling {split}: {count} utterances, {source.splits[split].frames} frames")

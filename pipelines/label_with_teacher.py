@@ -203,7 +203,7 @@ def run(options):
         dataset=source.dataset or "cifar10", classes=classes,
         image_shape=source.get("image_shape", list(cifar10.IMAGE_SHAPE)),
     )
-    with jobs.atomic_output(options.out) as build:
+    with jobs.atomic_output(options.out, force=options.force) as build:
         for split in splits:
             split_views, split_mixup = (views, mixup) if split == "train" else (0, 0)
             count = source.splits[split].count * (split_views + 1 + split_mixup)
