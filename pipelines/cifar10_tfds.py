@@ -6,6 +6,7 @@ under `TFDS_DATA_DIR`, `read_tfds` first tries one connection to the download ho
 names the override to use instead.
 """
 
+import os
 import socket
 import threading
 
@@ -52,7 +53,8 @@ def read_tfds():
         import tensorflow_datasets as tfds
     except ImportError as e:
         raise SourceError(f"tfds: tensorflow_datasets is not installed ({first_line(e)})") from None
-    builder = tfds.builder("cifar10")
+    # TFDS reads TFDS_DATA_DIR once, at import; the fingerprint (`identity`) reads it now.
+    builder = tfds.builder("cifar10", data_dir=os.environ.get("TFDS_DATA_DIR"))
     if not builder.is_prepared():
         if not reachable():
             raise SourceError(OFFLINE)

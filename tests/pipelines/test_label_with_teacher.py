@@ -6,11 +6,10 @@ import pytest
 
 from mimic_keras.config import TeacherConfig
 from mimic_keras.data import cifar10, writer
+from mimic_keras.data.manifest import Manifest
 from mimic_keras.export import export_image_classifier
 from mimic_keras.models.teachers import build_teacher
-from mimic_keras.teachers_io import model_fingerprint
-from mimic_keras.data.manifest import Manifest
-from mimic_keras.teachers_io import TeacherSet
+from mimic_keras.teachers_io import TeacherSet, model_fingerprint
 from pipelines import label_with_teacher, labelling
 from tests.helpers import write_image_dir
 
