@@ -129,8 +129,8 @@ def parse_options(options_cls, argv=None, prog=None, description=None):
         value = args[field.name]
         if isinstance(value, list):
             args[field.name] = tuple(value)
-        elif value is None and field.default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
-            args[field.name] = field.default_factory()
+        elif value is None and field.metadata.get("repeat"):  # an optional repeated flag not given
+            args[field.name] = _default(field)
     return options_cls(**args)
 
 

@@ -139,7 +139,8 @@ def run(options):
             progress = keras.utils.Progbar(count, unit_name="utterance", verbose=verbosity())
             counts = {"frames": 0}
             examples = _labelled_records(data_dir, split, teacher, context, options.batch_frames, counts, progress)
-            shards = writer.write_shards(build, split, examples, options.shards or max(1, -(-count // UTTERANCES_PER_SHARD)))
+            n_shards = options.shards or max(1, -(-count // UTTERANCES_PER_SHARD))
+            shards = writer.write_shards(build, split, examples, n_shards)
             manifest.splits[split] = Split(
                 count=sum(s["count"] for s in shards), frames=counts["frames"], factors=source.splits[split].factors,
                 shards=[Shard(**s) for s in shards],

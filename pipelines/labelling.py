@@ -25,7 +25,8 @@ def check_splits(data_dir, source, splits):
 
 def fingerprint(source, teacher, options):
     """sha256 over the converted data (`source.fingerprint`), the teachers' files and the options."""
-    return hashlib.sha256(json.dumps([source.fingerprint, teacher.fingerprint, options], sort_keys=True).encode()).hexdigest()
+    identity = [source.fingerprint, teacher.fingerprint, options]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def finished(out_dir, fingerprint_, force):

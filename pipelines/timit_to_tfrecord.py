@@ -178,7 +178,8 @@ def run(options, log=print):
                 manifest.splits[split].extra["labels"] = "none: another corpus's TRAIN speech, every state -1"
         if unlabelled:
             manifest.source.extra["unlabelled_left_out"] = left_out
-            log(f"extra speech from {unlabelled}: {left_out} utterances left out (their sentence is read in TEST or dev)")
+            log(f"extra speech from {unlabelled}: {left_out} utterances left out "
+                "(their sentence is read in TEST or dev)")
         if perturb:
             utts = splits["train"]
             log(f"{PERTURBED_SPLIT}: {len(utts)} train utterances at speeds {', '.join(map(speed_key, perturb))}")

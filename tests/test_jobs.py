@@ -46,7 +46,9 @@ def test_argv_parses_into_typed_options():
     assert jobs.parse_options(Toy, ["--out", "o", "--teacher", "t"]) == Toy(out="o", teacher=("t",))
 
 
-@pytest.mark.parametrize("argv", [["--teacher", "t"], ["--out", "o"], ["--out", "o", "--teacher", "t", "--format", "c"]])
+@pytest.mark.parametrize("argv", [
+    ["--teacher", "t"], ["--out", "o"], ["--out", "o", "--teacher", "t", "--format", "c"],
+])
 def test_missing_required_flags_and_bad_choices_stop_the_cli(argv):
     with pytest.raises(SystemExit):
         jobs.parse_options(Toy, argv)

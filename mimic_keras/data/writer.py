@@ -112,9 +112,8 @@ def is_complete(out_dir, fingerprint=None):
         return False
     if fingerprint is not None and manifest.fingerprint != fingerprint:
         return False
-    return all(
-        os.path.exists(os.path.join(out_dir, shard.file)) for split in manifest.splits.values() for shard in split.shards
-    )
+    shards = [shard.file for split in manifest.splits.values() for shard in split.shards]
+    return all(os.path.exists(os.path.join(out_dir, name)) for name in shards)
 
 
 def split_files(out_dir, split):

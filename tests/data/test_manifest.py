@@ -6,7 +6,9 @@ import os
 import pytest
 
 from mimic_keras.data import writer
-from mimic_keras.data.manifest import Manifest, ManifestError, ManifestMissing, Shard, Source, Split, follow, labelled_from
+from mimic_keras.data.manifest import (
+    Manifest, ManifestError, ManifestMissing, Shard, Source, Split, follow, labelled_from,
+)
 
 SHARD = {"file": "train.tfrecord-00000-of-00001", "sha256": "ab" * 32, "count": 3}
 

@@ -144,7 +144,8 @@ def test_timit_and_labelling_stopped_mid_write_leave_nothing_complete(corpus, im
                         _failing_after(timit_to_tfrecord.utterance_records, 1))
     with pytest.raises(KeyboardInterrupt):
         timit_to_tfrecord.convert(corpus, str(tmp_path / "timit"), log=lambda *_: None)
-    monkeypatch.setattr(label_with_teacher, "_labelled_records", _failing_after(label_with_teacher._labelled_records, 2))
+    labelled_records = _failing_after(label_with_teacher._labelled_records, 2)
+    monkeypatch.setattr(label_with_teacher, "_labelled_records", labelled_records)
     data, teacher = image_data
     with pytest.raises(KeyboardInterrupt):
         label_with_teacher.label(data, [teacher], str(tmp_path / "labelled"))
