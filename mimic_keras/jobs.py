@@ -43,20 +43,18 @@ _SCALARS = (str, int, float)
 
 
 def _unwrap(annotation):
-    """(scalar type, is_tuple, optional) of a field's annotation."""
-    optional = False
+    """(scalar type, is_tuple) of a field's annotation; `Optional[X]` is read as X."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(annotation))
         if len(args) != 1:
             raise TypeError(f"unsupported option type {annotation!r}")
         annotation, origin = args[0], typing.get_origin(args[0])
     if origin in (tuple, list):
         inner = [a for a in typing.get_args(annotation) if a is not Ellipsis]
-        return (inner[0] if inner else str), True, optional
+        return (inner[0] if inner else str), True
     if annotation is bool or annotation in _SCALARS:
-        return annotation, False, optional
+        return annotation, False
     raise TypeError(f"unsupported option type {annotation!r}")
 
 
@@ -97,7 +95,7 @@ def build_parser(options_cls, prog=None, description=None):
     hints = typing.get_type_hints(options_cls)
     for field in dataclasses.fields(options_cls):
         meta = field.metadata
-        kind, is_tuple, _ = _unwrap(hints[field.name])
+        kind, is_tuple = _unwrap(hints[field.name])
         flag = meta.get("flag", "--" + field.name.replace("_", "-"))
         default = _default(field)
         kwargs = {"dest": field.name, "help": meta.get("help")}

@@ -19,7 +19,9 @@ NumPy seeded with the mixup index m (`mixup_draws`), so image (i, m) does not de
 M and reruns write identical bytes.
 
 The manifest names the teachers and their sha256 and gives each split's `views` and `mixup`;
-a rerun with the same inputs does nothing.
+a rerun with the same inputs does nothing. The output is built in a hidden sibling folder and
+renamed into place (`mimic_keras.jobs.atomic_output`). In process, the same job is
+`run(Options(...))`; the flags above are generated from `Options`.
 """
 
 import dataclasses
