@@ -132,6 +132,32 @@ def parse_options(options_cls, argv=None, prog=None, description=None):
     return options_cls(**args)
 
 
+def to_argv(options):
+    """The argv that `parse_options` turns back into `options` (fields left at their default omitted).
+
+    Example:
+        subprocess.run([sys.executable, "-m", "pipelines.cifar10_to_tfrecord", *to_argv(options)])
+    """
+    argv = []
+    for field in dataclasses.fields(options):
+        value, meta = getattr(options, field.name), field.metadata
+        has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+        if has_default and value == _default(field) and not meta.get("required"):
+            continue
+        flag = meta.get("flag", "--" + field.name.replace("_", "-"))
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif isinstance(value, (tuple, list)) and meta.get("comma"):
+            argv += [flag, ",".join(str(v) for v in value)]
+        elif isinstance(value, (tuple, list)) and meta.get("repeat"):
+            argv += [part for v in value for part in (flag, str(v))]
+        elif isinstance(value, (tuple, list)):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
 def run_cli(options_cls, run, argv=None, errors=(ValueError, OSError), prog=None, description=None):
     """A job's `main`: parses argv, runs the job, and turns its errors into one line.
 

@@ -54,6 +54,14 @@ def test_missing_required_flags_and_bad_choices_stop_the_cli(argv):
         jobs.parse_options(Toy, argv)
 
 
+def test_to_argv_is_the_inverse_of_parse_options():
+    full = Toy(out="o", teacher=("a", "b"), fmt="a", limit=2, alpha=0.25, splits=("train",), speeds=("0.9", "1.1"),
+               val_size=0, force=True)
+    for options in (full, Toy(out="o", teacher=("t",))):
+        assert jobs.parse_options(Toy, jobs.to_argv(options)) == options
+    assert jobs.to_argv(Toy(out="o", teacher=("t",))) == ["--out", "o", "--teacher", "t"]
+
+
 def test_run_cli_reports_errors_in_one_line(capsys):
     def run(options):
         raise ValueError(f"{options.out}: broken\nsecond line")
@@ -110,6 +118,9 @@ def test_a_killed_run_leaves_a_build_folder_that_the_next_run_removes(tmp_path):
     assert not writer.is_complete(out) and len(_leftovers(tmp_path)) == 1
     alive = tmp_path / f".out.tmp-{os.getpid()}-other"  # a live process's build is left alone
     alive.mkdir()
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()
+    (tmp_path / f".out.tmp-{dead_pid}-x1y2").mkdir()  # the CIFAR job's earlier naming, from a killed run
     with jobs.atomic_output(out) as build:
         writer.write_manifest(build, {"splits": {}})
     assert writer.is_complete(out) and _leftovers(tmp_path) == [alive.name]

@@ -47,6 +47,14 @@ def test_the_cli_is_generated_from_options(job, capsys):
         assert " ".join(field.metadata["help"].split()) in text
 
 
+@pytest.mark.parametrize("job", JOBS, ids=lambda j: j.__name__.split(".")[-1])
+def test_options_survive_the_command_line(job):
+    required = {f.name: ("x.keras",) if f.name == "teacher" else "x" for f in dataclasses.fields(job.Options)
+                if f.default is dataclasses.MISSING}
+    for options in (job.Options(**required), job.Options(**required, force=True, shards=3)):
+        assert jobs.parse_options(job.Options, jobs.to_argv(options)) == options
+
+
 def _without_time(manifest):
     return {k: v for k, v in manifest.to_dict().items() if k != "seconds"}
 
