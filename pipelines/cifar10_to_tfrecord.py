@@ -19,8 +19,13 @@ Determinism, all from stable ids, never from file-system or RNG order:
   come out mixed (a 10k shuffle buffer over class-sorted records would see few classes) and
   `--limit N` keeps a class-mixed first N. The validation set does not depend on `--limit`.
 
-The whole output is built in a hidden sibling folder and renamed into place, so DIR is either
-absent, the previous output, or complete; a rerun with the same inputs and options does nothing.
+The whole output is built in a hidden sibling folder and renamed into place
+(`mimic_keras.jobs.atomic_output`), so DIR is either absent, the previous output, or complete;
+a rerun with the same inputs and options does nothing.
+
+In process, the same job is `run(Options(...))`; the flags above are generated from `Options`:
+
+    manifest = run(Options(source="cifar-10-python.tar.gz", out="cache/cifar10", limit=1000))
 """
 
 import os
@@ -28,19 +33,21 @@ import os
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse  # noqa: E402
 import collections  # noqa: E402
+import dataclasses  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
-import shutil  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
+from typing import Optional  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from mimic_keras import jobs  # noqa: E402
+from mimic_keras.jobs import option  # noqa: E402
 from mimic_keras.data import records, writer  # noqa: E402
+from mimic_keras.data.manifest import Manifest, ManifestError, Shard, Source, Split  # noqa: E402
 from mimic_keras.data.cifar10 import CLASSES, IMAGE_SHAPE  # noqa: E402
 from pipelines import cifar10_sources as sources  # noqa: E402
 from pipelines.cifar10_sources import ConversionError, SourceError  # noqa: E402
@@ -148,182 +155,148 @@ def _write_split(out_dir, split, examples, num_shards, resize, verbose):
         print(f"{split}: {len(examples)} images into {num_shards} shard(s)", file=sys.stderr)
     shards = writer.write_shards(out_dir, split, serialized(), num_shards)
     class_counts = {name: labels[i] for i, name in enumerate(CLASSES)} if split != "unlabelled" else {}
-    return {"count": len(examples), "class_counts": class_counts, "image_encodings": dict(encodings), "shards": shards}
+    return Split(count=len(examples), shards=[Shard(**s) for s in shards],
+                 extra={"class_counts": class_counts, "image_encodings": dict(encodings)})
+
+
+def _fingerprinted(options):
+    """The options that make the records (old manifests spell `fmt` as `format`)."""
+    return {"format": options.get("fmt", options.get("format")), "limit": options.get("limit"),
+            "shards": options.get("shards"), "val_size": options.get("val_size"), "resize": options.get("resize")}
 
 
 def _check_replaceable(out_dir, fingerprint, options, force):
     if force or not os.path.lexists(out_dir) or (os.path.isdir(out_dir) and not os.listdir(out_dir)):
         return
     try:
-        old = writer.read_manifest(out_dir)
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        old = Manifest.read(out_dir)
+    except (ManifestError, NotADirectoryError):
         raise OutputError(f"{out_dir}: exists and is not a finished conversion; pass --force to replace it") from None
-    if old.get("fingerprint") == fingerprint:
+    if old.fingerprint == fingerprint:
         raise OutputError(f"{out_dir}: a shard listed in its manifest is missing; pass --force to redo it")
-    changed = [k for k in options if old.get("options", {}).get(k) != options[k]]
+    wanted, had = _fingerprinted(options), _fingerprinted(old.options or {})
+    changed = [k for k in wanted if had[k] != wanted[k]]
     why = f"options {', '.join(changed)} differ" if changed else "the source changed"
     raise OutputError(f"{out_dir}: holds a conversion of other inputs ({why}); pass --force to replace it")
 
 
-def _remove_stale_builds(parent, base):
-    # A killed run leaves `.<base>.tmp-<pid>-*`: harmless (hidden, no manifest) but big.
-    for name in os.listdir(parent):
-        if name.startswith(f".{base}.tmp-"):
-            pid = name[len(f".{base}.tmp-"):].split("-")[0]
-            if pid.isdigit() and not _alive(int(pid)):
-                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The conversion's options; the CLI's flags are generated from these fields."""
+
+    out: str = option("output folder")
+    source: str = option("tfds, an official release (tar.gz or folder), or an image tree (folder or tar)", "tfds")
+    fmt: Optional[str] = option("force the source form instead of detecting it", None, flag="--format",
+                                choices=sources.FORMATS)
+    unlabelled: Optional[str] = option("folder or tar of extra images for an `unlabelled` split (label -1)", None)
+    limit: Optional[int] = option("at most N examples per split", None)
+    shards: Optional[int] = option("shards per split (default: ~8k records per shard, a power of two)", None)
+    val_size: int = option("validation examples carved from train (default 5000)", 5000)
+    resize: bool = option("resize / convert images that are not 32x32 RGB", False)
+    force: bool = option("replace an output made from other inputs or options", False)
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _move_into_place(build, out_dir):
-    parent, base = os.path.split(out_dir)
-    old = None
-    if os.path.isdir(out_dir) and not os.path.islink(out_dir) and not os.listdir(out_dir):
-        os.rmdir(out_dir)
-    elif os.path.lexists(out_dir):
-        old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
-        os.rmdir(old)
-        os.rename(out_dir, old)
-    os.rename(build, out_dir)
-    fd = os.open(parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if old is not None:
-        shutil.rmtree(old) if os.path.isdir(old) and not os.path.islink(old) else os.remove(old)
-
-
-def convert(source, out_dir, *, fmt=None, unlabelled=None, limit=None, shards=None, val_size=5000,
-            resize=False, force=False, verbose=True):
-    """Converts CIFAR-10 from `source` into TFRecord shards and a manifest under `out_dir`.
+def run(options, verbose=True):
+    """Converts CIFAR-10 from `options.source` into TFRecord shards and a manifest under `options.out`.
 
     Args:
-        source: `"tfds"`, or a path to an official release or an image tree (folder or tar).
-        out_dir: output folder; replaced as a whole, only with `force` if it holds other data.
-        fmt: `tfds`, `python`, `binary` or `folder`; None detects it.
-        unlabelled: optional folder or tar of images for an `unlabelled` split (label -1).
-        limit: keep at most this many examples per written split (the first in record order).
-        shards: shards per split (capped at the split's size); default `default_shards(count)`.
-        val_size: validation examples carved from train (0: no validation split).
-        resize: resize / convert images that are not 32x32 RGB instead of failing.
-        force: replace an existing output made from other inputs or options.
+        options: an `Options`.
         verbose: print progress to stderr.
 
     Returns:
-        The manifest dict (the existing one when the output was already complete).
+        The `Manifest` (the existing one when the output was already complete); its `options`
+        are `dataclasses.asdict(options)` with absolute paths.
+
+    Raises:
+        ConversionError: bad options, a bad source (`SourceError`, one line naming the file),
+            or an output that must not be replaced without `force` (`OutputError`).
 
     Example:
-        manifest = convert("cifar-10-python.tar.gz", "cache/cifar10", limit=1000)
+        manifest = run(Options(source="cifar-10-python.tar.gz", out="cache/cifar10", limit=1000))
     """
-    source, out_dir = str(source), os.path.abspath(str(out_dir))
-    for name, value, minimum in (("limit", limit, 1), ("shards", shards, 1), ("val_size", val_size, 0)):
-        if value is not None and (not isinstance(value, int) or value < minimum):
+    source, unlabelled, out_dir = str(options.source), options.unlabelled, os.path.abspath(str(options.out))
+    for name, minimum in (("limit", 1), ("shards", 1), ("val_size", 0)):
+        value = getattr(options, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum):
             raise ConversionError(f"{name} must be an integer >= {minimum}, got {value!r}")
     for path in (source, unlabelled):
         if path is not None and path != "tfds" and not os.path.exists(path):
             raise SourceError(f"{path}: no such file or directory")
-    options = {"format": fmt, "limit": limit, "shards": shards, "val_size": val_size, "resize": resize}
+    recorded = dataclasses.asdict(dataclasses.replace(
+        options, out=out_dir, source=source if source == "tfds" else os.path.abspath(source),
+        unlabelled=jobs.absolute(unlabelled),
+    ))
     fingerprint = hashlib.sha256(json.dumps({
         "converter": VERSION,
         "source": sources.identity(source),
         "unlabelled": sources.identity(str(unlabelled)) if unlabelled is not None else None,
-        "options": options,
+        "options": _fingerprinted(recorded),
     }, sort_keys=True).encode()).hexdigest()
-    if not force and writer.is_complete(out_dir, fingerprint):
+    if not options.force and writer.is_complete(out_dir, fingerprint):
         print(f"{out_dir}: already converted from these inputs with these options; skipped")
-        return writer.read_manifest(out_dir)
-    _check_replaceable(out_dir, fingerprint, options, force)
+        return Manifest.read(out_dir)
+    _check_replaceable(out_dir, fingerprint, recorded, options.force)
 
     started = time.time()
     if verbose:
         print(f"reading {source}", file=sys.stderr)
-    fmt_used, read = sources.read_labelled(source, fmt)
-    train, validation = carve_validation(read["train"], val_size)
+    fmt_used, read = sources.read_labelled(source, options.fmt)
+    train, validation = carve_validation(read["train"], options.val_size)
     plan = {"train": train, "validation": validation, "test": read["test"]}
     if unlabelled is not None:
         plan["unlabelled"] = sources.read_images(str(unlabelled))
     if not validation:
         del plan["validation"]
-    plan = {split: sorted(exs, key=lambda e: _hash("order", e.id))[:limit] for split, exs in plan.items()}
+    plan = {split: sorted(exs, key=lambda e: _hash("order", e.id))[:options.limit] for split, exs in plan.items()}
 
-    parent, base = os.path.split(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    _remove_stale_builds(parent, base)
-    build = tempfile.mkdtemp(prefix=f".{base}.tmp-{os.getpid()}-", dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(build, 0o777 & ~umask)  # mkdtemp's 0700 would otherwise become the output's mode
-    try:
+    with jobs.atomic_output(out_dir, force=options.force) as build:
         splits = {
-            split: _write_split(build, split, exs, min(shards or default_shards(len(exs)), len(exs)), resize, verbose)
+            split: _write_split(build, split, exs, min(options.shards or default_shards(len(exs)), len(exs)),
+                                options.resize, verbose)
             for split, exs in plan.items()
         }
-        kinds = sorted({k for s in splits.values() for k in s["image_encodings"]})
-        manifest = {
-            "dataset": "cifar10",
-            "classes": list(CLASSES),
-            "image_shape": list(IMAGE_SHAPE),
-            "image_encoding": kinds[0] if len(kinds) == 1 else "mixed",
-            "source": {
-                "path": "tfds" if source == "tfds" else os.path.abspath(source),
-                "format": fmt_used,
-                "unlabelled": None if unlabelled is None else os.path.abspath(str(unlabelled)),
+        kinds = sorted({k for s in splits.values() for k in s.extra["image_encodings"]})
+        manifest = Manifest(
+            dataset="cifar10",
+            fingerprint=fingerprint,
+            source=Source.from_dict({"path": recorded["source"], "format": fmt_used,
+                                     "unlabelled": recorded["unlabelled"]}, "source", out_dir),
+            options=recorded,
+            splits=splits,
+            extra={
+                "classes": list(CLASSES),
+                "image_shape": list(IMAGE_SHAPE),
+                "image_encoding": kinds[0] if len(kinds) == 1 else "mixed",
+                "validation": "stratified by class, smallest sha256('validation:' + id) per class",
+                "record_order": "sha256('order:' + id)",
+                "converter_version": VERSION,
+                "seconds": round(time.time() - started, 1),
             },
-            "fingerprint": fingerprint,
-            "options": options,
-            "validation": "stratified by class, smallest sha256('validation:' + id) per class",
-            "record_order": "sha256('order:' + id)",
-            "converter_version": VERSION,
-            "seconds": round(time.time() - started, 1),
-            "splits": splits,
-        }
-        writer.write_manifest(build, manifest)
-        _move_into_place(build, out_dir)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
+        )
+        manifest.write(build)
     if verbose:
-        counts = ", ".join(f"{s} {v['count']}" for s, v in splits.items())
-        print(f"{out_dir}: wrote {counts} ({manifest['image_encoding']}) in {manifest['seconds']} s")
+        counts = ", ".join(f"{s} {v.count}" for s, v in splits.items())
+        print(f"{out_dir}: wrote {counts} ({manifest.extra['image_encoding']}) in {manifest.extra['seconds']} s")
     return manifest
 
 
+def convert(source, out_dir, *, fmt=None, unlabelled=None, limit=None, shards=None, val_size=5000,
+            resize=False, force=False, verbose=True):
+    """`run(Options(...))` with keyword arguments, returning the manifest's JSON object.
+
+    Example:
+        manifest = convert("cifar-10-python.tar.gz", "cache/cifar10", limit=1000)
+    """
+    options = Options(out=str(out_dir), source=str(source), fmt=fmt, unlabelled=unlabelled, limit=limit,
+                      shards=shards, val_size=val_size, resize=resize, force=force)
+    return run(options, verbose=verbose).to_dict()
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.cifar10_to_tfrecord", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--source", default="tfds",
-                        help="tfds, an official release (tar.gz or folder), or an image tree (folder or tar)")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--format", dest="fmt", choices=sources.FORMATS,
-                        help="force the source form instead of detecting it")
-    parser.add_argument("--unlabelled", help="folder or tar of extra images for an `unlabelled` split (label -1)")
-    parser.add_argument("--limit", type=int, help="at most N examples per split")
-    parser.add_argument("--shards", type=int, help="shards per split (default: ~8k records per shard, a power of two)")
-    parser.add_argument("--val-size", type=int, default=5000,
-                        help="validation examples carved from train (default 5000)")
-    parser.add_argument("--resize", action="store_true", help="resize / convert images that are not 32x32 RGB")
-    parser.add_argument("--force", action="store_true", help="replace an output made from other inputs or options")
-    args = parser.parse_args(argv)
-    try:
-        convert(
-            args.source, args.out, fmt=args.fmt, unlabelled=args.unlabelled, limit=args.limit,
-            shards=args.shards, val_size=args.val_size, resize=args.resize, force=args.force,
-        )
-    except ConversionError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    """The command line, generated from `Options`: exit status 0, or 2 with a one-line error."""
+    return jobs.run_cli(Options, run, argv, errors=(ConversionError, jobs.OutputExists),
+                        prog="python -m pipelines.cifar10_to_tfrecord",
+                        description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -12,20 +12,24 @@ teacher. The `unlabelled` split of speed-perturbed copies (`timit_to_tfrecord --
 asked for, is labelled like the others: its frames' states are -1, the teacher's logits are its
 only targets. The manifest names the teachers and their sha256, the frame counts per split (and
 per speed factor), and the source folder (whose normalisation and decoder statistics readers
-follow). A rerun with the same inputs does nothing.
+follow). A rerun with the same inputs does nothing. The output is built in a hidden sibling
+folder and renamed into place (`mimic_keras.jobs.atomic_output`). In process, the same job is
+`run(Options(...))`; the flags above are generated from `Options`.
 """
 
-import argparse
+import dataclasses
 import sys
 import time
+from typing import Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from mimic_keras import timit_layout
+from mimic_keras import jobs, timit_layout
 from mimic_keras.data import records, timit, writer
-from mimic_keras.models import speech_teachers  # noqa: F401  (registers MelMaps, for loading CNN teachers)
+from mimic_keras.data.manifest import Manifest, Shard, Split
+from mimic_keras.jobs import option
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
 from pipelines import labelling
@@ -67,32 +71,22 @@ def _labelled_records(data_dir, split, teacher, context, batch_frames, counts, p
         yield from flush()
 
 
-def label(data_dir, teacher_paths, out_dir, *, context=timit_layout.CONTEXT, splits=None, batch_frames=8192, shards=None,
-          force=False):
-    """Writes teacher-labelled TIMIT records for the requested splits of a converted folder.
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The labelling's options; the CLI's flags are generated from these fields."""
 
-    Args:
-        data_dir: folder written by `pipelines/timit_to_tfrecord.py`.
-        teacher_paths: one `.keras` path (a teacher) or several (an ensemble: mean logits).
-        out_dir: output folder; gets shards and `manifest.json`.
-        context: the teachers' context (frames on each side of the classified one).
-        splits: splits to label; default: every split of the source.
-        batch_frames: frames per teacher call (whole utterances, so a little more).
-        shards: shards per split (default: one per 256 utterances).
-        force: redo even when a finished output with the same inputs exists.
+    data: str = option("converted TIMIT TFRecords (with manifest.json)")
+    teacher: tuple[str, ...] = option(".keras file; repeat for an ensemble (mean logits)", repeat=True)
+    out: str = option("output folder; gets shards and manifest.json")
+    context: int = option("the teachers' context: frames on each side of the classified one (default 7)",
+                          timit_layout.CONTEXT)
+    splits: Optional[tuple[str, ...]] = option("splits to label (default: every split of the data)", None)
+    batch_frames: int = option("frames per teacher call (whole utterances, so a little more)", 8192)
+    shards: Optional[int] = option("shards per split (default: one per 256 utterances)", None)
+    force: bool = option("redo even when a finished output with the same inputs exists", False)
 
-    Returns:
-        The manifest dict.
 
-    Raises:
-        ValueError: a source that is not TIMIT, a missing split, or teachers whose input or
-            output shape does not fit.
-    """
-    source = writer.read_manifest(data_dir)
-    if source.get("dataset") != "timit":
-        raise ValueError(f"{data_dir}: not a converted TIMIT folder (dataset {source.get('dataset')!r})")
-    splits = labelling.check_splits(data_dir, source, splits)
-    teacher = TeacherSet(teacher_paths)
+def _check_teachers(data_dir, source, teacher, context):
     expected_input = timit_layout.input_dim(context)
     for path, model in zip(teacher.paths, teacher.models):
         if tuple(model.input.shape[1:]) != (expected_input,):
@@ -100,56 +94,73 @@ def label(data_dir, teacher_paths, out_dir, *, context=timit_layout.CONTEXT, spl
                 f"{path}: takes inputs of shape {tuple(model.input.shape[1:])}, not ({expected_input},) "
                 f"context windows of ±{context} frames"
             )
-    if teacher.num_classes != source["num_states"]:
+    if teacher.num_classes != source.get("num_states"):
         raise ValueError(
-            f"teacher outputs {teacher.num_classes} logits but {data_dir} has {source['num_states']} states"
+            f"teacher outputs {teacher.num_classes} logits but {data_dir} has {source.get('num_states')} states"
         )
 
-    options = {"context": context, "splits": splits}
-    fingerprint = labelling.fingerprint(source, teacher, options)
-    done = labelling.finished(out_dir, fingerprint, force)
+
+def run(options):
+    """Writes teacher-labelled TIMIT records for the requested splits of a converted folder.
+
+    Args:
+        options: an `Options`.
+
+    Returns:
+        The `Manifest` (the existing one when an identical labelling is finished).
+
+    Raises:
+        ValueError: a source that is not TIMIT, a missing split, or teachers whose input or
+            output shape does not fit.
+
+    Example:
+        run(Options(data="cache/timit", teacher=("teacher.keras",), out="cache/timit-labelled"))
+    """
+    data_dir, context = options.data, options.context
+    source = Manifest.read(data_dir)
+    if source.dataset != "timit":
+        raise ValueError(f"{data_dir}: not a converted TIMIT folder (dataset {source.dataset!r})")
+    splits = labelling.check_splits(data_dir, source, options.splits)
+    teacher = TeacherSet(list(options.teacher))
+    _check_teachers(data_dir, source, teacher, context)
+    fingerprint = labelling.fingerprint(source, teacher, {"context": context, "splits": splits})
+    done = labelling.finished(options.out, fingerprint, options.force)
     if done is not None:
         return done
 
     started = time.time()
-    manifest = labelling.start_manifest(
-        out_dir, data_dir, source, teacher, options, fingerprint, dataset="timit", context=context
+    manifest = labelling.new_manifest(
+        data_dir, source, teacher, labelling.recorded_options(options, splits, teacher), fingerprint,
+        dataset="timit", context=context,
     )
-    for split in splits:
-        count = source["splits"][split]["count"]
-        print(f"labelling {split}: {count} utterances, {source['splits'][split]['frames']} frames")
-        progress = keras.utils.Progbar(count, unit_name="utterance", verbose=verbosity())
-        counts = {"frames": 0}
-        n_shards = shards or max(1, -(-count // UTTERANCES_PER_SHARD))
-        shard_info = writer.write_shards(
-            out_dir, split, _labelled_records(data_dir, split, teacher, context, batch_frames, counts, progress),
-            n_shards,
-        )
-        manifest["splits"][split] = {
-            "count": sum(s["count"] for s in shard_info),
-            "frames": counts["frames"],
-            "shards": shard_info,
-        }
-        if "factors" in source["splits"][split]:
-            manifest["splits"][split]["factors"] = source["splits"][split]["factors"]
-    return labelling.finish_manifest(out_dir, manifest, started)
+    with jobs.atomic_output(options.out, force=options.force) as build:
+        for split in splits:
+            count = source.splits[split].count
+            print(f"labelling {split}: {count} utterances, {source.splits[split].frames} frames")
+            progress = keras.utils.Progbar(count, unit_name="utterance", verbose=verbosity())
+            counts = {"frames": 0}
+            examples = _labelled_records(data_dir, split, teacher, context, options.batch_frames, counts, progress)
+            n_shards = options.shards or max(1, -(-count // UTTERANCES_PER_SHARD))
+            shards = writer.write_shards(build, split, examples, n_shards)
+            manifest.splits[split] = Split(
+                count=sum(s["count"] for s in shards), frames=counts["frames"], factors=source.splits[split].factors,
+                shards=[Shard(**s) for s in shards],
+            )
+        return labelling.finish(build, manifest, started)
+
+
+def label(data_dir, teacher_paths, out_dir, **kwargs):
+    """`run(Options(data=data_dir, teacher=teacher_paths, out=out_dir, **kwargs))`, as a JSON object.
+
+    Example:
+        manifest = label("cache/timit", ["teacher.keras"], "cache/timit-labelled", splits=["train", "dev"])
+    """
+    return run(Options(data=data_dir, teacher=tuple(teacher_paths), out=out_dir, **kwargs)).to_dict()
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="converted TIMIT TFRecords (with manifest.json)")
-    parser.add_argument("--teacher", action="append", required=True, help=".keras file; repeat for an ensemble")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--context", type=int, default=timit_layout.CONTEXT, help="frames on each side (default 7)")
-    parser.add_argument("--splits", nargs="*", default=None)
-    parser.add_argument("--batch-frames", type=int, default=8192)
-    parser.add_argument("--shards", type=int, default=None)
-    parser.add_argument("--force", action="store_true")
-    args = parser.parse_args(argv)
-    return labelling.run_cli(
-        label, data_dir=args.data, teacher_paths=args.teacher, out_dir=args.out, context=args.context,
-        splits=args.splits, batch_frames=args.batch_frames, shards=args.shards, force=args.force,
-    )
+    """The command line, generated from `Options`: exit status 0, or 2 with a one-line error."""
+    return labelling.main(Options, run, argv, __doc__)
 
 
 if __name__ == "__main__":

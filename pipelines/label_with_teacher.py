@@ -19,18 +19,24 @@ NumPy seeded with the mixup index m (`mixup_draws`), so image (i, m) does not de
 M and reruns write identical bytes.
 
 The manifest names the teachers and their sha256 and gives each split's `views` and `mixup`;
-a rerun with the same inputs does nothing.
+a rerun with the same inputs does nothing. The output is built in a hidden sibling folder and
+renamed into place (`mimic_keras.jobs.atomic_output`). In process, the same job is
+`run(Options(...))`; the flags above are generated from `Options`.
 """
 
-import argparse
+import dataclasses
 import sys
 import time
+from typing import Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from mimic_keras import jobs
 from mimic_keras.data import cifar10, records, writer
+from mimic_keras.data.manifest import Manifest, Shard, Split
+from mimic_keras.jobs import option
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
 from pipelines import labelling
@@ -144,87 +150,91 @@ def _labelled_records(data_dir, split, teacher, views, mixup, alpha, batch_size,
         progress.add(len(labels))
 
 
-def label(
-    data_dir, teacher_paths, out_dir, *, views=0, mixup=0, mixup_alpha=1.0, splits=None, batch_size=256,
-    shards=None, force=False,
-):
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The labelling's options; the CLI's flags are generated from these fields."""
+
+    data: str = option("converted image TFRecords (with manifest.json)")
+    teacher: tuple[str, ...] = option(".keras file or SavedModel; repeat for an ensemble (mean logits)", repeat=True)
+    out: str = option("output folder; gets shards and manifest.json")
+    views: int = option("augmented views per training image", 0)
+    mixup: int = option("mixup images per training image (label -1)", 0)
+    mixup_alpha: float = option("mixup weight λ ~ Beta(α, α)", 1.0)
+    splits: Optional[tuple[str, ...]] = option("splits to label (default: every split of the data)", None)
+    batch_size: int = option("images per teacher call", 256)
+    shards: Optional[int] = option("shards per split (default: about 10k examples per shard)", None)
+    force: bool = option("redo even when a finished output with the same inputs exists", False)
+
+
+def run(options):
     """Writes teacher-labelled TFRecords for the requested splits of a converted data folder.
 
     Args:
-        data_dir: folder written by `pipelines/cifar10_to_tfrecord.py`.
-        teacher_paths: one path (a teacher) or several (an ensemble: mean logits).
-        out_dir: output folder; gets shards and `manifest.json`.
-        views: augmented views per training image (0: originals only).
-        mixup: mixup images per training image (label -1, view ids after the augmented views).
-        mixup_alpha: the mixup weight λ ~ Beta(mixup_alpha, mixup_alpha).
-        splits: splits to label; default: every split in the source manifest.
-        batch_size: images per teacher call.
-        shards: shards per split (default: about 10k examples per shard).
-        force: redo even when a finished output with the same inputs exists.
+        options: an `Options`.
 
     Returns:
-        The manifest dict.
+        The `Manifest` (the existing one when an identical labelling is finished).
+
+    Raises:
+        ValueError: bad options, a missing split, or teachers whose outputs do not fit.
+        FileNotFoundError: a missing data folder or teacher.
+
+    Example:
+        run(Options(data="cache/cifar10", teacher=("teacher.keras",), out="cache/transfer", views=4))
     """
+    views, mixup, mixup_alpha = options.views, options.mixup, options.mixup_alpha
     mixup_draws(0, mixup, mixup_alpha)  # checks the mixup options before any work
-    source = writer.read_manifest(data_dir)
-    teacher = TeacherSet(teacher_paths)
-    splits = labelling.check_splits(data_dir, source, splits)
-    if teacher.num_classes != len(source["classes"]):
-        raise ValueError(
-            f"teacher outputs {teacher.num_classes} logits but {data_dir} has {len(source['classes'])} classes"
-        )
-    options = {"views": views, "splits": splits}
+    data_dir = options.data
+    source = Manifest.read(data_dir)
+    teacher = TeacherSet(list(options.teacher))
+    splits = labelling.check_splits(data_dir, source, options.splits)
+    classes = source.get("classes")
+    if teacher.num_classes != len(classes):
+        raise ValueError(f"teacher outputs {teacher.num_classes} logits but {data_dir} has {len(classes)} classes")
+    fingerprinted = {"views": views, "splits": splits}
     if mixup:  # only then: transfer sets labelled before mixup existed keep their fingerprint
-        options.update(mixup=mixup, mixup_alpha=mixup_alpha)
-    fingerprint = labelling.fingerprint(source, teacher, options)
-    done = labelling.finished(out_dir, fingerprint, force)
+        fingerprinted.update(mixup=mixup, mixup_alpha=mixup_alpha)
+    fingerprint = labelling.fingerprint(source, teacher, fingerprinted)
+    done = labelling.finished(options.out, fingerprint, options.force)
     if done is not None:
         return done
 
     started = time.time()
-    manifest = labelling.start_manifest(
-        out_dir, data_dir, source, teacher, options, fingerprint,
-        dataset=source.get("dataset", "cifar10"), classes=source["classes"],
+    manifest = labelling.new_manifest(
+        data_dir, source, teacher, labelling.recorded_options(options, splits, teacher), fingerprint,
+        dataset=source.dataset or "cifar10", classes=classes,
         image_shape=source.get("image_shape", list(cifar10.IMAGE_SHAPE)),
     )
-    for split in splits:
-        split_views, split_mixup = (views, mixup) if split == "train" else (0, 0)
-        count = source["splits"][split]["count"] * (split_views + 1 + split_mixup)
-        print(f"labelling {split}: {count} examples "
-              f"({split_views} augmented views and {split_mixup} mixup images per image)")
-        progress = keras.utils.Progbar(count, unit_name="example", verbose=verbosity())
-        n_shards = shards or max(1, round(count / 10_000))
-        examples = _labelled_records(
-            data_dir, split, teacher, split_views, split_mixup, mixup_alpha, batch_size, progress
-        )
-        shard_info = writer.write_shards(out_dir, split, examples, n_shards)
-        manifest["splits"][split] = {
-            "count": sum(s["count"] for s in shard_info),
-            "views": split_views,
-            "mixup": split_mixup,
-            "shards": shard_info,
-        }
-    return labelling.finish_manifest(out_dir, manifest, started)
+    with jobs.atomic_output(options.out, force=options.force) as build:
+        for split in splits:
+            split_views, split_mixup = (views, mixup) if split == "train" else (0, 0)
+            count = source.splits[split].count * (split_views + 1 + split_mixup)
+            print(f"labelling {split}: {count} examples "
+                  f"({split_views} augmented views and {split_mixup} mixup images per image)")
+            progress = keras.utils.Progbar(count, unit_name="example", verbose=verbosity())
+            examples = _labelled_records(
+                data_dir, split, teacher, split_views, split_mixup, mixup_alpha, options.batch_size, progress
+            )
+            shards = writer.write_shards(build, split, examples, options.shards or max(1, round(count / 10_000)))
+            manifest.splits[split] = Split(
+                count=sum(s["count"] for s in shards), views=split_views, mixup=split_mixup,
+                shards=[Shard(**s) for s in shards],
+            )
+        return labelling.finish(build, manifest, started)
+
+
+def label(data_dir, teacher_paths, out_dir, **kwargs):
+    """`run(Options(data=data_dir, teacher=teacher_paths, out=out_dir, **kwargs))`, as a JSON object.
+
+    Example:
+        manifest = label("cache/cifar10", ["teacher.keras"], "cache/transfer", views=4)
+    """
+    return run(Options(data=data_dir, teacher=tuple(teacher_paths), out=out_dir, **kwargs)).to_dict()
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="converted image TFRecords (with manifest.json)")
-    parser.add_argument("--teacher", action="append", required=True, help=".keras file or SavedModel; repeat for an ensemble")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--views", type=int, default=0, help="augmented views per training image")
-    parser.add_argument("--mixup", type=int, default=0, help="mixup images per training image (label -1)")
-    parser.add_argument("--mixup-alpha", type=float, default=1.0, help="mixup weight λ ~ Beta(α, α)")
-    parser.add_argument("--splits", nargs="*", default=None)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--shards", type=int, default=None)
-    parser.add_argument("--force", action="store_true")
-    args = parser.parse_args(argv)
-    return labelling.run_cli(
-        label, data_dir=args.data, teacher_paths=args.teacher, out_dir=args.out, views=args.views, mixup=args.mixup,
-        mixup_alpha=args.mixup_alpha, splits=args.splits, batch_size=args.batch_size, shards=args.shards,
-        force=args.force,
-    )
+    """The command line, generated from `Options`: exit status 0, or 2 with a one-line error."""
+    return labelling.main(Options, run, argv, __doc__)
 
 
 if __name__ == "__main__":

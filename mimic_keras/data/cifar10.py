@@ -8,6 +8,7 @@ SavedModels taking raw uint8 images, as TF Serving clients send them.
 import tensorflow as tf
 
 from mimic_keras.data import records, writer
+from mimic_keras.data.manifest import Manifest
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -110,4 +111,4 @@ def input_pipeline(
 
 def num_examples(data_dir, split):
     """Number of examples in a split, from the manifest."""
-    return writer.read_manifest(data_dir)["splits"][split]["count"]
+    return Manifest.read(data_dir).splits[split].count

@@ -22,12 +22,11 @@ Example:
     model.fit(ds, validation_data=timit.frame_pipeline("cache/timit", "dev", 1024))
 """
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
 from mimic_keras.data import records, writer
+from mimic_keras.data.manifest import Manifest, follow
 from mimic_keras.timit_layout import CONTEXT, FEATURE_DIM, INPUT_DIM, NUM_STATES  # noqa: F401  (re-exported)
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -45,7 +44,7 @@ def extra_splits(data_dir, share=None):
     Raises:
         ValueError: a share that is not 0, 0.25, 0.5, 0.75 or 1.
     """
-    present = [s for s in EXTRA_SPLITS if s in writer.read_manifest(data_dir)["splits"]]
+    present = [s for s in EXTRA_SPLITS if s in Manifest.read(data_dir).splits]
     if share is None:
         return present
     parts = float(share) * len(EXTRA_SPLITS)
@@ -56,13 +55,10 @@ def extra_splits(data_dir, share=None):
 
 def manifest_entry(data_dir, key):
     """A top-level manifest entry, followed to the `source` folder of a teacher-labelled one."""
-    manifest = writer.read_manifest(data_dir)
-    if key in manifest:
-        return manifest[key]
-    source = manifest.get("source", {}).get("path")
-    if not source or os.path.abspath(source) == os.path.abspath(data_dir):
-        raise KeyError(f"{data_dir}: manifest has no {key!r} entry and no source folder")
-    return manifest_entry(source, key)
+    value = follow(data_dir, lambda m: m.get(key))
+    if value is None:
+        raise KeyError(f"{data_dir}: manifest has no {key!r} entry and no source folder that has")
+    return value
 
 
 def normalization(data_dir):
@@ -105,16 +101,9 @@ def perturbed_counts(data_dir, split=PERTURBED_SPLIT):
         `{"0.9": {"count": utterances, "frames": frames, ...}, ...}`; `{}` when the folder
         (or the converted folder it was labelled from) has no such split.
     """
-    manifest = writer.read_manifest(data_dir)
-    entry = manifest["splits"].get(split)
-    if entry is None:
+    if split not in Manifest.read(data_dir).splits:
         return {}
-    if "factors" in entry:
-        return entry["factors"]
-    source = manifest.get("source", {}).get("path")
-    if not source or os.path.abspath(source) == os.path.abspath(data_dir):
-        return {}
-    return perturbed_counts(source, split)
+    return follow(data_dir, lambda m: m.splits[split].factors if split in m.splits else None) or {}
 
 
 def _selected_counts(data_dir, split, speeds):
@@ -279,15 +268,14 @@ def num_frames(data_dir, split, speeds=None):
         return sum(num_frames(data_dir, s, speeds) for s in split)
     if speeds is not None and perturbed_counts(data_dir, split):
         return _selected_counts(data_dir, split, speeds)[1]
-    manifest = writer.read_manifest(data_dir)
-    if "frames" in manifest["splits"][split]:
-        return manifest["splits"][split]["frames"]
-    source = manifest.get("source", {}).get("path")
-    if not source or os.path.abspath(source) == os.path.abspath(data_dir):
+    if split not in Manifest.read(data_dir).splits:
+        raise KeyError(f"{data_dir}: no split {split!r}")
+    frames = follow(data_dir, lambda m: m.splits[split].frames if split in m.splits else None)
+    if frames is None:
         raise KeyError(f"{data_dir}: manifest has no frame count for split {split!r}")
-    return num_frames(source, split)
+    return frames
 
 
 def num_utterances(data_dir, split):
     """Utterances in a split, from the manifest."""
-    return writer.read_manifest(data_dir)["splits"][split]["count"]
+    return Manifest.read(data_dir).splits[split].count

@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-MANIFEST = "manifest.json"
+from mimic_keras.data.manifest import MANIFEST, Manifest, ManifestError
 
 
 def sha256_file(path, chunk=1 << 20):
@@ -83,37 +83,42 @@ def write_json_atomic(path, obj):
 
 
 def write_manifest(out_dir, manifest):
-    """Writes `manifest.json` last: its presence marks the folder complete."""
-    write_json_atomic(os.path.join(out_dir, MANIFEST), manifest)
+    """Writes `manifest.json` last: its presence marks the folder complete.
+
+    Args:
+        out_dir: the output folder.
+        manifest: a `Manifest`, or its JSON object (checked the same way).
+    """
+    if isinstance(manifest, dict):
+        manifest = Manifest.from_dict(manifest, os.path.join(out_dir, MANIFEST))
+    manifest.write(out_dir)
 
 
 def read_manifest(out_dir):
-    """Reads `manifest.json`, with a clear error when the folder is not a finished output."""
-    path = os.path.join(out_dir, MANIFEST)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no manifest; the folder is missing or its job did not finish")
-    with open(path) as f:
-        return json.load(f)
+    """The manifest's JSON object, checked by `Manifest.read` (which typed readers use directly).
+
+    Raises:
+        ManifestMissing: no manifest (a `FileNotFoundError`).
+        ManifestError: a malformed one; the message names the file.
+    """
+    return Manifest.read(out_dir).to_dict()
 
 
 def is_complete(out_dir, fingerprint=None):
     """True when `out_dir` holds a manifest (matching `fingerprint` if given) and all its shards."""
     try:
-        manifest = read_manifest(out_dir)
-    except (FileNotFoundError, json.JSONDecodeError):
+        manifest = Manifest.read(out_dir)
+    except ManifestError:
         return False
-    if fingerprint is not None and manifest.get("fingerprint") != fingerprint:
+    if fingerprint is not None and manifest.fingerprint != fingerprint:
         return False
-    for split in manifest.get("splits", {}).values():
-        for shard in split.get("shards", []):
-            if not os.path.exists(os.path.join(out_dir, shard["file"])):
-                return False
-    return True
+    shards = [shard.file for split in manifest.splits.values() for shard in split.shards]
+    return all(os.path.exists(os.path.join(out_dir, name)) for name in shards)
 
 
 def split_files(out_dir, split):
     """Full paths of one split's shards, as listed in the manifest."""
-    manifest = read_manifest(out_dir)
-    if split not in manifest["splits"]:
-        raise KeyError(f"{out_dir}: no split {split!r}; have {sorted(manifest['splits'])}")
-    return [os.path.join(out_dir, s["file"]) for s in manifest["splits"][split]["shards"]]
+    splits = Manifest.read(out_dir).splits
+    if split not in splits:
+        raise KeyError(f"{out_dir}: no split {split!r}; have {sorted(splits)}")
+    return [os.path.join(out_dir, s.file) for s in splits[split].shards]

@@ -18,7 +18,7 @@ from mimic_keras.eval.hmm import PhoneHMM, decode_utterances, tune_decoder
 from mimic_keras.eval.per import error_counts, error_rate, write_scored
 from mimic_keras.eval.utterances import frame_accuracies, predict_utterances
 from mimic_keras.losses import L2Logits
-from mimic_keras.models.speech import hidden_units
+from mimic_keras.models.summary import hidden_units
 
 SPLITS = ("dev", "test")
 

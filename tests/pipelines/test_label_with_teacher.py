@@ -6,10 +6,11 @@ import pytest
 
 from mimic_keras.config import TeacherConfig
 from mimic_keras.data import cifar10, writer
+from mimic_keras.data.manifest import Manifest
 from mimic_keras.export import export_image_classifier
 from mimic_keras.models.convnet import build_teacher
-from mimic_keras.teachers_io import model_fingerprint
-from pipelines import label_with_teacher
+from mimic_keras.teachers_io import TeacherSet, model_fingerprint
+from pipelines import label_with_teacher, labelling
 from tests.helpers import write_image_dir
 
 
@@ -166,7 +167,10 @@ def test_mixup_reruns_are_identical_and_options_change_the_fingerprint(setup):
     assert not np.array_equal(_read(a, "train")["image"], ex_one["image"])
 
     none = label_with_teacher.label(data, paths[:1], a, views=1, splits=["train"])
-    assert none["options"] == {"views": 1, "splits": ["train"]}  # fingerprints from before mixup hold
+    # Without mixup the fingerprint is the one from before mixup existed: old transfer sets hold.
+    source, teacher = Manifest.read(data), TeacherSet(paths[:1])
+    assert none["fingerprint"] == labelling.fingerprint(source, teacher, {"views": 1, "splits": ["train"]})
+    assert none["options"]["mixup"] == 0 and none["options"]["splits"] == ["train"]
     assert none["splits"]["train"]["mixup"] == 0 and none["splits"]["train"]["count"] == 12 * 2
 
 

@@ -1,0 +1,300 @@
+"""What every data job shares: a CLI generated from its options dataclass, and atomic output.
+
+A job (`pipelines/*`) declares each option once, as a field of a frozen dataclass with a
+default and `metadata={"help": ...}`; `build_parser` turns the fields into flags (`--val-size`
+for `val_size`) and `parse_options` turns argv into an instance, so that the CLI, in-process
+callers (`job.run(job.Options(...))`) and the manifest (`dataclasses.asdict(options)`) all
+see the same thing. Field metadata, besides `help`:
+
+    flag      the flag's spelling when it is not `--field-name` (`--format` for `fmt`)
+    required  the flag must be given (a field with no default is required too)
+    repeat    a tuple filled by repeating the flag (`--teacher A --teacher B`); without it, a
+              tuple takes several values after one flag (`--splits train test`)
+    comma     a tuple given as one comma-separated value (`--perturb 0.9,1.1`); its items
+              reach the job as strings, for it to check
+    choices   the values allowed
+
+`atomic_output(out_dir)` is the one output protocol of the jobs: build everything in a hidden
+sibling folder, rename it into place, remove it on error; a later run removes the folders left
+by killed ones. Nothing here imports TensorFlow.
+
+Example:
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        out: str = option("output folder")  # no default: a required flag
+        limit: Optional[int] = option("at most N examples", None)
+
+    def main(argv=None):
+        return jobs.run_cli(Options, run, argv, prog="python -m pipelines.my_job", description=...)
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import re
+import shutil
+import sys
+import types
+import typing
+
+_SCALARS = (str, int, float)
+
+
+def _unwrap(annotation):
+    """(scalar type, is_tuple) of a field's annotation; `Optional[X]` is read as X."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"unsupported option type {annotation!r}")
+        annotation, origin = args[0], typing.get_origin(args[0])
+    if origin in (tuple, list):
+        inner = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return (inner[0] if inner else str), True
+    if annotation is bool or annotation in _SCALARS:
+        return annotation, False
+    raise TypeError(f"unsupported option type {annotation!r}")
+
+
+def option(help, default=dataclasses.MISSING, **metadata):
+    """A field of a job's options: its help, its default (none: the flag is required), metadata.
+
+    Example:
+        limit: Optional[int] = option("at most N examples per split", None)
+    """
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
+def _default(field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _comma_list(text):
+    # The items stay strings: the job checks them and says what is wrong in its own words.
+    return tuple(v for v in text.replace(" ", "").split(",") if v)
+
+
+def build_parser(options_cls, prog=None, description=None):
+    """An `argparse` parser with one flag per field of `options_cls`.
+
+    Args:
+        options_cls: a dataclass whose fields have defaults and `metadata["help"]`.
+        prog: the program name shown in usage.
+        description: the `--help` description.
+
+    Returns:
+        An `argparse.ArgumentParser` whose `dest`s are the field names.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    hints = typing.get_type_hints(options_cls)
+    for field in dataclasses.fields(options_cls):
+        meta = field.metadata
+        kind, is_tuple = _unwrap(hints[field.name])
+        flag = meta.get("flag", "--" + field.name.replace("_", "-"))
+        default = _default(field)
+        kwargs = {"dest": field.name, "help": meta.get("help")}
+        if "choices" in meta:
+            kwargs["choices"] = meta["choices"]
+        required = meta.get("required", False) or (
+            field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        )
+        if kind is bool:
+            kwargs.update(action="store_true", default=default)
+        elif is_tuple and meta.get("comma"):
+            kwargs.update(type=_comma_list, default=default, metavar=meta.get("metavar", "V1,V2"))
+        elif is_tuple and meta.get("repeat"):
+            kwargs.update(type=kind, action="append", default=None)
+        elif is_tuple:
+            kwargs.update(type=kind, nargs="*", default=default)
+        else:
+            kwargs.update(type=kind, default=default)
+        if "metavar" in meta and "metavar" not in kwargs:
+            kwargs["metavar"] = meta["metavar"]
+        parser.add_argument(flag, required=required, **kwargs)
+    return parser
+
+
+def parse_options(options_cls, argv=None, prog=None, description=None):
+    """Parses argv into an `options_cls` instance (tuples for list-valued fields)."""
+    args = vars(build_parser(options_cls, prog, description).parse_args(argv))
+    for field in dataclasses.fields(options_cls):
+        value = args[field.name]
+        if isinstance(value, list):
+            args[field.name] = tuple(value)
+        elif value is None and field.metadata.get("repeat"):  # an optional repeated flag not given
+            args[field.name] = _default(field)
+    return options_cls(**args)
+
+
+def to_argv(options):
+    """The argv that `parse_options` turns back into `options` (fields left at their default omitted).
+
+    Example:
+        subprocess.run([sys.executable, "-m", "pipelines.cifar10_to_tfrecord", *to_argv(options)])
+    """
+    argv = []
+    for field in dataclasses.fields(options):
+        value, meta = getattr(options, field.name), field.metadata
+        has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+        if has_default and value == _default(field) and not meta.get("required"):
+            continue
+        flag = meta.get("flag", "--" + field.name.replace("_", "-"))
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif isinstance(value, (tuple, list)) and meta.get("comma"):
+            argv += [flag, ",".join(str(v) for v in value)]
+        elif isinstance(value, (tuple, list)) and meta.get("repeat"):
+            argv += [part for v in value for part in (flag, str(v))]
+        elif isinstance(value, (tuple, list)):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def run_cli(options_cls, run, argv=None, errors=(ValueError, OSError), prog=None, description=None):
+    """A job's `main`: parses argv, runs the job, and turns its errors into one line.
+
+    Args:
+        options_cls: the job's options dataclass.
+        run: the job, called with an `options_cls` instance.
+        argv: the arguments (default `sys.argv[1:]`).
+        errors: exceptions reported as `error: <message>` with exit status 2.
+        prog: the program name shown in usage.
+        description: the `--help` description.
+
+    Returns:
+        The exit status: 0, or 2 after a one-line error on stderr.
+    """
+    options = parse_options(options_cls, argv, prog, description)
+    try:
+        run(options)
+    except errors as e:
+        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: {message.strip().splitlines()[0] if message.strip() else type(e).__name__}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def absolute(path):
+    """`path` made absolute, None kept (for the options a manifest records)."""
+    return None if path is None else os.path.abspath(str(path))
+
+
+# --- atomic output -----------------------------------------------------------------------------
+
+# What a data job leaves in its output folder: shards, the manifest, and their temporary names.
+_OUTPUT_FILE = re.compile(r"(manifest\.json|[\w.-]+\.tfrecord-\d{5}-of-\d{5})(\.tmp-\d+)?|\..+\.tmp-\d+")
+
+
+class OutputExists(ValueError):
+    """The output folder holds files that no data job wrote; they are not replaced without `force`."""
+
+
+def check_replaceable(out_dir, force=False):
+    """Refuses (`OutputExists`) to replace a folder holding anything but a data job's files."""
+    if force or not os.path.isdir(out_dir):
+        if not force and os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+            raise OutputExists(f"{out_dir}: exists and is not a folder; pass --force to replace it")
+        return
+    foreign = sorted(n for n in os.listdir(out_dir) if not _OUTPUT_FILE.fullmatch(n))
+    if foreign:
+        raise OutputExists(f"{out_dir}: holds {foreign[0]!r}, which no data job wrote; pass --force to replace it")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def remove_stale(out_dir):
+    """Removes the hidden build and swap folders that killed runs left beside `out_dir`.
+
+    Returns:
+        The names removed (those whose process is no longer alive).
+    """
+    parent, base = os.path.split(os.path.abspath(out_dir))
+    removed = []
+    if not os.path.isdir(parent):
+        return removed
+    for name in os.listdir(parent):
+        for marker in (f".{base}.tmp-", f".{base}.old-"):
+            if name.startswith(marker):
+                pid = name[len(marker):].split("-")[0]
+                if pid.isdigit() and not _alive(int(pid)):
+                    _remove(os.path.join(parent, name))
+                    removed.append(name)
+    return removed
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(out_dir, force=False):
+    """Builds a job's output in `.<name>.tmp-<pid>` beside `out_dir`, then renames it into place.
+
+    On success the build folder replaces `out_dir` (a previous output of a data job, complete or
+    not; anything else only with `force`); on any exception it is removed and `out_dir` is left
+    as it was. A run that is killed leaves
+    its build folder behind; the next run beside the same `out_dir` removes it. So `out_dir`
+    is always absent, the previous output, or complete. Write the manifest last, inside the
+    build folder.
+
+    Args:
+        out_dir: the output folder.
+        force: replace `out_dir` even when it holds files that no data job wrote.
+
+    Yields:
+        The build folder to write into (created, empty, with the usual permissions).
+
+    Example:
+        with atomic_output("cache/cifar10") as build:
+            writer.write_shards(build, "train", examples, 4)
+            writer.write_manifest(build, manifest)
+    """
+    out_dir = os.path.abspath(str(out_dir))
+    check_replaceable(out_dir, force)
+    parent, base = os.path.split(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    remove_stale(out_dir)
+    build = os.path.join(parent, f".{base}.tmp-{os.getpid()}")
+    _remove(build)  # this process's own, from an earlier failure that could not clean up
+    os.mkdir(build)
+    try:
+        yield build
+        old = os.path.join(parent, f".{base}.old-{os.getpid()}")
+        if os.path.isdir(out_dir) and not os.path.islink(out_dir) and not os.listdir(out_dir):
+            os.rmdir(out_dir)
+        elif os.path.lexists(out_dir):
+            _remove(old)
+            os.rename(out_dir, old)
+        os.rename(build, out_dir)
+        _fsync_dir(parent)
+        _remove(old)
+    except BaseException:
+        _remove(build)
+        raise
