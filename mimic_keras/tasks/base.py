@@ -19,13 +19,21 @@ class Task:
     def __init__(self, cfg):
         self.cfg = cfg
 
-    def prepare(self, layout):
-        """Converts the raw data (`cfg.data.source`) into `layout.data`, replacing what is there."""
+    def prepare_options(self, layout):
+        """The `Options` of the job (`pipelines/`) that converts the raw data into `layout.data`."""
         raise NotImplementedError
 
-    def label(self, layout):
-        """Writes the teachers' logits over the transfer set into `layout.transfer`."""
+    def label_options(self, layout):
+        """The `Options` of the job that writes the teachers' logits over the transfer set into `layout.transfer`."""
         raise NotImplementedError
+
+    def prepare(self, layout):
+        """Converts the raw data (`cfg.data.source`) into `layout.data`, in process, replacing what is there."""
+        return run_job(self.prepare_options(layout))
+
+    def label(self, layout):
+        """Writes the teachers' logits into `layout.transfer`, in process."""
+        return run_job(self.label_options(layout))
 
     def label_datasets(self, layout, train_cfg):
         """(train, validation, train count): batches of (inputs, int labels)."""
@@ -71,11 +79,9 @@ class Task:
         return layout.teacher_models(self.cfg.teacher.num_teachers)
 
 
-def run_job(argv):
-    """Runs a `pipelines/` job; a failure raises `RuntimeError` naming the job."""
-    import subprocess
 
-    result = subprocess.run(argv)
-    if result.returncode:
-        raise RuntimeError(f"{argv[2]} failed (exit {result.returncode})")
+def run_job(options):
+    """Runs a data job in process from its `Options` (the job is the module that declares them)."""
+    import importlib
 
+    return importlib.import_module(type(options).__module__).run(options)

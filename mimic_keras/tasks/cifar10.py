@@ -1,41 +1,33 @@
 """CIFAR-10 as a `Task`: image TFRecords, convnet teachers, conv + bottleneck mimics."""
 
-import sys
-
 from mimic_keras.data import cifar10, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models.mimics import build_mimic
 from mimic_keras.models.convnet import build_teacher
-from mimic_keras.tasks.base import Task, run_job
+from mimic_keras.tasks.base import Task
 
 
 class Cifar10Task(Task):
     name = "cifar10"
 
-    def prepare(self, layout):
-        data = self.cfg.data
-        cmd = [
-            sys.executable, "-m", "pipelines.cifar10_to_tfrecord",
-            "--source", data.source, "--out", layout.data, "--val-size", str(data.val_size), "--force",
-        ]
-        if data.limit:
-            cmd += ["--limit", str(data.limit)]
-        if data.unlabelled:
-            cmd += ["--unlabelled", data.unlabelled]
-        run_job(cmd)
+    def prepare_options(self, layout):
+        from pipelines import cifar10_to_tfrecord
 
-    def label(self, layout):
         data = self.cfg.data
-        cmd = [sys.executable, "-m", "pipelines.label_with_teacher", "--data", layout.data,
-               "--out", layout.transfer, "--views", str(data.views), "--force"]
-        if data.mixup:
-            cmd += ["--mixup", str(data.mixup), "--mixup-alpha", str(data.mixup_alpha)]
-        for path in self.teacher_paths(layout):
-            cmd += ["--teacher", path]
+        return cifar10_to_tfrecord.Options(out=layout.data, source=data.source, val_size=data.val_size,
+                                           limit=data.limit, unlabelled=data.unlabelled, force=True)
+
+    def label_options(self, layout):
+        from pipelines import label_with_teacher
+
+        data = self.cfg.data
         splits = ["train", *data.label_splits]
         if "unlabelled" in writer.read_manifest(layout.data)["splits"]:
             splits.append("unlabelled")
-        run_job(cmd + ["--splits", *splits])
+        return label_with_teacher.Options(
+            data=layout.data, teacher=tuple(self.teacher_paths(layout)), out=layout.transfer, views=data.views,
+            mixup=data.mixup, mixup_alpha=data.mixup_alpha, splits=tuple(splits), force=True,
+        )
 
     def label_datasets(self, layout, train_cfg):
         train = cifar10.input_pipeline(

@@ -11,42 +11,35 @@ whose copies join the transfer set (None: all, (): none), interleaved with the t
 parts (`extra_0..3`); `data.transfer_unlabelled` picks the share of it in the transfer set.
 """
 
-import sys
-
 from mimic_keras import timit_layout
 from mimic_keras.data import timit, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models import speech_teachers
 from mimic_keras.models.mimics import build_mimic
-from mimic_keras.tasks.base import Task, run_job
+from mimic_keras.tasks.base import Task
 
 
 class TimitTask(Task):
     name = "timit"
 
-    def prepare(self, layout):
-        data = self.cfg.data
-        cmd = [sys.executable, "-m", "pipelines.timit_to_tfrecord", "--timit", data.source, "--out", layout.data,
-               "--force"]
-        if data.limit:
-            cmd += ["--limit", str(data.limit)]
-        if data.perturb:
-            cmd += ["--perturb", ",".join(timit.speed_key(f) for f in data.perturb)]
-        if data.unlabelled:
-            cmd += ["--unlabelled", data.unlabelled]
-        if data.full_test:
-            cmd += ["--full-test"]
-        run_job(cmd)
+    def prepare_options(self, layout):
+        from pipelines import timit_to_tfrecord
 
-    def label(self, layout):
-        cmd = [sys.executable, "-m", "pipelines.label_timit_with_teacher", "--data", layout.data,
-               "--out", layout.transfer, "--context", str(self.cfg.data.context), "--force"]
-        for path in self.teacher_paths(layout):
-            cmd += ["--teacher", path]
+        data = self.cfg.data
+        return timit_to_tfrecord.Options(timit=data.source, out=layout.data, limit=data.limit,
+                                         perturb=tuple(data.perturb), unlabelled=data.unlabelled,
+                                         full_test=data.full_test, force=True)
+
+    def label_options(self, layout):
+        from pipelines import label_timit_with_teacher
+
         splits = ["train", *self.cfg.data.label_splits]
         if timit.PERTURBED_SPLIT in writer.read_manifest(layout.data)["splits"]:
             splits.append(timit.PERTURBED_SPLIT)
-        run_job(cmd + ["--splits", *splits, *timit.extra_splits(layout.data)])
+        return label_timit_with_teacher.Options(
+            data=layout.data, teacher=tuple(self.teacher_paths(layout)), out=layout.transfer,
+            context=self.cfg.data.context, splits=(*splits, *timit.extra_splits(layout.data)), force=True,
+        )
 
     def _frames(self, data_dir, split, train_cfg, training, target="label", speeds=None):
         return distribute_options(timit.frame_pipeline(

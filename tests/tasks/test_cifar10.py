@@ -8,7 +8,9 @@ from mimic_keras import config as config_lib
 from mimic_keras.config import TeacherConfig
 from mimic_keras.distiller import Distiller
 from mimic_keras.models.convnet import build_teacher
-from mimic_keras.stages import Run
+from mimic_keras.configs.cifar10 import Cifar10Data
+from mimic_keras.layout import Layout
+from mimic_keras.tasks import get_task
 from pipelines import label_with_teacher
 from tests.helpers import write_image_dir
 
@@ -36,16 +38,19 @@ def labelled(tmp_path_factory):
 
 
 def _run(workdir, overrides):
+    """(task, layout) of the labelled workdir with the overrides."""
     cfg = config_lib.apply_overrides(config_lib.get_preset("cifar10-quick"), [*SMALL, *overrides])
-    return Run(cfg, workdir)
+    return get_task(cfg), Layout(workdir)
 
 
-def test_label_command_passes_the_mixup_options(labelled):
-    run = _run(labelled, ["data.mixup=3", "data.mixup_alpha=0.4"])
-    command = run.task.label_command(run)
-    assert command[command.index("--mixup") + 1] == "3" and command[command.index("--mixup-alpha") + 1] == "0.4"
-    run = _run(labelled, [])
-    assert "--mixup" not in run.task.label_command(run)  # the command of transfer sets without mixup
+def test_label_options_carry_the_mixup_options(labelled):
+    task, layout = _run(labelled, ["data.mixup=3", "data.mixup_alpha=0.4"])
+    options = task.label_options(layout)
+    assert (options.mixup, options.mixup_alpha, options.views) == (3, 0.4, 1)
+    assert options.splits == ("train", "validation", "test") and options.teacher == (layout.model("teacher_0"),)
+    task, layout = _run(labelled, ["data.source=/somewhere/cifar.tar", "data.val_size=7"])
+    options = task.prepare_options(layout)
+    assert (options.source, options.val_size, options.out) == ("/somewhere/cifar.tar", 7, layout.data)
 
 
 @pytest.mark.parametrize(
@@ -53,8 +58,8 @@ def test_label_command_passes_the_mixup_options(labelled):
     [("None", 2, 5), ("None", 0, 3), (0, 2, 3), (1, 1, 3), (0, 0, 1), (2, 1, 4)],
 )
 def test_transfer_views_and_mixup_select_records_and_count_them(labelled, transfer_views, mixup, per_image):
-    run = _run(labelled, [f"data.transfer_views={transfer_views}", f"data.mixup={mixup}"])
-    train, _, count = run.task.transfer_datasets(run, run.cfg.mimic_train)
+    task, layout = _run(labelled, [f"data.transfer_views={transfer_views}", f"data.mixup={mixup}"])
+    train, _, count = task.transfer_datasets(layout, task.cfg.mimic_train)
     assert count == N_TRAIN * per_image  # the LR schedule's step count is built from it
     labels = np.concatenate([y["label"].numpy() for _, y in train])
     assert len(labels) == count
@@ -65,27 +70,27 @@ def test_selected_view_ids():
     from mimic_keras.tasks.cifar10 import _transfer_views
 
     split = {"count": 10 * 6, "views": 3, "mixup": 2}
-    data = config_lib.DataConfig(transfer_views=1, mixup=1)
+    data = Cifar10Data(transfer_views=1, mixup=1)
     assert _transfer_views(data, split) == (1, (4, 4), 10 * 3)
-    assert _transfer_views(config_lib.DataConfig(mixup=2), split) == (None, None, 60)
-    assert _transfer_views(config_lib.DataConfig(), split) == (3, None, 10 * 4)
-    assert _transfer_views(config_lib.DataConfig(), {"count": 7}) == (None, None, 7)  # sets from before mixup
+    assert _transfer_views(Cifar10Data(mixup=2), split) == (None, None, 60)
+    assert _transfer_views(Cifar10Data(), split) == (3, None, 10 * 4)
+    assert _transfer_views(Cifar10Data(), {"count": 7}) == (None, None, 7)  # sets from before mixup
 
 
 @pytest.mark.parametrize(
     "override, message", [("data.mixup=3", "2 mixup images"), ("data.transfer_views=3", "2 augmented")]
 )
 def test_more_than_the_transfer_set_holds_is_refused(labelled, override, message):
-    run = _run(labelled, [override])
+    task, layout = _run(labelled, [override])
     with pytest.raises(ValueError, match=message):
-        run.task.transfer_datasets(run, run.cfg.mimic_train)
+        task.transfer_datasets(layout, task.cfg.mimic_train)
 
 
 def test_distiller_trains_on_mixup_records_whose_label_is_minus_one(labelled):
-    run = _run(labelled, ["data.mixup=2", "distill.alpha=0.5"])
-    train, _, _ = run.task.transfer_datasets(run, run.cfg.mimic_train)
+    task, layout = _run(labelled, ["data.mixup=2", "distill.alpha=0.5"])
+    train, _, _ = task.transfer_datasets(layout, task.cfg.mimic_train)
     keras.utils.set_random_seed(0)
-    student = run.task.build_student(run.cfg, "mimic")
+    student = task.build_student("mimic")
     distiller = Distiller(student, alpha=0.5)  # the label loss runs too, and must skip label -1
     distiller.compile(optimizer="adam", metrics=[keras.metrics.SparseCategoricalAccuracy(name="label_accuracy")])
     before = [w.numpy().copy() for w in student.trainable_weights]

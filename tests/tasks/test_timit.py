@@ -1,4 +1,4 @@
-"""TimitTask: prepare / label commands, the prepared check, and the transfer set with speed-perturbed copies."""
+"""TimitTask: the options of its data jobs, and the transfer set with speed-perturbed copies."""
 
 import dataclasses
 import os
@@ -10,47 +10,37 @@ import pytest
 from mimic_keras import config as config_lib
 from mimic_keras.data import timit, writer
 from mimic_keras.distiller import Distiller
-from mimic_keras.stages import Run
+from mimic_keras.layout import Layout
 from mimic_keras.tasks.timit import TimitTask
 from pipelines import label_timit_with_teacher
 
 
 def _run(tmp_path, data, transfer=None, **data_options):
+    """(task, layout): a run folder over converted (and labelled) folders, with other data options."""
     cfg = config_lib.get_preset("timit-quick")
     source = writer.read_manifest(data)["source"]["root"]
     cfg.data = dataclasses.replace(cfg.data, source=source, **data_options)
-    run = Run(cfg, str(tmp_path / "run"))
-    os.symlink(data, run.data_dir)
+    layout = Layout(str(tmp_path / "run"))
+    os.makedirs(layout.workdir)
+    os.symlink(data, layout.data)
     if transfer:
-        os.symlink(transfer, run.transfer_dir)
-    return run
+        os.symlink(transfer, layout.transfer)
+    return TimitTask(cfg), layout
 
 
-def test_commands_carry_the_speeds(tmp_path, timit_perturbed_records, timit_records):
-    task = TimitTask()
-    run = _run(tmp_path, timit_perturbed_records, perturb=(1.1, 0.9))
-    cmd = task.prepare_command(run)
-    assert cmd[cmd.index("--perturb") + 1] == "1.1,0.9"
-    assert task.label_command(run)[-5:] == ["--splits", "train", "dev", "test", "unlabelled"]
-    plain = _run(tmp_path / "plain", timit_records)
-    assert "--perturb" not in task.prepare_command(plain)
-    assert task.label_command(plain)[-4:] == ["--splits", "train", "dev", "test"]
+def _datasets(run, train_cfg):
+    task, layout = run
+    return task.transfer_datasets(layout, train_cfg)
 
 
-@pytest.mark.parametrize("options,prepared", [
-    ({"perturb": (0.9, 1.1)}, True),
-    ({"perturb": (1.1, 0.9)}, True),
-    ({"perturb": (0.9,)}, False),
-    ({}, False),
-    ({"perturb": (0.9, 1.1), "limit": 3}, False),
-])
-def test_prepared_means_converted_with_the_configured_speeds(tmp_path, timit_perturbed_records, options, prepared):
-    assert TimitTask().is_prepared(_run(tmp_path, timit_perturbed_records, **options)) is prepared
-
-
-def test_plain_conversion_is_prepared_without_speeds(tmp_path, timit_records):
-    assert TimitTask().is_prepared(_run(tmp_path, timit_records))
-    assert not TimitTask().is_prepared(_run(tmp_path / "p", timit_records, perturb=(0.9,)))
+def test_job_options_carry_the_speeds(tmp_path, timit_perturbed_records, timit_records):
+    task, layout = _run(tmp_path, timit_perturbed_records, perturb=(1.1, 0.9))
+    assert task.prepare_options(layout).perturb == (1.1, 0.9)
+    assert task.label_options(layout).splits == ("train", "dev", "test", "unlabelled")
+    plain, plain_layout = _run(tmp_path / "plain", timit_records)
+    assert plain.prepare_options(plain_layout).perturb == ()
+    assert plain.label_options(plain_layout).splits == ("train", "dev", "test")
+    assert plain.label_options(plain_layout).teacher == tuple(plain_layout.teacher_models(2))
 
 
 def test_label_job_labels_the_copies(timit_perturbed_labelled):
@@ -67,14 +57,13 @@ def test_label_job_labels_the_copies(timit_perturbed_labelled):
                                                      ((1.1, 0.9), ("0.9", "1.1"))])
 def test_transfer_set_count_is_exact(tmp_path, timit_perturbed_labelled, transfer_perturb, speeds):
     data, transfer, _ = timit_perturbed_labelled
-    run = _run(tmp_path, data, transfer, perturb=(0.9, 1.1), transfer_perturb=transfer_perturb)
-    train_cfg = dataclasses.replace(run.cfg.mimic_train, batch_size=64)
+    task, layout = _run(tmp_path, data, transfer, perturb=(0.9, 1.1), transfer_perturb=transfer_perturb)
+    train_cfg = dataclasses.replace(task.cfg.mimic_train, batch_size=64)
     factors = timit.perturbed_counts(data)
     expected = timit.num_frames(data, "train") + sum(factors[k]["frames"] for k in speeds)
-    task = TimitTask()
-    train, _, count = task.transfer_datasets(run, train_cfg)
+    train, _, count = task.transfer_datasets(layout, train_cfg)
     labels = np.concatenate([y["label"] for _, y in train.as_numpy_iterator()])
-    assert count == expected == len(labels) == task.transfer_examples(run)
+    assert count == expected == len(labels) == task.transfer_examples(layout)
     assert np.sum(labels == -1) == sum(factors[k]["frames"] for k in speeds)
     assert int(train.cardinality()) == -(-expected // 64)
 
@@ -82,16 +71,16 @@ def test_transfer_set_count_is_exact(tmp_path, timit_perturbed_labelled, transfe
 def test_transfer_set_refuses_speeds_it_does_not_have(tmp_path, timit_perturbed_labelled, timit_records):
     data, transfer, teacher = timit_perturbed_labelled
     train_cfg = dataclasses.replace(config_lib.get_preset("timit-quick").mimic_train, batch_size=64)
-    run = _run(tmp_path, data, transfer, perturb=(0.9, 1.1), transfer_perturb=(1.2,))
+    task, layout = _run(tmp_path, data, transfer, perturb=(0.9, 1.1), transfer_perturb=(1.2,))
     with pytest.raises(ValueError, match="speed\\(s\\) 1.2.*0.9, 1.1"):
-        TimitTask().transfer_datasets(run, train_cfg)
+        task.transfer_datasets(layout, train_cfg)
     # Data converted with copies, transfer set labelled from a conversion without them: relabel.
     stale = str(tmp_path / "stale")
     label_timit_with_teacher.label(timit_records, [teacher], stale)
-    run = _run(tmp_path / "b", data, stale, perturb=(0.9, 1.1))
+    task, layout = _run(tmp_path / "b", data, stale, perturb=(0.9, 1.1))
     with pytest.raises(ValueError, match="another conversion.*rerun the label stage"):
-        TimitTask().transfer_datasets(run, train_cfg)
-    assert TimitTask().transfer_datasets(_run(tmp_path / "c", data, stale, transfer_perturb=()), train_cfg)[2] == \
+        task.transfer_datasets(layout, train_cfg)
+    assert _datasets(_run(tmp_path / "c", data, stale, transfer_perturb=()), train_cfg)[2] == \
         timit.num_frames(data, "train")
 
 
@@ -116,28 +105,23 @@ def extra_labelled(tmp_path_factory):
     return data, transfer
 
 
-def test_extra_speech_commands_and_prepared_check(tmp_path, extra_labelled, timit_records):
+def test_extra_speech_job_options(tmp_path, extra_labelled):
     data, _ = extra_labelled
     extra = writer.read_manifest(data)["source"]["unlabelled"]
-    task = TimitTask()
-    run = _run(tmp_path, data, unlabelled=extra, full_test=True)
-    cmd = task.prepare_command(run)
-    assert cmd[cmd.index("--unlabelled") + 1] == extra and "--full-test" in cmd
-    assert task.label_command(run)[-8:] == ["--splits", "train", "dev", "test", "extra_0", "extra_1", "extra_2", "extra_3"]
-    assert not task.is_prepared(run)  # converted without --full-test
-    assert task.is_prepared(_run(tmp_path / "a", data, unlabelled=extra))
-    assert not task.is_prepared(_run(tmp_path / "b", data))
-    assert not task.is_prepared(_run(tmp_path / "c", timit_records, unlabelled=extra))
+    task, layout = _run(tmp_path, data, unlabelled=extra, full_test=True)
+    options = task.prepare_options(layout)
+    assert options.unlabelled == extra and options.full_test
+    assert task.label_options(layout).splits == ("train", "dev", "test", "extra_0", "extra_1", "extra_2", "extra_3")
 
 
 @pytest.mark.parametrize("share,parts", [(None, 4), (1, 4), (0.5, 2), (0.25, 1), (0, 0)])
 def test_transfer_set_takes_a_share_of_the_extra_speech(tmp_path, extra_labelled, share, parts):
     data, transfer = extra_labelled
-    run = _run(tmp_path, data, transfer, transfer_unlabelled=share)
-    train_cfg = dataclasses.replace(run.cfg.mimic_train, batch_size=16)
+    task, layout = _run(tmp_path, data, transfer, transfer_unlabelled=share)
+    train_cfg = dataclasses.replace(task.cfg.mimic_train, batch_size=16)
     extra_frames = sum(timit.num_frames(data, f"extra_{i}") for i in range(parts))
     expected = timit.num_frames(data, "train") + extra_frames
-    train, _, count = TimitTask().transfer_datasets(run, train_cfg)
+    train, _, count = task.transfer_datasets(layout, train_cfg)
     labels = np.concatenate([y["label"] for _, y in train.as_numpy_iterator()])
     assert count == expected == len(labels) and np.sum(labels == -1) == extra_frames
 
@@ -146,16 +130,16 @@ def test_extra_speech_shares_are_checked(tmp_path, extra_labelled, timit_records
     data, transfer = extra_labelled
     train_cfg = config_lib.get_preset("timit-quick").mimic_train
     with pytest.raises(ValueError, match="one of 0, 0.25, 0.5, 0.75, 1"):
-        TimitTask().transfer_datasets(_run(tmp_path, data, transfer, transfer_unlabelled=0.3), train_cfg)
+        _datasets(_run(tmp_path, data, transfer, transfer_unlabelled=0.3), train_cfg)
     with pytest.raises(ValueError, match="has no extra speech.*data.unlabelled"):
-        TimitTask().transfer_datasets(_run(tmp_path / "a", timit_records, transfer_unlabelled=0.5), train_cfg)
+        _datasets(_run(tmp_path / "a", timit_records, transfer_unlabelled=0.5), train_cfg)
 
 
 def test_distiller_trains_on_frames_without_labels(tmp_path, timit_perturbed_labelled):
     data, transfer, _ = timit_perturbed_labelled
-    run = _run(tmp_path, data, transfer, perturb=(0.9, 1.1))
-    train_cfg = dataclasses.replace(run.cfg.mimic_train, batch_size=128)
-    train, val, _ = TimitTask().transfer_datasets(run, train_cfg)
+    task, layout = _run(tmp_path, data, transfer, perturb=(0.9, 1.1))
+    train_cfg = dataclasses.replace(task.cfg.mimic_train, batch_size=128)
+    train, val, _ = task.transfer_datasets(layout, train_cfg)
     keras.utils.set_random_seed(0)
     student = keras.Sequential([keras.Input((timit.INPUT_DIM,)), keras.layers.Dense(8, activation="relu"),
                                 keras.layers.Dense(timit.NUM_STATES)])
