@@ -163,13 +163,24 @@ def run(stage, cfg, layout, strategy, known):
 
     Its stamp is removed first, so a stage that is killed leaves nothing that counts as done.
     """
-    spec = STAGES[stage]
     if os.path.exists(layout.stamp(stage)):
         os.remove(layout.stamp(stage))
-    spec.run(cfg, layout, strategy)
+    STAGES[stage].run(cfg, layout, strategy)
+    return record(stage, cfg, layout, known)
+
+
+def record(stage, cfg, layout, known=None):
+    """Records that `stage`'s outputs, as they are now, were made by `cfg` from the stages before it.
+
+    `run` calls it after a stage; call it yourself only for outputs made outside `fit` (for
+    example by the data jobs' own CLIs) that you know match `cfg`. Returns the new fingerprint.
+    """
+    if known is None:
+        known = {name: check(name, cfg, layout).fingerprint for name in STAGES[stage].after}
+    spec = STAGES[stage]
     stamp = stamps.write(layout.stamp(stage), stage, spec.version, reads(stage, cfg), _inputs(stage, known),
                          spec.outputs(cfg, layout), layout.workdir)
     return stamps.fingerprint(stamp)
 
 
-__all__ = ["Layout", "PIPELINE", "STAGES", "check", "reads", "run"]
+__all__ = ["Layout", "PIPELINE", "STAGES", "check", "reads", "record", "run"]

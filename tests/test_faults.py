@@ -20,8 +20,10 @@ import time
 import keras
 import pytest
 
-from mimic_keras import fit, training
+from mimic_keras import config as config_lib
+from mimic_keras import fit, stages, training
 from mimic_keras.config import TeacherConfig
+from mimic_keras.layout import Layout
 from mimic_keras.models.convnet import build_teacher
 from tests.helpers import write_image_dir
 
@@ -48,7 +50,15 @@ def build_mimic_workdir(workdir, n_train=128, shards=2, seed=0):
     keras.utils.set_random_seed(seed)
     build_teacher(TINY_TEACHER, name="teacher_0").save(teacher_path)
     label(data, [teacher_path], os.path.join(workdir, "transfer"), splits=["train", "validation"], shards=shards)
+    # Made outside `fit`, for the config the mimic command runs with: recorded as such.
+    for stage in ("prepare", "teacher", "label"):
+        stages.record(stage, mimic_config(), Layout(workdir))
     return workdir
+
+
+def mimic_config(*overrides):
+    """The config `mimic_command` runs with."""
+    return config_lib.apply_overrides(config_lib.get_preset("cifar10-quick"), [*MIMIC_ARGS, *overrides])
 
 
 def mimic_command(workdir, *overrides):
@@ -107,15 +117,25 @@ def test_transfer_set_of_another_teacher_is_refused(prepared, tmp_path, capsys):
     build_teacher(TINY_TEACHER, name="teacher_0").save(os.path.join(workdir, "teacher", "teacher_0", "model.keras"))
     assert fit.main(mimic_command(workdir)) == 1
     err = capsys.readouterr().err
-    assert "labelled by other teachers" in err and "label" in err
+    assert "run stage 'label' first (teacher out of date)" in err
     assert not os.path.exists(os.path.join(workdir, "mimic"))  # no training step ran
+    # Relabelled outside `fit` (so the stage record still says otherwise): the mimic stage's own check.
+    for stage in ("teacher", "label"):
+        stages.record(stage, mimic_config(), Layout(workdir))
+    assert fit.main(mimic_command(workdir)) == 1
+    assert "labelled by other teachers" in capsys.readouterr().err
+    assert not os.path.exists(os.path.join(workdir, "mimic"))
 
 
 def test_logits_of_another_size_are_refused(prepared, tmp_path, capsys):
     workdir = _copy(prepared, tmp_path)
     assert fit.main(mimic_command(workdir, "num_classes=5")) == 1
     err = capsys.readouterr().err
-    assert "holds 10 logits per example but the mimic outputs 5" in err
+    assert "run stage 'label' first (teacher out of date)" in err  # the teachers read num_classes
+    for stage in ("teacher", "label"):  # recorded as made for 5 classes: the mimic stage's own check
+        stages.record(stage, mimic_config("num_classes=5"), Layout(workdir))
+    assert fit.main(mimic_command(workdir, "num_classes=5")) == 1
+    assert "holds 10 logits per example but the mimic outputs 5" in capsys.readouterr().err
     assert not os.path.exists(os.path.join(workdir, "mimic"))
 
 

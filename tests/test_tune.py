@@ -147,3 +147,15 @@ def test_an_unlabelled_workdir_names_the_stages_to_run(tmp_path, capsys):
     err = capsys.readouterr().err
     for stage in ("prepare", "teacher", "label"):
         assert f"python -m mimic_keras.fit {stage} --preset cifar10-quick --workdir {tmp_path}" in err
+
+
+def test_tune_right_after_fit_uses_the_workdirs_config(labelled, capsys):
+    """The README's order: `fit all --preset P data.source=...`, then `tune --preset P` with no overrides."""
+    workdir, _ = labelled
+    with open(os.path.join(workdir, "config.json")) as f:
+        before = f.read()
+    assert tune.main(["--preset", "cifar10-quick", "--workdir", workdir, "--max-trials", "1", "--overwrite",
+                      *SPACE]) == 0
+    assert "no labelled transfer set" not in capsys.readouterr().err
+    with open(os.path.join(workdir, "config.json")) as f:
+        assert f.read() == before  # tune reads the run's config; it never rewrites it
