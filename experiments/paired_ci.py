@@ -28,6 +28,14 @@ def _parse(spec):
     return workdir, stage or "mimic"
 
 
+def _config(workdir):
+    """The config saved in a run's workdir."""
+    from mimic_keras import config as config_lib
+    from mimic_keras.layout import Layout
+
+    return config_lib.get_preset(Layout(workdir).config)
+
+
 def _cifar_correct(workdir, stage):
     """(image ids, per-image correctness) of one model on its run's test split."""
     import keras
@@ -44,13 +52,13 @@ def compare(baseline, others):
     """Rows `(name, value, difference, low, high)`: test accuracy (CIFAR-10) or PER (TIMIT)."""
     from mimic_keras.eval import per, stats
 
-    kinds = {_run(w).cfg.data.dataset for w, _ in [baseline, *others]}
+    kinds = {_config(w).data.dataset for w, _ in [baseline, *others]}
     if len(kinds) != 1:
         raise ValueError(f"runs of different datasets: {', '.join(sorted(kinds))}")
     rows = []
     if kinds == {"timit"}:
         def scored(workdir, stage):
-            return per.read_scored(_run(workdir).path("transcripts", stage))
+            return per.read_scored(os.path.join(workdir, "transcripts", stage))
 
         speakers, refs, base_hyps = scored(*baseline)
         rows.append((baseline, per.phone_error_rate(refs, base_hyps), None, None, None))

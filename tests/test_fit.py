@@ -182,4 +182,4 @@ def test_label_is_redone_after_the_data_is_converted_again(tiny_copy):
     manifest = writer.read_manifest(layout.data)
     writer.write_manifest(layout.data, {**manifest, "fingerprint": "another conversion"})
     assert not stages.check("prepare", cfg, layout).up_to_date  # its output changed by hand
-    assert stages.check("label", cfg, layout).reason == "prepare out of date"
+    assert stages.check("label", cfg, layout).reason == "prepare, teacher out of date"

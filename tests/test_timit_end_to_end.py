@@ -137,7 +137,7 @@ def test_rerun_skips_finished_stages(tiny_run, capsys):
     _, _, args, _ = tiny_run
     capsys.readouterr()
     assert fit.main(args) == 0
-    assert capsys.readouterr().out.count("skipped") == 7
+    assert capsys.readouterr().out.count("up to date") == 7
 
 
 def test_exported_mimic_serves_frames_and_utterances(tiny_run):

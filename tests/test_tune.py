@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import shutil
 import sys
 
 import keras
@@ -35,7 +36,7 @@ def _results(workdir):
         return json.load(f)
 
 
-def test_search_trains_only_within_budget_and_writes_a_usable_preset(labelled, monkeypatch):
+def test_search_trains_only_within_budget_and_writes_a_usable_preset(labelled, monkeypatch, tmp_path):
     workdir, args = labelled
     built, build_mimic = [], tune.hypermodel.build_mimic
 
@@ -72,16 +73,18 @@ def test_search_trains_only_within_budget_and_writes_a_usable_preset(labelled, m
     assert preset.mimic_train.schedule == best["schedule"]
     assert preset.mimic_train.epochs == 2 and preset.teacher.num_teachers == 1  # the rest is the run's
 
-    # fit accepts the preset on the same workdir and trains the chosen mimic.
-    assert fit.main(["mimic", "--force", "--preset", preset_path, "--workdir", workdir]) == 0
-    mimic = keras.saving.load_model(os.path.join(workdir, "mimic", "model.keras"))
-    assert mimic.count_params() == best["params"]
-
     # Rerunning resumes the finished search (nothing new runs); another space needs --overwrite.
     built.clear()
     assert tune.main(search) == 0
     assert _results(workdir)["trials"] == trials and all(p <= BUDGET for p in built)
     assert tune.main([*args, "--max-trials", "2", "--hidden", "16"]) == 2
+
+    # fit accepts the preset on (a copy of) the workdir and trains the chosen mimic.
+    copy = str(tmp_path / "run")
+    shutil.copytree(workdir, copy)
+    assert fit.main(["mimic", "--force", "--preset", preset_path, "--workdir", copy]) == 0
+    mimic = keras.saving.load_model(os.path.join(copy, "mimic", "model.keras"))
+    assert mimic.count_params() == best["params"]
 
 
 def test_a_failing_trial_is_reported_and_the_search_goes_on(labelled, monkeypatch, capsys):
