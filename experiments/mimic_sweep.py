@@ -1,11 +1,17 @@
 """Train mimic variants on one run's transfer set and tabulate them (same data, same budget).
 
-    python experiments/mimic_sweep.py --base runs/cifar10-cpu --name losses \
-        --common mimic_train.epochs=5 \
-        --variant l2_logits: --variant "kd:distill.loss=kd distill.temperature=4" \
-        --variant "l2_probs:distill.loss=l2_probs" --variant "ce:distill.loss=ce"
+A sweep is data: a JSON file (or dict) naming its variants and their config overrides,
 
-A rerun retrains nothing (the fit stages skip finished outputs) and rewrites the outputs.
+    {"name": "losses", "base": "runs/cifar10-cpu", "stage": "mimic",
+     "common": ["mimic_train.epochs=5"],
+     "variants": {"l2_logits": [], "kd": ["distill.loss=kd", "distill.temperature=4"],
+                  "l2_probs": ["distill.loss=l2_probs"], "ce": ["distill.loss=ce"]},
+     "teachers": {}}
+
+    python experiments/mimic_sweep.py experiments/sweeps/losses.json [--base runs/other]
+
+(`--base/--name/--common/--variant NAME:k=v ...` on the command line build the same dict.)
+A rerun retrains nothing (each variant's stages are up to date) and rewrites the outputs.
 Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
 with the base run's config plus the overrides. `--stage control` trains the label-trained
@@ -71,6 +77,16 @@ def _link(target, link):
         os.symlink(os.path.abspath(target), link)
 
 
+def _record_teachers(base, workdir, overrides):
+    """Records the linked teacher files as the variant's teacher stage (they were trained elsewhere)."""
+    from mimic_keras import config as config_lib
+    from mimic_keras import stages
+    from mimic_keras.layout import Layout
+
+    cfg = config_lib.apply_overrides(config_lib.get_preset(os.path.join(base, "config.json")), overrides)
+    stages.record("teacher", cfg, Layout(workdir))
+
+
 def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=None):
     """Trains one variant in `<base>-<name>-<variant>` and returns its table row.
 
@@ -86,9 +102,12 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
             _link(path, os.path.join(workdir, "teacher", f"teacher_{i}", "model.keras"))
         overrides = [f"teacher.num_teachers={len(teachers)}", *overrides]
         stages = ["label", stage]
+        _stage_records(base, workdir, ["prepare"])
+        _record_teachers(base, workdir, [*common, *overrides])
     else:
         for part in ("teacher", "transfer"):
             _link(os.path.join(base, part), os.path.join(workdir, part))
+        _stage_records(base, workdir, ["prepare", "teacher", "label"])
     for one in stages:
         cmd = [sys.executable, "-m", "mimic_keras.fit", one, "--preset", os.path.join(base, "config.json"),
                "--workdir", workdir, *common, *overrides]
@@ -152,31 +171,80 @@ def write_outputs(name, rows, common, base):
     print("\n".join(lines))
 
 
-def main():
+def _stage_records(base, workdir, stages):
+    """Copies the base run's records of `stages` into a variant's workdir (its outputs are links to the same files)."""
+    import shutil
+
+    from mimic_keras.layout import Layout
+
+    for stage in stages:
+        source, target = Layout(base).stamp(stage), Layout(workdir).stamp(stage)
+        if os.path.exists(source):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(source, target)
+
+
+def load_sweep(path_or_dict):
+    """A sweep as a dict (see the module docstring), checked; from a JSON file or a dict."""
+    if isinstance(path_or_dict, dict):
+        sweep = dict(path_or_dict)
+    else:
+        with open(path_or_dict) as f:
+            sweep = json.load(f)
+    missing = [key for key in ("name", "base", "variants") if key not in sweep]
+    if missing:
+        raise ValueError(f"sweep lacks {', '.join(missing)}")
+    if not isinstance(sweep["variants"], dict) or not all(isinstance(v, list) for v in sweep["variants"].values()):
+        raise ValueError("sweep variants must be an object of NAME: [overrides]")
+    sweep.setdefault("stage", "mimic")
+    sweep.setdefault("common", [])
+    sweep.setdefault("teachers", {})
+    for variant, paths in sweep["teachers"].items():
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            raise ValueError(f"teacher files of {variant} not found: {', '.join(missing)}")
+    return sweep
+
+
+def run_sweep(sweep):
+    """Trains every variant of a sweep (a dict, `load_sweep`) and writes its table and figures; returns the rows."""
+    sweep = load_sweep(sweep)
+    rows = []
+    for variant, overrides in sweep["variants"].items():
+        rows.append(run_variant(sweep["base"], sweep["name"], variant, overrides, sweep["common"], sweep["stage"],
+                                sweep["teachers"].get(variant)))
+        write_outputs(sweep["name"], rows, sweep["common"], sweep["base"])
+    return rows
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", required=True, help="a run workdir whose label stage is done")
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--common", nargs="*", default=[])
-    parser.add_argument("--variant", action="append", required=True, help="NAME:key=value key=value ...")
-    parser.add_argument("--stage", choices=("mimic", "control"), default="mimic",
+    parser.add_argument("sweep", nargs="?", help="a sweep's JSON file")
+    parser.add_argument("--base", help="a run workdir whose label stage is done (overrides the file's)")
+    parser.add_argument("--name")
+    parser.add_argument("--common", nargs="*", default=None)
+    parser.add_argument("--variant", action="append", default=[], help="NAME:key=value key=value ...")
+    parser.add_argument("--stage", choices=("mimic", "control"), default=None,
                         help="train the mimic (on the transfer set) or the control (on the labels)")
     parser.add_argument("--teachers", action="append", default=[], metavar="NAME=PATH[,PATH...]",
                         help="label variant NAME's transfer set anew with these teacher files (an ensemble when several)")
-    args = parser.parse_args()
-    teachers = {}
-    for spec in args.teachers:
-        variant, _, paths = spec.partition("=")
-        teachers[variant] = [p for p in paths.split(",") if p]
-        missing = [p for p in teachers[variant] if not os.path.exists(p)]
-        if missing:
-            parser.error(f"teacher files not found: {', '.join(missing)}")
-    rows = []
+    args = parser.parse_args(argv)
+    sweep = load_sweep(args.sweep) if args.sweep else {"variants": {}}
+    for key in ("base", "name", "common", "stage"):
+        if getattr(args, key) is not None:
+            sweep[key] = getattr(args, key)
     for spec in args.variant:
         variant, _, overrides = spec.partition(":")
-        rows.append(run_variant(args.base, args.name, variant, overrides.split(), args.common, args.stage,
-                                teachers.get(variant)))
-        write_outputs(args.name, rows, args.common, args.base)
+        sweep["variants"][variant] = overrides.split()
+    for spec in args.teachers:
+        variant, _, paths = spec.partition("=")
+        sweep.setdefault("teachers", {})[variant] = [p for p in paths.split(",") if p]
+    try:
+        sweep = load_sweep(sweep)
+    except ValueError as e:
+        parser.error(str(e))
+    run_sweep(sweep)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,6 +5,7 @@ import json
 import os
 
 import keras
+import pytest
 
 from mimic_keras import config as config_lib
 
@@ -78,3 +79,25 @@ def test_merge_sweeps_copies_the_named_rows(tmp_path, monkeypatch, capsys):
     assert merged["base"] == "runs/a, runs/b"
     assert merge.main(["--name", "x", "--row", "a.json:nope"]) == 2
     assert "no variant 'nope'" in capsys.readouterr().err
+
+
+def test_sweeps_are_data():
+    path = os.path.join(os.path.dirname(__file__), "..", "experiments", "sweeps", "losses.json")
+    losses = sweep.load_sweep(path)
+    assert losses["variants"]["kd"] == ["distill.loss=kd", "distill.temperature=4"] and losses["stage"] == "mimic"
+    with pytest.raises(ValueError, match="variants must be an object"):
+        sweep.load_sweep({"name": "x", "base": "b", "variants": ["kd"]})
+    with pytest.raises(ValueError, match="lacks base"):
+        sweep.load_sweep({"name": "x", "variants": {}})
+
+
+def test_a_variant_trains_on_the_base_runs_recorded_stages(tiny_run, tmp_path):
+    """A variant's workdir links the base run's data, teachers and transfer set, with their stage records."""
+    import shutil
+
+    base = str(tmp_path / "base")
+    shutil.copytree(tiny_run[0], base)
+    row = sweep.run_variant(base, "w", "narrow", ["mimic.hidden=8"], [])
+    assert row["variant"] == "narrow" and row["parameters"] > 0 and row["epochs"] == 3
+    with open(os.path.join(f"{base}-w-narrow", "config.json")) as f:
+        assert json.load(f)["mimic"]["hidden"] == 8
