@@ -36,7 +36,7 @@ def check(cfg):
 
 
 def _cifar10_quick():
-    # Small widths and few epochs: a smoke run of every stage (about 5 minutes on 2 CPU cores).
+    # Small widths and few epochs: a smoke run of every stage (about 7 minutes on 2 shared CPU cores).
     return ExperimentConfig(
         name="cifar10-quick",
         data=Cifar10Data(limit=10000, val_size=1000, views=1),
