@@ -23,7 +23,7 @@ def _errors():
     return (ValueError, FileNotFoundError, RuntimeError, OSError, KeyError, NonFiniteLossError)
 
 
-def _plan(cfg, layout, names, force):
+def _plan(cfg, layout, names):
     """{stage: Status} for the asked stages (before any runs), refusing stages whose inputs are stale."""
     known, plan = {}, {}
     for name in stages.PIPELINE:
@@ -43,7 +43,7 @@ def _plan(cfg, layout, names, force):
 def run_stages(cfg, layout, names, force=False, started=None):
     """Runs `names` in pipeline order, each only when it is not up to date (or `force`); returns an exit code."""
     try:
-        plan = _plan(cfg, layout, names, force)
+        plan = _plan(cfg, layout, names)
     except StageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
