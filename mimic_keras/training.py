@@ -291,15 +291,33 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
 def _read_csv_log(path):
     if not os.path.exists(path):
         return {}
-    with open(path) as f:
+    with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
+    # Only rows that parse: a log cut by a kill mid-line, or written by an older run, must never
+    # stop the resume that reads it.
+    rows = [row for row in rows if _log_row_ok(row)]
     by_epoch = {int(row["epoch"]): row for row in rows}  # an epoch run twice (crash between its
     rows = [by_epoch[e] for e in sorted(by_epoch)]        # log row and its backup): the last row wins
-    keys = [k for k in (rows[0] if rows else {}) if any(row[k] != "NA" for row in rows)]  # NA: no validation
-    curves = {key: [float(row[key]) if row[key] != "NA" else math.nan for row in rows] for key in keys}
+    keys = [k for k in (rows[0] if rows else {}) if k and any(row.get(k) != "NA" for row in rows)]  # NA: no validation
+    curves = {key: [_log_value(row.get(key)) for row in rows] for key in keys}
     if "epoch" in curves:
         curves["epoch"] = [int(e) + 1 for e in curves["epoch"]]
     return curves
+
+
+def _log_row_ok(row):
+    try:
+        int(row.get("epoch"))
+    except (TypeError, ValueError):
+        return False  # a repeated header, or a line cut short
+    return None not in row  # more fields than the header: lines run together
+
+
+def _log_value(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan  # NA (no validation), or a field cut short
 
 
 def read_history(run_dir):
