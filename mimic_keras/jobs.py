@@ -194,8 +194,11 @@ def run_cli(options_cls, run, argv=None, errors=(ValueError, OSError), prog=None
 
     options, flags = _parse(options_cls, argv, prog, description)
     verify.set_enabled(not flags.no_verify)
+    out = getattr(options, "out", None)
     try:
-        run(options)
+        # At once, before reading any input: a second job on the same output stops here.
+        with locks.hold_folder(out) if out else contextlib.nullcontext():
+            run(options)
     except (*errors, *USER_ERRORS) as e:
         if flags.debug:
             raise

@@ -182,7 +182,8 @@ def _read_tar(path):
                     target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname)
                                                 if member.issym() else member.linkname)
                     if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
-                        raise SourceError(f"{path}: link {name!r} -> {member.linkname!r} leads outside the archive; "
+                        kind = "symbolic link" if member.issym() else "hard link"
+                        raise SourceError(f"{path}: {kind} {name!r} -> {member.linkname!r} leads outside the archive; "
                                           "refusing the archive")
                 if not (member.isfile() or member.islnk()) or _ignored(name):
                     continue

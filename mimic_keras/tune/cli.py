@@ -124,7 +124,7 @@ def _tune(args, cfg, workdir, space):
                           else ["--preset", args.preset or cfg.name, "--workdir", workdir, *args.overrides])
         commands = "\n".join(f"  python -m mimic_keras.fit {stage} {tail}" for stage in missing)
         print(f"error: {workdir} has no labelled transfer set to tune on; run first:\n{commands}", file=sys.stderr)
-        return 1
+        return 2
     try:
         summary = search(cfg, layout, setup(cfg), space, args.max_trials, budget=args.budget_params,
                          tuner=args.tuner, factor=args.factor, seed=args.seed, overwrite=args.overwrite,
