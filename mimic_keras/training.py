@@ -15,6 +15,7 @@ run with another training config or model shape is discarded, not resumed. Under
 multi-worker training, workers other than the chief write into `run_dir/worker_<i>/`.
 """
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -131,8 +132,16 @@ def read_backup_state(backup_dir):
     pointer = os.path.join(backup_dir, ResumableBackup.POINTER)
     if not os.path.exists(pointer):
         return None
-    with open(pointer) as f:
-        return json.load(f)
+    try:
+        with open(pointer) as f:
+            state = json.load(f)
+        usable = isinstance(state.get("epoch"), int) and os.path.isfile(os.path.join(backup_dir, state["weights"]))
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        usable = False
+    if not usable:  # damaged (a run that shared the workdir before locks, a disk error): start over
+        print(f"note: {backup_dir}: its last checkpoint is unreadable or gone; training starts over", flush=True)
+        return None
+    return state
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -217,8 +226,9 @@ def _prepare_backup(run_dir, stamp, stage):
     if os.path.isdir(backup):
         previous = None
         if os.path.exists(stamp_path):
-            with open(stamp_path) as f:
-                previous = json.load(f).get("stamp")
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # damaged: discarded below
+                with open(stamp_path) as f:
+                    previous = json.load(f).get("stamp")
         if previous == stamp:
             return backup
         print(f"{stage}: discarding {backup}: it was written by a run with another config or model", flush=True)

@@ -3,7 +3,7 @@
 Every user error ends as one line `error: ...` on stderr and exit status 2 (1 only for a bug,
 whose traceback `--debug` shows), and leaves nothing behind. Classes:
 
-1. two processes on one workdir or output folder       test_second_*, test_stale_lock_*, test_resume_log_*
+1. two processes on one workdir or output folder       test_second_*, test_stale_lock_*, test_resume_*
 2. silently wrong data                                  test_shard_*, test_*_speaker_*, test_image_in_two_splits_*,
                                                         test_missing_class_*, test_config_misuse_*
 3. unbounded resources                                  test_compressed_tar_*, test_plain_tar_*, test_tune_*
@@ -133,6 +133,19 @@ def test_resume_log_with_two_headers_and_a_cut_line_reads(tmp_path):
     assert curves["epoch"] == [1, 2, 3]
     assert curves["loss"] == [0.9, 0.8, 0.7]  # epoch 1 run twice: the last row wins
     assert curves["val_loss"][:2] == [1.9, 1.7] and curves["val_loss"][2] != curves["val_loss"][2]  # NaN
+
+
+def test_resume_from_a_damaged_backup_starts_over_instead_of_crashing(tmp_path, capsys):
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / training.ResumableBackup.POINTER).write_text(json.dumps({"epoch": 2, "batch": 0, "weights": "gone.h5"}))
+    assert training.read_backup_state(str(backup)) is None  # its weights deleted by another run
+    (backup / training.ResumableBackup.POINTER).write_text('{"epoch": ')
+    assert training.read_backup_state(str(backup)) is None
+    assert "training starts over" in capsys.readouterr().out
+    (backup / "run.json").write_text("[not a stamp")
+    assert training._prepare_backup(str(tmp_path), "stamp", "mimic") == str(backup)
+    assert json.loads((backup / "run.json").read_text()) == {"stamp": "stamp"}
 
 
 # --- 2. silently wrong data --------------------------------------------------------------------
