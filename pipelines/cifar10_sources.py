@@ -79,7 +79,7 @@ class Tree:
     def __init__(self, where, files, is_archive):
         self.where = where
         self.is_archive = is_archive
-        self._files = files  # name -> bytes (archive) or absolute path (folder)
+        self._files = files  # name -> bytes or a reader (archives) or absolute path (folders)
         self.names = sorted(files)
 
     def __contains__(self, name):
