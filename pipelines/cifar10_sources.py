@@ -86,7 +86,7 @@ class Tree:
         return name in self._files
 
     def data(self, name):
-        """The file's bytes, or (folders) a callable that reads them when needed."""
+        """The file's bytes, or a callable that reads them when needed (folders, plain tars)."""
         value = self._files[name]
         if self.is_archive:
             return value
