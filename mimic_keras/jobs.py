@@ -208,8 +208,9 @@ def run_cli(options_cls, run, argv=None, errors=(ValueError, OSError), prog=None
     except Exception as e:  # a bug, not the user's doing: one line unless --debug
         if flags.debug:
             raise
-        print(f"error: internal error ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}); "
-              "rerun with --debug for the traceback", file=sys.stderr)
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"error: internal error ({type(e).__name__}: {first}); rerun with --debug for the traceback",
+              file=sys.stderr)
         return 1
     return 0
 
