@@ -31,7 +31,7 @@ import sys
 import time
 
 from mimic_keras import config as config_lib
-from mimic_keras import console
+from mimic_keras import console, locks
 from mimic_keras.config_schema import ConfigError, describe
 from mimic_keras.layout import Layout
 
@@ -52,6 +52,9 @@ def parse_args(argv):
     parser.add_argument("--force", action="store_true", help="redo the stage(s) even when up to date")
     parser.add_argument("--timit", default=None, metavar="ROOT", help="a TIMIT copy (sets data.source; timit presets)")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines and library warnings")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip checking shards against their manifests' counts and sha256 when read")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. mimic.hidden=4000")
     return parser.parse_intermixed_args(argv)
 
@@ -87,7 +90,7 @@ def main(argv=None):
     if args.stage == "report" and args.preset is None and args.workdir and not os.path.exists(Layout(args.workdir).config):
         print(f"error: stage report: {args.workdir} holds no run (no config.json, no report.json): "
               "run the evaluate stage first", file=sys.stderr)
-        return 1
+        return 2
     try:
         cfg, workdir, note = resolve(args.preset, args.workdir, overrides)
         if args.timit and cfg.data.dataset != "timit":
@@ -101,11 +104,27 @@ def main(argv=None):
         print(describe(cfg))
         return 0
     from mimic_keras import runner  # imports TensorFlow
+    from mimic_keras.data import verify
 
-    if args.stage == "report":
-        return runner.report(cfg, Layout(workdir))
-    stages = STAGE_NAMES if args.stage == "all" else (args.stage,)
-    return runner.run_stages(cfg, Layout(workdir), stages, force=args.force, started=time.time())
+    verify.set_enabled(not args.no_verify)
+    try:
+        with locks.hold_folder(workdir):
+            if args.stage == "report":
+                return runner.report(cfg, Layout(workdir), debug=args.debug)
+            stages = STAGE_NAMES if args.stage == "all" else (args.stage,)
+            return runner.run_stages(cfg, Layout(workdir), stages, force=args.force, started=time.time(),
+                                     debug=args.debug)
+    except OSError as e:  # the lock is held, or the workdir cannot be written
+        if args.debug:
+            raise
+        print(f"error: {runner.one_line(e)}", file=sys.stderr)
+        return runner.USER_ERROR
+    except Exception as e:  # a bug, not the user's doing: one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: internal error ({type(e).__name__}: {runner.one_line(e)}); rerun with --debug "
+              "for the traceback", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ import sys
 import types
 import typing
 
+from mimic_keras import locks
+
 _SCALARS = (str, int, float)
 
 
@@ -120,16 +122,30 @@ def build_parser(options_cls, prog=None, description=None):
     return parser
 
 
+def _cli_parser(options_cls, prog, description):
+    parser = build_parser(options_cls, prog, description)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip checking input shards against their manifests' counts and sha256")
+    return parser
+
+
 def parse_options(options_cls, argv=None, prog=None, description=None):
     """Parses argv into an `options_cls` instance (tuples for list-valued fields)."""
-    args = vars(build_parser(options_cls, prog, description).parse_args(argv))
+    return _parse(options_cls, argv, prog, description)[0]
+
+
+def _parse(options_cls, argv, prog, description):
+    """(options, the CLI's own flags: debug, no_verify)."""
+    args = vars(_cli_parser(options_cls, prog, description).parse_args(argv))
+    flags = types.SimpleNamespace(debug=args.pop("debug"), no_verify=args.pop("no_verify"))
     for field in dataclasses.fields(options_cls):
         value = args[field.name]
         if isinstance(value, list):
             args[field.name] = tuple(value)
         elif value is None and field.metadata.get("repeat"):  # an optional repeated flag not given
             args[field.name] = _default(field)
-    return options_cls(**args)
+    return options_cls(**args), flags
 
 
 def to_argv(options):
@@ -165,21 +181,42 @@ def run_cli(options_cls, run, argv=None, errors=(ValueError, OSError), prog=None
         options_cls: the job's options dataclass.
         run: the job, called with an `options_cls` instance.
         argv: the arguments (default `sys.argv[1:]`).
-        errors: exceptions reported as `error: <message>` with exit status 2.
+        errors: exceptions reported as `error: <message>` with exit status 2 (besides
+            `USER_ERRORS`); any other is a bug: one line with exit status 1, or its traceback
+            with `--debug`.
         prog: the program name shown in usage.
         description: the `--help` description.
 
     Returns:
         The exit status: 0, or 2 after a one-line error on stderr.
     """
-    options = parse_options(options_cls, argv, prog, description)
+    from mimic_keras.data import verify
+
+    options, flags = _parse(options_cls, argv, prog, description)
+    verify.set_enabled(not flags.no_verify)
+    out = getattr(options, "out", None)
     try:
-        run(options)
-    except errors as e:
+        # At once, before reading any input: a second job on the same output stops here.
+        with locks.hold_folder(out) if out else contextlib.nullcontext():
+            run(options)
+    except (*errors, *USER_ERRORS) as e:
+        if flags.debug:
+            raise
         message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {message.strip().splitlines()[0] if message.strip() else type(e).__name__}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug, not the user's doing: one line unless --debug
+        if flags.debug:
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"error: internal error ({type(e).__name__}: {first}); rerun with --debug for the traceback",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+# What a user can cause (bad inputs, a held lock, an unwritable or full disk): exit 2, one line.
+USER_ERRORS = (ValueError, OSError, KeyError)
 
 
 def absolute(path):
@@ -280,6 +317,13 @@ def atomic_output(out_dir, force=False):
     check_replaceable(out_dir, force)
     parent, base = os.path.split(out_dir)
     os.makedirs(parent, exist_ok=True)
+    with locks.hold_folder(out_dir):  # two jobs on one output: the second fails at once
+        with _build(out_dir, parent, base) as build:
+            yield build
+
+
+@contextlib.contextmanager
+def _build(out_dir, parent, base):
     remove_stale(out_dir)
     build = os.path.join(parent, f".{base}.tmp-{os.getpid()}")
     _remove(build)  # this process's own, from an earlier failure that could not clean up

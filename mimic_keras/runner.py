@@ -13,6 +13,12 @@ from mimic_keras import stages
 from mimic_keras.data.writer import write_json_atomic
 
 
+# Exit status: 2 for every error the user can act on (config, inputs, workdir state, a stage's
+# refusal), each one line `error: ...`; 1 for a failure inside the program (a bug), one line
+# unless --debug shows the traceback; 0 for success.
+USER_ERROR = 2
+
+
 class StageError(Exception):
     """A stage that cannot run now; the message is one line for the user."""
 
@@ -40,13 +46,18 @@ def _plan(cfg, layout, names):
     return plan
 
 
-def run_stages(cfg, layout, names, force=False, started=None):
+def run_stages(cfg, layout, names, force=False, started=None, debug=False):
     """Runs `names` in pipeline order, each only when it is not up to date (or `force`); returns an exit code."""
     try:
         plan = _plan(cfg, layout, names)
     except StageError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return USER_ERROR
+    except _errors() as e:
+        if debug:
+            raise
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return USER_ERROR
     os.makedirs(layout.workdir, exist_ok=True)
     write_json_atomic(layout.config, config_lib.to_dict(cfg))  # checked: it validated before anything ran
     strategy = None
@@ -70,19 +81,24 @@ def run_stages(cfg, layout, names, force=False, started=None):
         try:
             known[name] = stages.run(name, cfg, layout, strategy, known)
         except _errors() as e:
-            print(f"error: stage {name}: {_one_line(e)}", file=sys.stderr)
-            return 1
+            if debug:
+                raise
+            print(f"error: stage {name}: {one_line(e)}", file=sys.stderr)
+            return USER_ERROR
         print(f"[{name}] done in {time.time() - t0:.1f}s", flush=True)
     _outputs(cfg, layout, names, started)
     return 0
 
 
-def _one_line(error):
+def one_line(error):
+    """An error's message on one line (a KeyError's without its quotes)."""
+    if isinstance(error, KeyError) and error.args:
+        error = str(error.args[0])
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0] if isinstance(error, OSError) else " ".join(text.split())
 
 
-def report(cfg, layout):
+def report(cfg, layout, debug=False):
     """The `report` command: redraws the figures from report.json and prints the results table."""
     from mimic_keras.eval.report import redraw_figures
 
@@ -90,8 +106,10 @@ def report(cfg, layout):
     try:
         paths = redraw_figures(cfg, layout)
     except _errors() as e:
-        print(f"error: stage report: {_one_line(e)}", file=sys.stderr)
-        return 1
+        if debug:
+            raise
+        print(f"error: stage report: {one_line(e)}", file=sys.stderr)
+        return USER_ERROR
     for path in paths:
         print(path, flush=True)
     print(f"[report] done in {time.time() - t0:.1f}s", flush=True)

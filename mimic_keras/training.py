@@ -15,6 +15,7 @@ run with another training config or model shape is discarded, not resumed. Under
 multi-worker training, workers other than the chief write into `run_dir/worker_<i>/`.
 """
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -131,8 +132,16 @@ def read_backup_state(backup_dir):
     pointer = os.path.join(backup_dir, ResumableBackup.POINTER)
     if not os.path.exists(pointer):
         return None
-    with open(pointer) as f:
-        return json.load(f)
+    try:
+        with open(pointer) as f:
+            state = json.load(f)
+        usable = isinstance(state.get("epoch"), int) and os.path.isfile(os.path.join(backup_dir, state["weights"]))
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        usable = False
+    if not usable:  # damaged (a run that shared the workdir before locks, a disk error): start over
+        print(f"note: {backup_dir}: its last checkpoint is unreadable or gone; training starts over", flush=True)
+        return None
+    return state
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -217,8 +226,9 @@ def _prepare_backup(run_dir, stamp, stage):
     if os.path.isdir(backup):
         previous = None
         if os.path.exists(stamp_path):
-            with open(stamp_path) as f:
-                previous = json.load(f).get("stamp")
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # damaged: discarded below
+                with open(stamp_path) as f:
+                    previous = json.load(f).get("stamp")
         if previous == stamp:
             return backup
         print(f"{stage}: discarding {backup}: it was written by a run with another config or model", flush=True)
@@ -291,15 +301,33 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
 def _read_csv_log(path):
     if not os.path.exists(path):
         return {}
-    with open(path) as f:
+    with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
+    # Only rows that parse: a log cut by a kill mid-line, or written by an older run, must never
+    # stop the resume that reads it.
+    rows = [row for row in rows if _log_row_ok(row)]
     by_epoch = {int(row["epoch"]): row for row in rows}  # an epoch run twice (crash between its
     rows = [by_epoch[e] for e in sorted(by_epoch)]        # log row and its backup): the last row wins
-    keys = [k for k in (rows[0] if rows else {}) if any(row[k] != "NA" for row in rows)]  # NA: no validation
-    curves = {key: [float(row[key]) if row[key] != "NA" else math.nan for row in rows] for key in keys}
+    keys = [k for k in (rows[0] if rows else {}) if k and any(row.get(k) != "NA" for row in rows)]  # NA: no validation
+    curves = {key: [_log_value(row.get(key)) for row in rows] for key in keys}
     if "epoch" in curves:
         curves["epoch"] = [int(e) + 1 for e in curves["epoch"]]
     return curves
+
+
+def _log_row_ok(row):
+    try:
+        int(row.get("epoch"))
+    except (TypeError, ValueError):
+        return False  # a repeated header, or a line cut short
+    return None not in row  # more fields than the header: lines run together
+
+
+def _log_value(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan  # NA (no validation), or a field cut short
 
 
 def read_history(run_dir):

@@ -17,10 +17,12 @@ Ids are stable across runs and machines: `train/data_batch_1/00042` for both off
 
 import dataclasses
 import hashlib
+import io
 import lzma
 import os
 import posixpath
 import re
+import sys
 import tarfile
 import zlib
 from typing import Callable
@@ -77,14 +79,14 @@ class Tree:
     def __init__(self, where, files, is_archive):
         self.where = where
         self.is_archive = is_archive
-        self._files = files  # name -> bytes (archive) or absolute path (folder)
+        self._files = files  # name -> bytes or a reader (archives) or absolute path (folders)
         self.names = sorted(files)
 
     def __contains__(self, name):
         return name in self._files
 
     def data(self, name):
-        """The file's bytes, or (folders) a callable that reads them when needed."""
+        """The file's bytes, or a callable that reads them when needed (folders, plain tars)."""
         value = self._files[name]
         if self.is_archive:
             return value
@@ -106,21 +108,63 @@ def _read_file(path):
         raise SourceError(f"{path}: cannot read ({first_line(e)})") from None
 
 
-def open_tree(path):
-    """Lists a folder, or reads a whole tar archive (any compression) into memory, checking it."""
+# A compressed tar is read into memory (seeking in a compressed stream is a re-read from its
+# start); past this many bytes it is refused rather than risk a decompression bomb. Plain tars
+# are read member by member, from their offsets, however large.
+MAX_IN_MEMORY = 1 << 30
+MAX_MEMBER = 256 << 20  # no CIFAR-10 file (image or batch) comes near it
+
+
+def open_tree(path, follow_links=False):
+    """Lists a folder or a tar archive (any compression), checking that nothing leaves it.
+
+    Args:
+        path: a folder or tar archive.
+        follow_links: read files reached through symbolic links that lead outside the folder
+            (refused by default, naming the link).
+    """
     if os.path.isdir(path):
-        files = {}
-        for root, dirs, names in os.walk(path):
-            dirs.sort()
-            for name in names:
-                full = os.path.join(root, name)
-                rel = os.path.relpath(full, path).replace(os.sep, "/")
-                if not _ignored(rel) and os.path.isfile(full):
-                    files[rel] = full
-        return Tree(path, files, is_archive=False)
+        return Tree(path, _list_folder(path, follow_links), is_archive=False)
     if not os.path.isfile(path):
         raise SourceError(f"{path}: no such file or directory")
     return Tree(path, _read_tar(path), is_archive=True)
+
+
+def _inside(root, target):
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _list_folder(path, follow_links):
+    root = os.path.realpath(path)
+    files, seen = {}, set()
+    for folder, dirs, names in os.walk(path, followlinks=True):
+        real = os.path.realpath(folder)
+        if not follow_links and not _inside(root, real):
+            raise SourceError(f"{folder}: a link that leads outside {path} (to {real}); "
+                              "copy the files in, or pass --follow-links")
+        if real in seen:  # a link back to a folder already read: a loop, or the same files twice
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in names:
+            full = os.path.join(folder, name)
+            rel = os.path.relpath(full, path).replace(os.sep, "/")
+            if _ignored(rel) or not os.path.isfile(full):
+                continue
+            if not follow_links and not _inside(root, os.path.realpath(full)):
+                raise SourceError(f"{full}: a link that leads outside {path} (to {os.path.realpath(full)}); "
+                                  "copy the file in, or pass --follow-links")
+            files[rel] = full
+    return files
+
+
+def _member_name(path, member):
+    """The member's normalised name; `SourceError` for one that would land outside the archive."""
+    name = posixpath.normpath(member.name).removeprefix("./")
+    if member.name.startswith("/") or name == ".." or name.startswith("../"):
+        raise SourceError(f"{path}: member {member.name!r} points outside the archive; refusing the archive")
+    return name
 
 
 def _read_tar(path):
@@ -128,17 +172,38 @@ def _read_tar(path):
         archive = tarfile.open(path, "r:*")
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as e:
         raise SourceError(f"{path}: not a folder or a readable tar archive ({first_line(e)})") from None
-    files = {}
+    plain = isinstance(archive.fileobj, io.BufferedReader)  # not GzipFile, BZ2File, LZMAFile
+    files, total = {}, 0
     try:
         with archive:
             for member in archive:
-                name = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
+                name = _member_name(path, member)
+                if member.issym() or member.islnk():
+                    target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname)
+                                                if member.issym() else member.linkname)
+                    if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
+                        kind = "symbolic link" if member.issym() else "hard link"
+                        raise SourceError(f"{path}: {kind} {name!r} -> {member.linkname!r} leads outside the archive; "
+                                          "refusing the archive")
                 if not (member.isfile() or member.islnk()) or _ignored(name):
                     continue
-                if name.startswith("../"):
-                    raise SourceError(f"{path}: member {member.name!r} points outside the archive")
+                if member.islnk() and target not in files:
+                    raise SourceError(f"{path}: hard link {name!r} -> {member.linkname!r} names no earlier member")
                 if name in files:
                     raise SourceError(f"{path}: duplicate member {name!r}")
+                if member.islnk():
+                    files[name] = files[target]
+                    continue
+                if member.size > MAX_MEMBER:
+                    raise SourceError(f"{path}: member {name!r} is {member.size:,} bytes, past the "
+                                      f"{MAX_MEMBER:,} a CIFAR-10 file can be; refusing the archive")
+                if plain:
+                    files[name] = _member_reader(path, member.offset_data, member.size, name)
+                    continue
+                total += member.size
+                if total > MAX_IN_MEMORY:
+                    raise SourceError(f"{path}: more than {MAX_IN_MEMORY:,} bytes once decompressed; "
+                                      "decompress it to a plain .tar (read without that bound) or extract it")
                 data = archive.extractfile(member).read()
                 if len(data) != member.size:
                     raise SourceError(f"{path}: truncated archive ({name} is cut short)")
@@ -147,6 +212,23 @@ def _read_tar(path):
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as e:
         raise SourceError(f"{path}: truncated or corrupt tar archive ({first_line(e)})") from None
     return files
+
+
+def _member_reader(path, offset, size, name):
+    """A callable reading one member of a plain tar from its offset: one image in memory at a time."""
+
+    def read():
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(size)
+        except OSError as e:
+            raise SourceError(f"{path}: cannot read {name} ({first_line(e)})") from None
+        if len(data) != size:
+            raise SourceError(f"{path}: truncated archive ({name} is cut short)")
+        return data
+
+    return read
 
 
 def _check_archive_end(archive, path):
@@ -225,12 +307,16 @@ def read_folder(tree):
     for split, examples in splits.items():
         if not examples:
             raise SourceError(f"{tree.where}: no images under {root}{split}/")
+        missing = [c for i, c in enumerate(CLASSES) if i not in {e.label for e in examples}]
+        if missing:  # a folder that did not copy, most likely; the model would never see the class
+            print(f"warning: {tree.where}: no images of {', '.join(missing)} under {root}{split}/ "
+                  "(empty or missing class folders)", file=sys.stderr)
     return splits
 
 
-def read_images(path, split="unlabelled"):
+def read_images(path, split="unlabelled", follow_links=False):
     """Every image in a folder or tar (any nesting), label -1, ids `<split>/<path inside>`."""
-    tree = open_tree(path)
+    tree = open_tree(path, follow_links)
     examples = []
     for name in tree.names:
         if not _is_image(name):
@@ -251,12 +337,13 @@ def detect_format(tree):
     return "folder"
 
 
-def read_labelled(source, fmt=None):
+def read_labelled(source, fmt=None, follow_links=False):
     """Reads train and test examples from `source` in the given or detected form.
 
     Args:
         source: `"tfds"`, or a path to a folder or tar archive.
         fmt: one of `FORMATS`, or None to detect it.
+        follow_links: read a folder's files through links that lead outside it.
 
     Returns:
         `(format, {"train": [Example, ...], "test": [...]})`.
@@ -271,7 +358,7 @@ def read_labelled(source, fmt=None):
         return "tfds", read_tfds()
     if not os.path.exists(source):
         raise SourceError(f"{source}: no such file or directory")
-    tree = open_tree(source)
+    tree = open_tree(source, follow_links)
     if not tree.names:
         raise SourceError(f"{source}: empty source")
     fmt = fmt or detect_format(tree)

@@ -136,7 +136,9 @@ def encode(example, resize=False):
     return tf.io.encode_png(image).numpy(), "png"
 
 
-def _write_split(out_dir, split, examples, num_shards, resize, verbose):
+def _write_split(out_dir, split, examples, num_shards, resize, verbose, seen):
+    """Writes one split; `seen` (sha256 of an image's bytes -> (split, id)) spans the splits, so that
+    an image in two splits (a test image also trained on) is refused, naming both."""
     encodings, labels = collections.Counter(), collections.Counter()
     # Progbar prints to stdout; in a log file (not a terminal) one line per split reads best.
     mode = (1 if sys.stdout.isatty() else 2) if verbose else 0
@@ -145,6 +147,12 @@ def _write_split(out_dir, split, examples, num_shards, resize, verbose):
     def serialized():
         for i, example in enumerate(examples, 1):
             data, kind = encode(example, resize)
+            digest = hashlib.sha256(data).digest()
+            other = seen.setdefault(digest, (split, example.id))
+            if other[0] != split:
+                raise SourceError(f"{example.where}: the same image as {other[1]} in {other[0]}; "
+                                  f"an image in both {other[0]} and {split} would be tested on what was trained on: "
+                                  "remove one copy")
             encodings[kind] += 1
             labels[example.label] += 1
             yield records.image_example(data, example.label, example.id)
@@ -194,6 +202,7 @@ class Options:
     val_size: int = option("validation examples carved from train (default 5000)", 5000)
     resize: bool = option("resize / convert images that are not 32x32 RGB", False)
     force: bool = option("replace an output made from other inputs or options", False)
+    follow_links: bool = option("read files of a source folder through links that lead outside it", False)
 
 
 def run(options, verbose=True):
@@ -240,19 +249,20 @@ def run(options, verbose=True):
     started = time.time()
     if verbose:
         print(f"reading {source}", file=sys.stderr)
-    fmt_used, read = sources.read_labelled(source, options.fmt)
+    fmt_used, read = sources.read_labelled(source, options.fmt, follow_links=options.follow_links)
     train, validation = carve_validation(read["train"], options.val_size)
     plan = {"train": train, "validation": validation, "test": read["test"]}
     if unlabelled is not None:
-        plan["unlabelled"] = sources.read_images(str(unlabelled))
+        plan["unlabelled"] = sources.read_images(str(unlabelled), follow_links=options.follow_links)
     if not validation:
         del plan["validation"]
     plan = {split: sorted(exs, key=lambda e: _hash("order", e.id))[:options.limit] for split, exs in plan.items()}
 
+    seen = {}
     with jobs.atomic_output(out_dir, force=options.force) as build:
         splits = {
             split: _write_split(build, split, exs, min(options.shards or default_shards(len(exs)), len(exs)),
-                                options.resize, verbose)
+                                options.resize, verbose, seen)
             for split, exs in plan.items()
         }
         kinds = sorted({k for s in splits.values() for k in s.extra["image_encodings"]})

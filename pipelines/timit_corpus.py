@@ -121,6 +121,10 @@ def plan_splits(corpus, dev_speakers=None, full_test=False, include_sa=False, li
         return include_sa or not u.name.startswith("SA")
 
     train_speakers = sorted({u.speaker for u in corpus["TRAIN"]})
+    both = sorted(set(train_speakers) & {u.speaker for u in corpus["TEST"]})
+    if both:  # they would be trained (or tuned) on and tested on
+        raise CorpusError(f"speakers under both TRAIN and TEST: {', '.join(both[:10])}"
+                          f"{' ...' if len(both) > 10 else ''}; a speaker belongs to one part: move or remove them")
     n_dev = default_dev_speakers(len(train_speakers)) if dev_speakers is None else dev_speakers
     if not 0 <= n_dev < len(train_speakers):
         raise CorpusError(f"--dev-speakers {n_dev}: TRAIN has {len(train_speakers)} speakers")
@@ -139,7 +143,19 @@ def plan_splits(corpus, dev_speakers=None, full_test=False, include_sa=False, li
         del splits["dev"]
     if limit:
         splits = {k: v[:limit] for k, v in splits.items()}
-    return splits, _speakers_of(splits)
+    speakers = _speakers_of(splits)
+    check_disjoint(speakers)
+    return splits, speakers
+
+
+def check_disjoint(speakers):
+    """Refuses (`CorpusError`) a speaker in two of `{split: [speaker ids]}`, naming them."""
+    seen = {}
+    for split, ids in speakers.items():
+        for speaker in ids:
+            if speaker in seen and seen[speaker] != split:
+                raise CorpusError(f"speaker {speaker} is in both {seen[speaker]} and {split}; splits must not share speakers")
+            seen.setdefault(speaker, split)
 
 
 def read_sentence(utt):

@@ -115,26 +115,26 @@ def test_transfer_set_of_another_teacher_is_refused(prepared, tmp_path, capsys):
     workdir = _copy(prepared, tmp_path)
     keras.utils.set_random_seed(7)  # a retrained teacher: same architecture, other weights
     build_teacher(TINY_TEACHER, name="teacher_0").save(os.path.join(workdir, "teacher", "teacher_0", "model.keras"))
-    assert fit.main(mimic_command(workdir)) == 1
+    assert fit.main(mimic_command(workdir)) == 2
     err = capsys.readouterr().err
     assert "run stage 'label' first (teacher out of date)" in err
     assert not os.path.exists(os.path.join(workdir, "mimic"))  # no training step ran
     # Relabelled outside `fit` (so the stage record still says otherwise): the mimic stage's own check.
     for stage in ("teacher", "label"):
         stages.record(stage, mimic_config(), Layout(workdir))
-    assert fit.main(mimic_command(workdir)) == 1
+    assert fit.main(mimic_command(workdir)) == 2
     assert "labelled by other teachers" in capsys.readouterr().err
     assert not os.path.exists(os.path.join(workdir, "mimic"))
 
 
 def test_logits_of_another_size_are_refused(prepared, tmp_path, capsys):
     workdir = _copy(prepared, tmp_path)
-    assert fit.main(mimic_command(workdir, "num_classes=5")) == 1
+    assert fit.main(mimic_command(workdir, "num_classes=5")) == 2
     err = capsys.readouterr().err
     assert "run stage 'label' first (teacher out of date)" in err  # the teachers read num_classes
     for stage in ("teacher", "label"):  # recorded as made for 5 classes: the mimic stage's own check
         stages.record(stage, mimic_config("num_classes=5"), Layout(workdir))
-    assert fit.main(mimic_command(workdir, "num_classes=5")) == 1
+    assert fit.main(mimic_command(workdir, "num_classes=5")) == 2
     assert "holds 10 logits per example but the mimic outputs 5" in capsys.readouterr().err
     assert not os.path.exists(os.path.join(workdir, "mimic"))
 

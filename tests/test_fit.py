@@ -56,7 +56,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_good_outputs(tiny_copy, cap
     mtime = os.path.getmtime(model)
     bad = ["mimic", *args[1:], "mimic_train.learning_rate=1e30", "mimic_train.optimizer=sgd",
            "mimic_train.schedule=constant"]
-    assert fit.main(bad) == 1
+    assert fit.main(bad) == 2
     err = capsys.readouterr().err
     assert "stage mimic" in err and "loss became" in err and "step" in err
     assert os.path.getmtime(model) == mtime
@@ -98,15 +98,15 @@ def test_report_stage_adds_histories_to_an_old_report(tiny_run, tmp_path, capsys
 
 
 def test_report_stage_needs_report_json(tmp_path, capsys):
-    assert fit.main(["report", "--workdir", str(tmp_path / "none")]) == 1
+    assert fit.main(["report", "--workdir", str(tmp_path / "none")]) == 2
     assert "run the evaluate stage first" in capsys.readouterr().err
-    assert fit.main(["report", "--preset", "cifar10-quick", "--workdir", str(tmp_path / "fresh")]) == 1
+    assert fit.main(["report", "--preset", "cifar10-quick", "--workdir", str(tmp_path / "fresh")]) == 2
     err = capsys.readouterr().err
     assert "report.json is missing: run the evaluate stage first" in err and "Traceback" not in err
 
 
 def test_stage_needs_its_inputs(tmp_path, capsys):
-    assert fit.main(["mimic", "--preset", "cifar10-quick", "--workdir", str(tmp_path)]) == 1
+    assert fit.main(["mimic", "--preset", "cifar10-quick", "--workdir", str(tmp_path)]) == 2
     assert "run stage 'label' first" in capsys.readouterr().err
 
 

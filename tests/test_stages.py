@@ -95,7 +95,7 @@ def test_force_then_evaluate_reports_the_new_model(tiny_copy, capsys):
 
 def test_a_stage_refuses_to_run_on_stale_inputs(tiny_copy, capsys):
     workdir, args = tiny_copy
-    assert fit.main(["mimic", *args[1:], "data.views=2"]) == 1
+    assert fit.main(["mimic", *args[1:], "data.views=2"]) == 2
     assert "run stage 'label' first (data.views 1 → 2)" in capsys.readouterr().err
 
 

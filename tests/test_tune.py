@@ -146,7 +146,7 @@ def test_no_candidate_within_budget_is_a_clean_error(labelled, capsys):
 
 
 def test_an_unlabelled_workdir_names_the_stages_to_run(tmp_path, capsys):
-    assert tune.main(["--preset", "cifar10-quick", "--workdir", str(tmp_path), "--max-trials", "2"]) == 1
+    assert tune.main(["--preset", "cifar10-quick", "--workdir", str(tmp_path), "--max-trials", "2"]) == 2
     err = capsys.readouterr().err
     for stage in ("prepare", "teacher", "label"):
         assert f"python -m mimic_keras.fit {stage} --preset cifar10-quick --workdir {tmp_path}" in err

@@ -110,5 +110,6 @@ def input_pipeline(
 
 
 def num_examples(data_dir, split):
-    """Number of examples in a split, from the manifest."""
+    """Number of examples in a split, from the manifest (checked against its shards)."""
+    writer.split_files(data_dir, split)
     return Manifest.read(data_dir).splits[split].count

@@ -12,6 +12,7 @@ import os
 
 import tensorflow as tf
 
+from mimic_keras.data import verify
 from mimic_keras.data.manifest import MANIFEST, Manifest, ManifestError
 
 
@@ -117,8 +118,17 @@ def is_complete(out_dir, fingerprint=None):
 
 
 def split_files(out_dir, split):
-    """Full paths of one split's shards, as listed in the manifest."""
-    splits = Manifest.read(out_dir).splits
-    if split not in splits:
-        raise KeyError(f"{out_dir}: no split {split!r}; have {sorted(splits)}")
-    return [os.path.join(out_dir, s.file) for s in splits[split].shards]
+    """Full paths of one split's shards, as listed in the manifest, checked against it.
+
+    Every reader opens a split through here, so every stage reads only shards that hold the
+    manifest's counts and sha256s (`mimic_keras.data.verify`; once per process per file).
+
+    Raises:
+        KeyError: no such split.
+        verify.ShardError: a shard that differs from the manifest (a `ValueError`).
+    """
+    manifest = Manifest.read(out_dir)
+    if split not in manifest.splits:
+        raise KeyError(f"{out_dir}: no split {split!r}; have {sorted(manifest.splits)}")
+    verify.check_split(out_dir, manifest, split)
+    return [os.path.join(out_dir, s.file) for s in manifest.splits[split].shards]

@@ -45,6 +45,8 @@ def parse_args(argv):
     parser.add_argument("--workdir", default=None, help="the run folder with a labelled transfer set "
                         "(default: runs/<preset name>)")
     parser.add_argument("--max-trials", type=int, required=True, help="most trials to run")
+    parser.add_argument("--max-minutes", type=float, default=720.0,
+                        help="no trial starts after this many minutes (default 720: every search is bounded)")
     parser.add_argument("--budget-params", type=int, default=None, help="most parameters a candidate may have")
     parser.add_argument("--tuner", choices=TUNERS, default="hyperband")
     parser.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor (default 3)")
@@ -56,6 +58,9 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=1, help="the tuner's seed (default 1)")
     parser.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming workdir/tune")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ logs and every warning")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip checking shards against their manifests' counts and sha256 when read")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. mimic_train.epochs=6")
     return parser.parse_intermixed_args(argv)
 
@@ -78,14 +83,39 @@ def main(argv=None):
     if args.max_trials < 1:
         print(f"error: --max-trials {args.max_trials}: must be at least 1", file=sys.stderr)
         return 2
+    if not args.max_minutes > 0:
+        print(f"error: --max-minutes {args.max_minutes}: must be above 0", file=sys.stderr)
+        return 2
     try:
         cfg, workdir, _ = resolve(args.preset, args.workdir, args.overrides)
         space = space_from_args(args, cfg)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from mimic_keras import locks, runner
+    from mimic_keras.data import verify
+
+    verify.set_enabled(not args.no_verify)
+    try:
+        with locks.hold_folder(workdir):  # a fit or another search would corrupt it
+            return _tune(args, cfg, workdir, space)
+    except (ValueError, OSError, KeyError) as e:
+        if args.debug:
+            raise
+        print(f"error: {runner.one_line(e)}", file=sys.stderr)
+        return runner.USER_ERROR
+    except Exception as e:  # a bug, not the user's doing: one line unless --debug
+        if args.debug:
+            raise
+        print(f"error: internal error ({type(e).__name__}: {runner.one_line(e)}); rerun with --debug "
+              "for the traceback", file=sys.stderr)
+        return 1
+
+
+def _tune(args, cfg, workdir, space):
     from mimic_keras import stages  # imports TensorFlow
     from mimic_keras.distribute import setup
+    from mimic_keras.layout import Layout
 
     layout = Layout(workdir)
     missing = [stage for stage in ("prepare", "teacher", "label") if not stages.check(stage, cfg, layout).up_to_date]
@@ -94,16 +124,14 @@ def main(argv=None):
                           else ["--preset", args.preset or cfg.name, "--workdir", workdir, *args.overrides])
         commands = "\n".join(f"  python -m mimic_keras.fit {stage} {tail}" for stage in missing)
         print(f"error: {workdir} has no labelled transfer set to tune on; run first:\n{commands}", file=sys.stderr)
-        return 1
+        return 2
     try:
         summary = search(cfg, layout, setup(cfg), space, args.max_trials, budget=args.budget_params,
-                         tuner=args.tuner, factor=args.factor, seed=args.seed, overwrite=args.overwrite)
+                         tuner=args.tuner, factor=args.factor, seed=args.seed, overwrite=args.overwrite,
+                         max_seconds=args.max_minutes * 60)
     except SearchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     with open(summary["table"]) as f:
         print(f.read())
     if summary["failed"]:

@@ -6,6 +6,7 @@ are tallied as skipped and never become trials. `make_oracle` picks one by the t
 
 import json
 import math
+import time
 
 import keras_tuner
 
@@ -51,7 +52,11 @@ class _WithinBudget:
                 return values
         return None
 
+    deadline = None  # time.time() after which no trial starts (set by `search`)
+
     def populate_space(self, trial_id):
+        if self.deadline is not None and time.time() >= self.deadline:
+            return {"status": "STOPPED", "values": None}  # the search's time is up
         response = super().populate_space(trial_id)
         if response.get("values") and not self._admit(response["values"]):
             # Bayesian optimisation proposes points directly, and its Gaussian process does not

@@ -6,6 +6,7 @@
 import dataclasses
 import json
 import os
+import time
 
 import keras
 import keras_tuner
@@ -34,7 +35,8 @@ class MimicTuner(keras_tuner.Hyperband):
         return os.path.join(self.get_trial_dir(trial_id), "logs")
 
 
-def search(cfg, layout, strategy, space, max_trials, budget=None, tuner="hyperband", factor=3, seed=1, overwrite=False):
+def search(cfg, layout, strategy, space, max_trials, budget=None, tuner="hyperband", factor=3, seed=1, overwrite=False,
+           max_seconds=None):
     """Searches mimics for a run whose transfer set is labelled, and writes workdir/tune/.
 
     Args:
@@ -48,6 +50,7 @@ def search(cfg, layout, strategy, space, max_trials, budget=None, tuner="hyperba
         factor: Hyperband's reduction factor (max epochs = `mimic_train.epochs`).
         seed: the tuner's random seed (keras-tuner takes 0 as "none").
         overwrite: start afresh; otherwise a search left in workdir/tune is resumed.
+        max_seconds: no trial starts after this many seconds (None: bounded by trials only).
 
     Returns:
         A summary dict: `trials` (rows, see `trial_rows`), `skipped`, `best` (a row or None),
@@ -61,6 +64,8 @@ def search(cfg, layout, strategy, space, max_trials, budget=None, tuner="hyperba
     from mimic_keras.tasks import get_task
     from mimic_keras.tasks.training import transfer_datasets  # imports the data pipeline
 
+    if max_trials < 1:
+        raise ValueError(f"max_trials {max_trials}: must be at least 1")
     space.validate(cfg)
     train, val, count = transfer_datasets(get_task(cfg), layout, cfg.mimic_train)
     input_shape = tuple(int(d) for d in train.element_spec[0].shape[1:])
@@ -77,6 +82,8 @@ def search(cfg, layout, strategy, space, max_trials, budget=None, tuner="hyperba
     _check_resumable(tune_dir, described, overwrite)
 
     oracle = make_oracle(tuner, sizer, budget, max_trials, cfg.mimic_train.epochs, factor, seed)
+    if max_seconds is not None:
+        oracle.deadline = time.time() + max_seconds
     steps = training.steps_for(count, cfg.mimic_train.batch_size)
     hypermodel = MimicHyperModel(cfg, space, default, input_shape, steps, budget)
     kt = MimicTuner(oracle, hypermodel, distribution_strategy=strategy, directory=layout.workdir, project_name="tune",

@@ -23,7 +23,7 @@ from tests.pipelines.test_cifar10_to_tfrecord import make_binary
 # The flags as the README, `mimic_keras/tasks/*` and the tests have always spelled them.
 FLAGS = {
     cifar10_to_tfrecord: ["--out", "--source", "--format", "--unlabelled", "--limit", "--shards", "--val-size",
-                          "--resize", "--force"],
+                          "--resize", "--force", "--follow-links"],
     timit_to_tfrecord: ["--timit", "--out", "--dev-speakers", "--full-test", "--include-sa", "--perturb",
                         "--unlabelled", "--shards", "--limit", "--force"],
     label_with_teacher: ["--data", "--teacher", "--out", "--views", "--mixup", "--mixup-alpha", "--splits",
