@@ -104,6 +104,8 @@ def _outputs(cfg, layout, names, started):
     """Lists what the run made: the results table, report, figures, TensorBoard logs, exports."""
     if "evaluate" in names and os.path.exists(layout.report_md):
         print(open(layout.report_md).read())
+    if "export" in names and os.path.exists(layout.litert_md):
+        print(open(layout.litert_md).read())
     lines = [f"workdir   {os.path.abspath(layout.workdir)}"]
     for label, path in (("report", layout.report_json), ("table", layout.report_md),
                         ("curves", layout.path("curves.png")), ("hidden", layout.path("hidden.png"))):

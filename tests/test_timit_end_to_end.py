@@ -30,7 +30,7 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("timit_run")
     corpus = fx.make_corpus(str(root / "TIMIT"))
     workdir, exports = str(root / "run"), str(root / "saved_models")
-    args = ["all", "--preset", "timit-quick", "--timit", corpus, "--workdir", workdir, f"export_dir={exports}", *TINY]
+    args = ["all", "--preset", "timit-quick", "--timit", corpus, "--workdir", workdir, f"export.dir={exports}", *TINY]
     assert fit.main(args) == 0
     with open(os.path.join(workdir, "report.json")) as f:
         report = json.load(f)
@@ -186,7 +186,7 @@ STANDIN = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", 
 def test_quick_preset_end_to_end(tmp_path):
     workdir = str(tmp_path / "run")
     args = ["all", "--preset", "timit-quick", "--timit", STANDIN, "--workdir", workdir,
-            f"export_dir={tmp_path / 'saved_models'}"]
+            f"export.dir={tmp_path / 'saved_models'}"]
     assert fit.main(args) == 0
     with open(os.path.join(workdir, "report.json")) as f:
         models = _models(json.load(f))
