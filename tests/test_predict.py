@@ -81,3 +81,16 @@ def test_a_path_that_is_no_export_is_one_clear_line(tmp_path, capsys):
     assert predict.main([str(tmp_path), "x.png"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not an export" in err[0]
+
+
+def test_quick_preset_export_classifies_an_image_file(tiny_run, tmp_path, capsys):
+    """What a newcomer runs after the quick preset: `predict saved_models/<name>/1 some.jpg`."""
+    workdir, exports, _ = tiny_run
+    x, _ = toy_images(1)
+    Image.fromarray(x[0]).save(tmp_path / "some.jpg")
+    from mimic_keras.data import cifar10
+
+    for model in (os.path.join(exports, "run", "1"), workdir):
+        assert predict.main([model, str(tmp_path / "some.jpg")]) == 0
+        (line,) = _lines(capsys.readouterr().out)
+        assert line["class"] in cifar10.CLASSES and 0 < line["probability"] <= 1
