@@ -75,6 +75,10 @@ class Task:
         """Exports model `role` as a SavedModel (and `cfg.export.tflite` LiteRT files) named `name`; returns its folder."""
         raise NotImplementedError
 
+    def representative(self, layout, count=300):
+        """`count` model inputs from the transfer set, as one array (LiteRT int8 calibration, benchmarks)."""
+        raise NotImplementedError
+
     def deployed_scores(self, layout, predict, role="mimic"):
         """Test scores (`test_accuracy`, TIMIT also `test_per`) of a logits function over the test split."""
         raise NotImplementedError

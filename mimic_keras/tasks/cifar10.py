@@ -7,6 +7,9 @@ from mimic_keras.models.convnet import build_teacher
 from mimic_keras.tasks.base import Task
 
 
+REPRESENTATIVE = 300  # transfer-set inputs the int8 LiteRT variant is calibrated on
+
+
 class Cifar10Task(Task):
     name = "cifar10"
 
@@ -81,9 +84,16 @@ class Cifar10Task(Task):
         from mimic_keras.export import export_image_classifier
 
         tflite = self.cfg.export.tflite
-        representative = _first_images(layout.transfer, "train", REPRESENTATIVE) if "int8" in tflite else None
+        representative = self.representative(layout) if "int8" in tflite else None
         return export_image_classifier(model, self.cfg.export.dir, name, class_names=cifar10.CLASSES,
                                        tflite=tflite, representative=representative)
+
+    def representative(self, layout, count=REPRESENTATIVE):
+        """The first `count` transfer-set images (uint8): calibration and benchmark inputs."""
+        import numpy as np
+
+        return np.stack([ex["image"] for ex in cifar10.load_split(layout.transfer, "train").take(count)
+                         .as_numpy_iterator()])
 
     def deployed_scores(self, layout, predict, role="mimic"):
         """`test_accuracy` of a logits function (a Keras model's or a LiteRT file's) on the test split."""
@@ -96,13 +106,6 @@ class Cifar10Task(Task):
         return {"test_accuracy": float(np.mean(logits.argmax(-1) == test["label"]))}
 
 
-REPRESENTATIVE = 300  # transfer-set inputs the int8 LiteRT variant is calibrated on
-
-
-def _first_images(data_dir, split, count):
-    import numpy as np
-
-    return np.stack([ex["image"] for ex in cifar10.load_split(data_dir, split).take(count).as_numpy_iterator()])
 
 
 def _transfer_views(data, train_split):

@@ -96,7 +96,7 @@ class TimitTask(Task):
         return export_frame_classifier(
             model, self.cfg.export.dir, name, normalization=timit.normalization(layout.data),
             context=self.cfg.data.context, decoder=self.decoder(layout, role), tflite=tflite,
-            representative=self._windows(layout) if "int8" in tflite else None,
+            representative=self.representative(layout) if "int8" in tflite else None,
         )
 
     def decoder(self, layout, role):
@@ -109,7 +109,8 @@ class TimitTask(Task):
             row = next(r for r in json.load(f)["models"] if r["model"] == role)
         return decoder_state(PhoneHMM.from_manifest(layout.data), row["lm_weight"], row["insertion_penalty"])
 
-    def _windows(self, layout, count=300):
+    def representative(self, layout, count=300):
+        """The first `count` normalised training windows: calibration and benchmark inputs."""
         import numpy as np
 
         ds = timit.frame_pipeline(layout.data, "train", count, training=False, context=self.cfg.data.context)
