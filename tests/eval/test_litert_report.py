@@ -26,6 +26,11 @@ def test_export_scores_each_litert_variant_beside_the_keras_model(tiny_copy, cap
     assert "| mimic | int8 |" in open(os.path.join(workdir, "litert.md")).read()
     with open(os.path.join(workdir, "export.json")) as f:
         assert json.load(f)["mimic"].endswith(os.path.join("run", "2"))  # new files: a new version
+    assert fit.main(["report", "--workdir", workdir]) == 0  # the report command shows the table too
+    assert "| mimic | dynamic |" in capsys.readouterr().out
+    assert fit.main(["export", "--force", "--workdir", workdir]) == 0  # the same model again: no new version
+    with open(os.path.join(workdir, "export.json")) as f:
+        assert json.load(f)["mimic"].endswith(os.path.join("run", "2"))
 
 
 def test_a_lost_point_is_flagged_in_the_table():
