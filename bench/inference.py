@@ -149,7 +149,7 @@ def markdown(rows, calls, batch_size):
     reference = "teacher_0"
     lines += ["", f"Mimic / {reference}, format by format (cost ratios: lower is cheaper; accuracy kept: mimic's / "
               "teacher's):", "",
-              "| format | parameters | FLOPs | size | batch-1 p50 latency | batch throughput (teacher / mimic time) "
+              "| format | parameters | FLOPs | size | batch-1 p50 latency | time per example at the batch size "
               "| accuracy kept |", "|---|---:|---:|---:|---:|---:|---:|"]
     for fmt in dict.fromkeys(r["format"] for r in rows):
         m, t = by.get(("mimic", fmt)), by.get((reference, fmt))
