@@ -7,7 +7,8 @@ from mimic_keras.eval import litert_report
 
 def test_export_scores_each_litert_variant_beside_the_keras_model(tiny_copy, capsys):
     workdir, args = tiny_copy
-    assert fit.main(["export", "--workdir", workdir, "export.tflite=float32,dynamic,int8"]) == 0
+    exports = next(a for a in args if a.startswith("export.dir="))  # the copy's, not the shared run's
+    assert fit.main(["export", "--workdir", workdir, exports, "export.tflite=float32,dynamic,int8"]) == 0
     out = capsys.readouterr().out
     with open(os.path.join(workdir, "litert.json")) as f:
         results = json.load(f)["mimic"]
@@ -28,7 +29,7 @@ def test_export_scores_each_litert_variant_beside_the_keras_model(tiny_copy, cap
         assert json.load(f)["mimic"].endswith(os.path.join("run", "2"))  # new files: a new version
     assert fit.main(["report", "--workdir", workdir]) == 0  # the report command shows the table too
     assert "| mimic | dynamic |" in capsys.readouterr().out
-    assert fit.main(["export", "--force", "--workdir", workdir]) == 0  # the same model again: no new version
+    assert fit.main(["export", "--force", "--workdir", workdir, exports]) == 0  # the same model again: no new version
     with open(os.path.join(workdir, "export.json")) as f:
         assert json.load(f)["mimic"].endswith(os.path.join("run", "2"))
 
