@@ -208,6 +208,18 @@ def test_predict_decodes_wav_files_into_the_reports_transcripts(tiny_run, capsys
     _check_against_transcripts(decoded, _hypotheses(workdir))
 
 
+def test_predict_names_an_undecodable_audio_file_and_goes_on(tiny_run, tmp_path, capsys):
+    workdir, exports, args, _ = tiny_run
+    good = fx.utterance_files(args[args.index("--timit") + 1], fx.TEST_SPEAKERS[0][1])[0]
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF....not audio")
+    assert predict.main([workdir, str(bad), good]) == 1  # a workdir: its exported mimic
+    captured = capsys.readouterr()
+    assert [json.loads(line)["input"] for line in captured.out.strip().splitlines()] == [good]
+    (error,) = captured.err.strip().splitlines()
+    assert error.startswith(f"error: {bad}: ")
+
+
 def test_litert_variants_report_frame_accuracy_and_per_and_decode_alike(tiny_run, tmp_path, capsys):
     workdir, exports, args, report = tiny_run
     copy, exports_copy = str(tmp_path / "run"), str(tmp_path / "saved_models")
