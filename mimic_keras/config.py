@@ -104,6 +104,19 @@ class DistillConfig:
     temperature: float = opt(1.0, "softmax temperature (kd, l2_probs, soft_ce)", above=0.0)
 
 
+TFLITE_VARIANTS = ("float32", "dynamic", "int8")  # as `mimic_keras.litert` converts them
+
+
+@dataclass
+class ExportConfig:
+    """What the export stage writes for TF Serving and LiteRT."""
+
+    teacher: bool = opt(False, "also export the teachers")
+    dir: str = opt("saved_models", "where exports go (<dir>/<name>/<version>/)")
+    name: Optional[str] = opt(None, "the served model's name (default: the workdir's folder name)")
+    tflite: tuple[str, ...] = opt((), "LiteRT variants to write and score: float32, dynamic, int8", choices=TFLITE_VARIANTS)
+
+
 @dataclass
 class ExperimentConfig:
     """A whole run, as one config tree."""
@@ -125,8 +138,7 @@ class ExperimentConfig:
     jit_compile: bool = opt(False, "XLA (measured slower on CPU)", stages=())
     steps_per_execution: int = opt(1, "training steps per call into the graph", min=1, stages=())
     deterministic: bool = opt(False, "op determinism: identical numbers on rerun (slower)", stages=())
-    export_teacher: bool = opt(False, "also export the teachers", stages=("export",))
-    export_dir: str = opt("saved_models", "where exports go (<dir>/<name>/<version>/)", stages=("export",))
+    export: ExportConfig = section(ExportConfig, "SavedModel and LiteRT exports")
 
 
 def _dataset_module(name):
@@ -213,14 +225,30 @@ def _migrate_data(data, cls):
     return kept
 
 
+# Top-level keys of configs (and overrides) written before the `export` section.
+_LEGACY_KEYS = {"export_teacher": "export.teacher", "export_dir": "export.dir"}
+
+
+def _migrate_legacy(data):
+    if not isinstance(data, dict) or not any(k in data for k in _LEGACY_KEYS):
+        return data
+    data = dict(data)
+    export = dict(data.get("export") or {})
+    for old, new in _LEGACY_KEYS.items():
+        if old in data:
+            export.setdefault(new.split(".", 1)[1], data.pop(old))
+    data["export"] = export
+    return data
+
+
 def from_dict(data, origin="the config"):
-    """Inverse of `to_dict`, checked.
+    """Inverse of `to_dict`, checked; configs with the old top-level `export_*` keys load too.
 
     Raises:
         ConfigError: unknown fields, wrongly typed sections or values.
     """
     try:
-        return check(_build(ExperimentConfig, data, ""))
+        return check(_build(ExperimentConfig, _migrate_legacy(data), ""))
     except ConfigError as e:
         raise ConfigError(f"{origin}: {e}" if origin != "the config" else str(e)) from None
 
@@ -288,7 +316,7 @@ def apply_overrides(cfg, overrides):
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not key=value")
         path, text = item.split("=", 1)
-        pairs.append((path.strip(), text.strip()))
+        pairs.append((_LEGACY_KEYS.get(path.strip(), path.strip()), text.strip()))
     for path, text in pairs:
         if path == "data.dataset":
             common = {name: getattr(cfg.data, name) for name in ("source", "unlabelled", "limit")}

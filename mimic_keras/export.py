@@ -8,16 +8,60 @@ Signatures of an image classifier (`export_image_classifier`):
 * `serving_examples`: `examples`, a string [batch] of serialized `tf.train.Example`s with the
   `image` feature of the TFRecord spec (`mimic_keras.data.records`) → the same outputs. This is
   what TF Serving's predict clients send when they post Examples.
+
+Everything a client needs to use an export travels inside it: `assets/mimic_keras.json`
+(`METADATA`) holds the task, the class names, the input shape, for TIMIT the normalisation
+and the decoder's statistics, and the export's `fingerprint`; `litert/<variant>.tflite` the
+LiteRT variants asked for. A version is written only when its fingerprint differs from the
+newest version's (an unchanged model is not served again under a new number), and is renamed
+into place whole.
 """
 
+import hashlib
+import json
 import os
 import shutil
+
+import numpy as np
 
 import keras
 import tensorflow as tf
 
 from mimic_keras import timit_layout
 from mimic_keras.data import records
+
+
+METADATA = os.path.join("assets", "mimic_keras.json")
+
+
+def read_metadata(version_dir):
+    """The `METADATA` of an export's version folder ({} for exports made before it existed)."""
+    try:
+        with open(os.path.join(version_dir, METADATA)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def fingerprint(model, metadata):
+    """sha256 over the model's architecture, weights and the export's metadata."""
+    digest = hashlib.sha256(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    digest.update(json.dumps(metadata, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def newest_version(model_dir):
+    """The newest integer version folder under `model_dir`, or None."""
+    version = next_version(model_dir) - 1
+    return os.path.join(model_dir, str(version)) if version else None
+
+
+def unchanged(base_dir, name, fp):
+    """The newest version's folder when it holds the export with fingerprint `fp`, else None."""
+    newest = newest_version(os.path.join(base_dir, name))
+    return newest if newest and read_metadata(newest).get("fingerprint") == fp else None
 
 
 def next_version(model_dir):
@@ -37,8 +81,15 @@ def _outputs(logits):
     }
 
 
-def export_archive(archive, base_dir, name, version=None):
-    """Writes an `ExportArchive` to `<base_dir>/<name>/<version>` atomically; returns the path."""
+def export_archive(archive, base_dir, name, version=None, metadata=None, files=None):
+    """Writes an `ExportArchive` to `<base_dir>/<name>/<version>` atomically; returns the path.
+
+    Args:
+        archive: the `keras.export.ExportArchive`.
+        base_dir, name, version: where; `version` None takes the next free one.
+        metadata: written to `METADATA` inside the version folder.
+        files: {relative path: bytes} written inside the version folder too (LiteRT files).
+    """
     model_dir = os.path.join(base_dir, name)
     version = next_version(model_dir) if version is None else int(version)
     final = os.path.join(model_dir, str(version))
@@ -49,23 +100,50 @@ def export_archive(archive, base_dir, name, version=None):
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         archive.write_out(tmp, verbose=False)
+        extra = dict(files or {})
+        if metadata is not None:
+            extra[METADATA] = json.dumps(metadata, indent=1).encode()
+        for rel, content in extra.items():
+            os.makedirs(os.path.dirname(os.path.join(tmp, rel)), exist_ok=True)
+            with open(os.path.join(tmp, rel), "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
-def export_image_classifier(model, base_dir="saved_models", name="mimic", version=None):
+def _write(model, build_archive, base_dir, name, version, metadata, tflite, representative):
+    metadata = {**metadata, "tflite": list(tflite)}
+    fp = fingerprint(model, metadata)
+    if version is None:
+        same = unchanged(base_dir, name, fp)
+        if same:
+            return same
+    from mimic_keras import litert
+
+    files = {f"litert/{v}.tflite": litert.convert(model, v, representative) for v in tflite}
+    return export_archive(build_archive(), base_dir, name, version, {**metadata, "fingerprint": fp}, files)
+
+
+def export_image_classifier(model, base_dir="saved_models", name="mimic", version=None, class_names=None,
+                            tflite=(), representative=None):
     """Exports a uint8-image → logits Keras model with the two serving signatures above.
 
     Args:
         model: a Keras model taking uint8 images [batch, H, W, C] and returning logits.
         base_dir: the TF Serving model base folder.
         name: model name (a folder under `base_dir`).
-        version: integer version; default: one above the highest existing.
+        version: integer version; default: one above the highest existing, or the newest
+            itself when it holds this very model (nothing is written then).
+        class_names: the names of the classes, in logit order (kept in the metadata).
+        tflite: LiteRT variants to write beside it (`mimic_keras.litert.VARIANTS`).
+        representative: uint8 images to calibrate the `int8` variant on.
 
     Returns:
-        The folder written, `<base_dir>/<name>/<version>`.
+        The version folder, `<base_dir>/<name>/<version>`.
 
     Example:
     ```python
@@ -75,6 +153,14 @@ def export_image_classifier(model, base_dir="saved_models", name="mimic", versio
     ```
     """
     image_shape = tuple(model.input.shape[1:])
+    num_classes = int(model.output.shape[-1])
+    metadata = {"task": "image", "input_shape": list(image_shape),
+                "class_names": list(class_names) if class_names else [str(i) for i in range(num_classes)]}
+    return _write(model, lambda: _image_archive(model, image_shape), base_dir, name, version, metadata, tflite,
+                  representative)
+
+
+def _image_archive(model, image_shape):
     archive = keras.export.ExportArchive()
     archive.track(model)
 
@@ -96,11 +182,11 @@ def export_image_classifier(model, base_dir="saved_models", name="mimic", versio
     archive.add_endpoint(
         "serving_examples", serve_examples, input_signature=[tf.TensorSpec((None,), tf.string, name="examples")]
     )
-    return export_archive(archive, base_dir, name, version)
+    return archive
 
 
 def export_frame_classifier(model, base_dir="saved_models", name="timit-mimic", version=None, normalization=None,
-                            context=timit_layout.CONTEXT):
+                            context=timit_layout.CONTEXT, decoder=None, tflite=(), representative=None):
     """Exports a TIMIT frame classifier (context windows → state logits) for TF Serving.
 
     Signatures:
@@ -122,9 +208,14 @@ def export_frame_classifier(model, base_dir="saved_models", name="timit-mimic", 
         normalization: optional `(mean, std)`, float `[123]` each: the training statistics
             (`mimic_keras.data.timit.normalization(data_dir)`).
         context: frames on each side of the classified one.
+        decoder: optional `mimic_keras.eval.hmm.decoder_state(...)`: the phone HMM and the LM
+            weight and insertion penalty tuned for this model, kept in the metadata for
+            `mimic_keras.predict` to decode utterances with.
+        tflite: LiteRT variants (of the frame classifier) to write beside it.
+        representative: normalised windows to calibrate the `int8` variant on.
 
     Returns:
-        The folder written, `<base_dir>/<name>/<version>`.
+        The version folder, `<base_dir>/<name>/<version>`.
 
     Example:
     ```python
@@ -134,20 +225,29 @@ def export_frame_classifier(model, base_dir="saved_models", name="timit-mimic", 
     served(features=tf.zeros([200, 123]))["probabilities"]  # [200, 183]
     ```
     """
-    from mimic_keras.data import timit
-
     feature_dim = timit_layout.FEATURE_DIM
     input_dim = timit_layout.input_dim(context)
     if tuple(model.input.shape[1:]) != (input_dim,):
         raise ValueError(
             f"model takes {tuple(model.input.shape[1:])} inputs, not ({input_dim},) windows of ±{context} frames"
         )
+    if normalization is None:
+        normalization = (np.zeros(feature_dim), np.ones(feature_dim))
+    metadata = {"task": "timit", "input_shape": [input_dim], "context": int(context),
+                "normalization": {"mean": np.asarray(normalization[0], float).tolist(),
+                                  "std": np.asarray(normalization[1], float).tolist()},
+                "decoder": decoder}
+    return _write(model, lambda: _frame_archive(model, normalization, context), base_dir, name, version, metadata,
+                  tflite, representative)
+
+
+def _frame_archive(model, normalization, context):
+    from mimic_keras.data import timit
+
+    feature_dim, input_dim = timit_layout.FEATURE_DIM, timit_layout.input_dim(context)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    if normalization is not None:
-        mean, std = (tf.constant(v, tf.float32, shape=[feature_dim]) for v in normalization)
-    else:
-        mean, std = tf.zeros([feature_dim]), tf.ones([feature_dim])
+    mean, std = (tf.constant(v, tf.float32, shape=[feature_dim]) for v in normalization)
 
     def serve(frames):
         return _outputs(model(frames, training=False))
@@ -162,4 +262,4 @@ def export_frame_classifier(model, base_dir="saved_models", name="timit-mimic", 
         "serving_utterance", serve_utterance,
         input_signature=[tf.TensorSpec((None, feature_dim), tf.float32, name="features")],
     )
-    return export_archive(archive, base_dir, name, version)
+    return archive

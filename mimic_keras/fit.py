@@ -8,8 +8,9 @@ Stages, in order (`all` runs them all but `report`):
     mimic     shallow net on the teacher's logits      (workdir/mimic/model.keras)
     control   the same shallow net on the labels       (workdir/control/model.keras)
     evaluate  accuracy (and PER for TIMIT), params     (workdir/report.json, report.md, curves.png)
-    export    mimic (and teacher) as SavedModels       (saved_models/<name>/<version>/)
-    report    redraw curves.png, hidden.png from report.json and print the results table
+    export    mimic (and teacher) as SavedModels       (saved_models/<name>/<version>/; export.tflite=: LiteRT
+              and its test scores, workdir/litert.md)
+    report    redraw curves.png, hidden.png from report.json and print the results table (and litert.md)
     config    print the resolved config: every field, its value and what it does
 
 A stage is redone when the config fields it reads or the stages before it changed since its

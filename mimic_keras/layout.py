@@ -8,6 +8,7 @@
     mimic/, control/       the shallow nets' run folders (mimic, control)
     report.json, report.md, curves.png, hidden.png   (evaluate; `report` redraws the figures)
     export.json            where the SavedModels went (export)
+    litert.json, litert.md LiteRT variants' test scores and sizes beside the Keras model's (export)
     tune/                  searches of `python -m mimic_keras.tune`
 """
 
@@ -69,6 +70,14 @@ class Layout:
     @property
     def export_json(self):
         return self.path("export.json")
+
+    @property
+    def litert_json(self):
+        return self.path("litert.json")
+
+    @property
+    def litert_md(self):
+        return self.path("litert.md")
 
     @property
     def tune(self):

@@ -113,8 +113,9 @@ def report(cfg, layout, debug=False):
     for path in paths:
         print(path, flush=True)
     print(f"[report] done in {time.time() - t0:.1f}s", flush=True)
-    if os.path.exists(layout.report_md):
-        print(open(layout.report_md).read())
+    for table in (layout.report_md, layout.litert_md):
+        if os.path.exists(table):
+            print(open(table).read())
     return 0
 
 
@@ -122,8 +123,10 @@ def _outputs(cfg, layout, names, started):
     """Lists what the run made: the results table, report, figures, TensorBoard logs, exports."""
     if "evaluate" in names and os.path.exists(layout.report_md):
         print(open(layout.report_md).read())
+    if "export" in names and os.path.exists(layout.litert_md):
+        print(open(layout.litert_md).read())
     lines = [f"workdir   {os.path.abspath(layout.workdir)}"]
-    for label, path in (("report", layout.report_json), ("table", layout.report_md),
+    for label, path in (("report", layout.report_json), ("table", layout.report_md), ("litert", layout.litert_md),
                         ("curves", layout.path("curves.png")), ("hidden", layout.path("hidden.png"))):
         if os.path.exists(path):
             lines.append(f"{label:<9} {path}")

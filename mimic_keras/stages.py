@@ -28,6 +28,7 @@ SECTION_READERS = {
     "mimic_train": ("mimic",),
     "control_train": ("control",),
     "distill": ("mimic",),
+    "export": ("export",),
 }
 
 
@@ -89,6 +90,11 @@ def _manifest(folder):
     return lambda cfg, layout: [os.path.join(getattr(layout, folder), "manifest.json")]
 
 
+def _export_outputs(cfg, layout):
+    # After evaluate: a TIMIT export carries the decoder settings evaluate tuned.
+    return [layout.export_json] + ([layout.litert_json] if cfg.export.tflite else [])
+
+
 STAGES = {
     s.name: s
     for s in (
@@ -103,8 +109,8 @@ STAGES = {
               summary="the same shallow net on the labels (control/model.keras)"),
         Stage("evaluate", _evaluate, ("teacher", "label", "mimic", "control"), lambda cfg, lay: [lay.report_json],
               summary="accuracy (and PER for TIMIT), params (report.json, report.md, curves.png)"),
-        Stage("export", _export, ("mimic", "teacher"), lambda cfg, lay: [lay.export_json],
-              summary="mimic (and teachers) as SavedModels (saved_models/<name>/<version>/)"),
+        Stage("export", _export, ("mimic", "teacher", "evaluate"), _export_outputs, version=2,
+              summary="mimic (and teachers) as SavedModels and LiteRT (saved_models/<name>/<version>/)"),
     )
 }
 PIPELINE = tuple(STAGES)

@@ -89,7 +89,7 @@ def tiny_run(tmp_path_factory):
     source = image_tree(str(root / "images"))
     workdir, exports = str(root / "run"), str(root / "saved_models")
     args = ["all", "--preset", "cifar10-quick", "--workdir", workdir, f"data.source={source}",
-            f"export_dir={exports}", *TINY]
+            f"export.dir={exports}", *TINY]
     assert fit.main(args) == 0
     return workdir, exports, args
 

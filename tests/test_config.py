@@ -159,3 +159,24 @@ def test_every_field_has_help():
         for path, _, f in walk(cfg):
             assert f.metadata.get("help"), path
         assert "mimic.hidden = " in describe(cfg)
+
+
+def test_old_top_level_export_keys_load_and_still_work_as_overrides():
+    """config.json files and overrides written before the `export` section."""
+    old = config.to_dict(config.get_preset("cifar10-quick"))
+    del old["export"]
+    old.update(export_teacher=True, export_dir="elsewhere")
+    cfg = config.from_dict(old)
+    assert (cfg.export.teacher, cfg.export.dir, cfg.export.name, cfg.export.tflite) == (True, "elsewhere", None, ())
+    cfg = config.apply_overrides(cfg, ["export_dir=there", "export.tflite=float32,int8", "export.name=cats"])
+    assert (cfg.export.dir, cfg.export.tflite, cfg.export.name) == ("there", ("float32", "int8"), "cats")
+    with pytest.raises(config.ConfigError, match="export.tflite"):
+        config.apply_overrides(cfg, ["export.tflite=float16"])
+
+
+def test_export_fields_are_read_by_the_export_stage_only():
+    from mimic_keras import stages
+
+    cfg = config.get_preset("cifar10-quick")
+    assert "export.tflite" in stages.reads("export", cfg)
+    assert not any(k.startswith("export.") for s in stages.PIPELINE if s != "export" for k in stages.reads(s, cfg))

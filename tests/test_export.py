@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from mimic_keras.config import MimicConfig
 from mimic_keras.data import records
-from mimic_keras.export import export_image_classifier, next_version
+from mimic_keras.export import export_image_classifier, next_version, read_metadata
 from mimic_keras.models.mimics import build_mimic
 from tests.helpers import toy_images
 
@@ -75,3 +75,16 @@ def test_export_ships_the_student_only(tmp_path):
     loaded = tf.saved_model.load(path)
     n_params = sum(int(np.prod(v.shape)) for v in loaded.variables)
     assert n_params == student.count_params()
+
+
+def test_an_unchanged_model_is_not_exported_again(tmp_path):
+    model = build_mimic(MimicConfig(conv_filters=4, bottleneck=8, hidden=16))
+    first = export_image_classifier(model, str(tmp_path), "cats", class_names=[f"c{i}" for i in range(10)])
+    assert export_image_classifier(model, str(tmp_path), "cats", class_names=[f"c{i}" for i in range(10)]) == first
+    assert sorted(os.listdir(tmp_path / "cats")) == ["1"]
+    meta = read_metadata(first)
+    assert meta["task"] == "image" and meta["class_names"][3] == "c3" and meta["input_shape"] == [32, 32, 3]
+    model.layers[-1].bias.assign(np.ones(10, np.float32))  # another model: a new version
+    second = export_image_classifier(model, str(tmp_path), "cats", class_names=[f"c{i}" for i in range(10)])
+    assert second == os.path.join(str(tmp_path), "cats", "2")
+    assert read_metadata(second)["fingerprint"] != meta["fingerprint"]

@@ -36,7 +36,7 @@ def test_all_writes_every_stage_output(tiny_run):
     assert "| mimic |" in open(os.path.join(workdir, "report.md")).read()
     with open(os.path.join(workdir, "export.json")) as f:
         exported = json.load(f)
-    assert exported["mimic"] == os.path.join(exports, "cifar10-quick-mimic", "1")
+    assert exported["mimic"] == os.path.join(exports, "run", "1")  # named for the workdir
     assert os.path.exists(os.path.join(exported["mimic"], "saved_model.pb"))
     assert not os.path.exists(os.path.join(workdir, "mimic", "backup"))  # removed after success
 
@@ -123,7 +123,7 @@ SHARED_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "da
 def test_quick_preset_end_to_end(tmp_path):
     workdir = str(tmp_path / "run")
     args = ["all", "--preset", "cifar10-quick", "--workdir", workdir, f"data.source={SHARED_CIFAR}",
-            f"export_dir={tmp_path / 'saved_models'}"]
+            f"export.dir={tmp_path / 'saved_models'}"]
     assert fit.main(args) == 0
     with open(os.path.join(workdir, "report.json")) as f:
         report = json.load(f)

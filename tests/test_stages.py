@@ -73,7 +73,7 @@ def test_a_change_redoes_exactly_its_readers_and_what_follows(tiny_copy, capsys,
         assert after["models"]["teacher_0"]["parameters"] != before["models"]["teacher_0"]["parameters"]
     with open(os.path.join(workdir, "export.json")) as f:
         exported = json.load(f)["mimic"]
-    assert exported.endswith(os.path.join("cifar10-quick-mimic", "2"))
+    assert exported.endswith(os.path.join("run", "2"))
     with open(os.path.join(workdir, "config.json")) as f:  # the workdir's config now holds the change
         saved = config_lib.from_dict(json.load(f))
     assert config_lib.apply_overrides(saved, [override]) == saved

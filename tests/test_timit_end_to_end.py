@@ -2,13 +2,15 @@
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimic_keras import fit
+from mimic_keras import fit, predict
+from mimic_keras.data import phones
 from mimic_keras.data import timit, writer
 from mimic_keras.export import export_frame_classifier
 from mimic_keras.models.mimics import mimic_param_count
@@ -30,7 +32,7 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("timit_run")
     corpus = fx.make_corpus(str(root / "TIMIT"))
     workdir, exports = str(root / "run"), str(root / "saved_models")
-    args = ["all", "--preset", "timit-quick", "--timit", corpus, "--workdir", workdir, f"export_dir={exports}", *TINY]
+    args = ["all", "--preset", "timit-quick", "--timit", corpus, "--workdir", workdir, f"export.dir={exports}", *TINY]
     assert fit.main(args) == 0
     with open(os.path.join(workdir, "report.json")) as f:
         report = json.load(f)
@@ -143,7 +145,7 @@ def test_rerun_skips_finished_stages(tiny_run, capsys):
 def test_exported_mimic_serves_frames_and_utterances(tiny_run):
     workdir, exports, _, _ = tiny_run
     exported = json.load(open(os.path.join(workdir, "export.json")))["mimic"]
-    assert exported == os.path.join(exports, "timit-quick-mimic", "1")
+    assert exported == os.path.join(exports, "run", "1")  # named for the workdir
     mimic = keras.saving.load_model(os.path.join(workdir, "mimic", "model.keras"))
     loaded = tf.saved_model.load(exported)
     utt = next(timit.load_utterances(os.path.join(workdir, "data"), "test", normalize=True).as_numpy_iterator())
@@ -173,6 +175,70 @@ def test_export_with_statistics_takes_raw_features(tiny_run, tmp_path):
         export_frame_classifier(mimic, str(tmp_path), "m", context=2)
 
 
+def _hypotheses(workdir, split="test"):
+    with open(os.path.join(workdir, "transcripts", "mimic", f"{split}.hyp.txt")) as f:
+        return {line.split(" ", 1)[0]: line.split(" ", 1)[1].strip() if " " in line.strip() else ""
+                for line in f if line.strip()}
+
+
+def _decoded(model, corpus, capsys):
+    """{(speaker, utterance): phones} of every test-speaker WAV, decoded by `predict MODEL`."""
+    wavs = [fx.utterance_files(corpus, speaker, utt)[0] for _, speaker in fx.TEST_SPEAKERS for utt in fx.UTTERANCES]
+    assert predict.main([model, *wavs]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    return {tuple(line["input"].split(os.sep)[-2:]): line["phones"] for line in lines}
+
+
+def _check_against_transcripts(decoded, hyps):
+    matched = 0
+    for (speaker, wav), phones in decoded.items():
+        utt_id = [i for i in hyps if speaker.lower() in i.lower() and wav[:-4].lower() in i.lower()]
+        if utt_id:  # the test split's utterances (the core speakers'): what evaluate decoded
+            assert phones == hyps[utt_id[0]], utt_id[0]
+            matched += 1
+    assert matched == len(hyps) > 0
+
+
+def test_predict_decodes_wav_files_into_the_reports_transcripts(tiny_run, capsys):
+    """The export's decoder (HMM, tuned LM weight and penalty) gives what evaluate wrote for each utterance."""
+    workdir, exports, args, _ = tiny_run
+    corpus = args[args.index("--timit") + 1]
+    decoded = _decoded(os.path.join(exports, "run", "1"), corpus, capsys)
+    assert all(set(p.split()) <= set(phones.PHONES_39) for p in decoded.values())
+    _check_against_transcripts(decoded, _hypotheses(workdir))
+
+
+def test_predict_names_an_undecodable_audio_file_and_goes_on(tiny_run, tmp_path, capsys):
+    workdir, exports, args, _ = tiny_run
+    good = fx.utterance_files(args[args.index("--timit") + 1], fx.TEST_SPEAKERS[0][1])[0]
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF....not audio")
+    assert predict.main([workdir, str(bad), good]) == 1  # a workdir: its exported mimic
+    captured = capsys.readouterr()
+    assert [json.loads(line)["input"] for line in captured.out.strip().splitlines()] == [good]
+    (error,) = captured.err.strip().splitlines()
+    assert error.startswith(f"error: {bad}: ")
+
+
+def test_litert_variants_report_frame_accuracy_and_per_and_decode_alike(tiny_run, tmp_path, capsys):
+    workdir, exports, args, report = tiny_run
+    copy, exports_copy = str(tmp_path / "run"), str(tmp_path / "saved_models")
+    shutil.copytree(workdir, copy)
+    shutil.copytree(exports, exports_copy)
+    assert fit.main(["export", "--workdir", copy, f"export.dir={exports_copy}", "export.tflite=float32,int8"]) == 0
+    capsys.readouterr()
+    with open(os.path.join(copy, "litert.json")) as f:
+        results = json.load(f)["mimic"]
+    mimic = _models(report)["mimic"]
+    assert results["keras"]["test_accuracy"] == pytest.approx(mimic["test"]["state_accuracy"], abs=1e-6)
+    assert results["keras"]["test_per"] == pytest.approx(mimic["test"]["per"], abs=1e-6)
+    assert results["variants"]["float32"]["test_per"] == pytest.approx(mimic["test"]["per"], abs=1e-6)
+    assert 0 <= results["variants"]["int8"]["test_per"] <= 1.5
+    tflite = os.path.join(exports_copy, "run", "2", "litert", "float32.tflite")
+    corpus = args[args.index("--timit") + 1]
+    _check_against_transcripts(_decoded(tflite, corpus, capsys), _hypotheses(workdir))
+
+
 def test_timit_flag_needs_a_timit_preset(tmp_path, capsys):
     assert fit.main(["prepare", "--preset", "cifar10-quick", "--timit", str(tmp_path), "--workdir", str(tmp_path)]) == 2
     assert "--timit needs a TIMIT preset" in capsys.readouterr().err
@@ -186,7 +252,7 @@ STANDIN = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", 
 def test_quick_preset_end_to_end(tmp_path):
     workdir = str(tmp_path / "run")
     args = ["all", "--preset", "timit-quick", "--timit", STANDIN, "--workdir", workdir,
-            f"export_dir={tmp_path / 'saved_models'}"]
+            f"export.dir={tmp_path / 'saved_models'}"]
     assert fit.main(args) == 0
     with open(os.path.join(workdir, "report.json")) as f:
         models = _models(json.load(f))

@@ -89,6 +89,24 @@ class PhoneHMM:
         return cls.from_counts(stats["state_counts"], stats["transitions"], stats["bigram_counts"], smoothing)
 
 
+def decoder_state(hmm, lm_weight, insertion_penalty):
+    """A decoder as plain JSON data: the HMM's log-probabilities and the tuned settings."""
+    return {"hmm": {f.name: np.asarray(getattr(hmm, f.name)).tolist() for f in dataclasses.fields(hmm)},
+            "lm_weight": float(lm_weight), "insertion_penalty": float(insertion_penalty)}
+
+
+def decoder_from_state(state):
+    """Inverse of `decoder_state`: `(PhoneHMM, lm_weight, insertion_penalty)`."""
+    hmm = PhoneHMM(**{k: np.asarray(v, np.float64) for k, v in state["hmm"].items()})
+    return hmm, state["lm_weight"], state["insertion_penalty"]
+
+
+def decode_phones(logits, hmm, lm_weight, insertion_penalty):
+    """The 39-phone transcript (a list of symbols) of one utterance's frame logits."""
+    decoded = viterbi_decode(log_likelihoods(logits, hmm), hmm, lm_weight, insertion_penalty)
+    return phones.fold(phones.PHONES[i] for i in decoded.phones)
+
+
 class Decoding(NamedTuple):
     phones: list  # phone indices, one per decoded segment
     states: np.ndarray  # best state per frame

@@ -71,8 +71,16 @@ class Task:
         """One student's scores against the labels and the teacher of its transfer set (a sweep row)."""
         raise NotImplementedError
 
-    def export(self, layout, model, name):
-        """Exports one model as a SavedModel under `cfg.export_dir`; returns its folder."""
+    def export(self, layout, model, name, role="mimic"):
+        """Exports model `role` as a SavedModel (and `cfg.export.tflite` LiteRT files) named `name`; returns its folder."""
+        raise NotImplementedError
+
+    def representative(self, layout, count=300):
+        """`count` model inputs from the transfer set, as one array (LiteRT int8 calibration, benchmarks)."""
+        raise NotImplementedError
+
+    def deployed_scores(self, layout, predict, role="mimic"):
+        """Test scores (`test_accuracy`, TIMIT also `test_per`) of a logits function over the test split."""
         raise NotImplementedError
 
     def teacher_paths(self, layout):

@@ -7,6 +7,9 @@ from mimic_keras.models.convnet import build_teacher
 from mimic_keras.tasks.base import Task
 
 
+REPRESENTATIVE = 300  # transfer-set inputs the int8 LiteRT variant is calibrated on
+
+
 class Cifar10Task(Task):
     name = "cifar10"
 
@@ -77,10 +80,32 @@ class Cifar10Task(Task):
 
         return image_scoring.student_scores(model, data_dir, transfer_dir, self.cfg.num_classes)
 
-    def export(self, layout, model, name):
+    def export(self, layout, model, name, role="mimic"):
         from mimic_keras.export import export_image_classifier
 
-        return export_image_classifier(model, self.cfg.export_dir, name)
+        tflite = self.cfg.export.tflite
+        representative = self.representative(layout) if "int8" in tflite else None
+        return export_image_classifier(model, self.cfg.export.dir, name, class_names=cifar10.CLASSES,
+                                       tflite=tflite, representative=representative)
+
+    def representative(self, layout, count=REPRESENTATIVE):
+        """The first `count` transfer-set images (uint8): calibration and benchmark inputs."""
+        import numpy as np
+
+        return np.stack([ex["image"] for ex in cifar10.load_split(layout.transfer, "train").take(count)
+                         .as_numpy_iterator()])
+
+    def deployed_scores(self, layout, predict, role="mimic"):
+        """`test_accuracy` of a logits function (a Keras model's or a LiteRT file's) on the test split."""
+        import numpy as np
+
+        from mimic_keras.eval.image_scoring import load_arrays
+
+        test = load_arrays(layout.data, "test")
+        logits = np.concatenate([predict(test["image"][i : i + 256]) for i in range(0, len(test["image"]), 256)])
+        return {"test_accuracy": float(np.mean(logits.argmax(-1) == test["label"]))}
+
+
 
 
 def _transfer_views(data, train_split):

@@ -83,17 +83,49 @@ class TimitTask(Task):
 
         return speech_scoring.student_scores(model, data_dir, transfer_dir, self.cfg.data.context, transcripts_dir)
 
-    def export(self, layout, model, name):
+    def export(self, layout, model, name, role="mimic"):
         """Exports a frame classifier whose utterance signature takes raw [T, 123] features.
 
-        The training split's normalisation statistics are baked into the SavedModel.
+        The training split's normalisation statistics are baked into the SavedModel; they and
+        the decoder (the phone HMM, with the LM weight and insertion penalty the evaluate stage
+        tuned on dev for this model) travel in its metadata for `mimic_keras.predict`.
         """
         from mimic_keras.export import export_frame_classifier
 
+        tflite = self.cfg.export.tflite
         return export_frame_classifier(
-            model, self.cfg.export_dir, name, normalization=timit.normalization(layout.data),
-            context=self.cfg.data.context,
+            model, self.cfg.export.dir, name, normalization=timit.normalization(layout.data),
+            context=self.cfg.data.context, decoder=self.decoder(layout, role), tflite=tflite,
+            representative=self.representative(layout) if "int8" in tflite else None,
         )
+
+    def decoder(self, layout, role):
+        """`hmm.decoder_state` of `role`: the data's phone HMM and the settings evaluate tuned for it."""
+        import json
+
+        from mimic_keras.eval.hmm import PhoneHMM, decoder_state
+
+        with open(layout.report_json) as f:
+            row = next(r for r in json.load(f)["models"] if r["model"] == role)
+        return decoder_state(PhoneHMM.from_manifest(layout.data), row["lm_weight"], row["insertion_penalty"])
+
+    def representative(self, layout, count=300):
+        """The first `count` normalised training windows: calibration and benchmark inputs."""
+        import numpy as np
+
+        ds = timit.frame_pipeline(layout.data, "train", count, training=False, context=self.cfg.data.context)
+        return np.asarray(next(iter(ds))[0])
+
+    def deployed_scores(self, layout, predict, role="mimic"):
+        """Test `state_accuracy` and `per` of a logits function, decoded with `role`'s tuned decoder."""
+        from mimic_keras.eval.hmm import decode_utterances, decoder_from_state
+        from mimic_keras.eval.per import error_counts, error_rate
+        from mimic_keras.eval.utterances import frame_accuracies, predict_utterances
+
+        utts = predict_utterances(predict, layout.data, "test", self.cfg.data.context)
+        hmm, lm_weight, penalty = decoder_from_state(self.decoder(layout, role))
+        per = error_rate(error_counts(*decode_utterances(utts, hmm, lm_weight, penalty)))
+        return {"test_accuracy": frame_accuracies(utts)["state_accuracy"], "test_per": per}
 
 
 def transfer_splits(data, layout):

@@ -133,16 +133,34 @@ def train_mimic(cfg, layout, strategy):
     )
 
 
+def export_name(cfg, layout):
+    """The served model's name: `export.name`, else the workdir's folder name."""
+    return cfg.export.name or os.path.basename(os.path.normpath(os.path.abspath(layout.workdir)))
+
+
 def export_models(cfg, layout):
-    """Exports the mimic (and the teachers when `export_teacher`) for TF Serving; writes export.json."""
+    """Exports the mimic (and the teachers when `export.teacher`) for TF Serving and LiteRT.
+
+    The mimic is served as `<name>`, teacher i as `<name>-teacher_<i>`. Writes export.json
+    ({role: version folder}) and, with `export.tflite`, litert.json / litert.md: each LiteRT
+    variant's test scores beside the Keras model's, its size, and whether it lost more than
+    `litert.FLAG_POINTS` points (`mimic_keras.eval.litert_report`).
+    """
+    from mimic_keras.eval import litert_report
+
     task = get_task(cfg)
+    name = export_name(cfg, layout)
     models = {"mimic": layout.model("mimic")}
-    if cfg.export_teacher:
+    if cfg.export.teacher:
         models.update({f"teacher_{i}": p for i, p in enumerate(task.teacher_paths(layout))})
-    exported = {}
+    exported, lite = {}, {}
     for role, path in models.items():
         model = keras.saving.load_model(path, compile=False)
-        exported[role] = task.export(layout, model, f"{cfg.name}-{role}")
+        exported[role] = task.export(layout, model, name if role == "mimic" else f"{name}-{role}", role=role)
         print(f"exported {role} to {exported[role]}")
+        if cfg.export.tflite:
+            lite[role] = litert_report.score(task, layout, model, exported[role], role)
     writer.write_json_atomic(layout.export_json, exported)
+    if cfg.export.tflite:
+        litert_report.write(layout, lite)
     return exported
