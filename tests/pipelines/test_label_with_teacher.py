@@ -98,6 +98,12 @@ def test_bad_inputs(setup, tmp_path):
     with pytest.raises(FileNotFoundError):
         label_with_teacher.label(data, [str(tmp_path / "missing.keras")], str(tmp_path / "z"))
     assert label_with_teacher.main(["--data", data, "--teacher", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "z")]) == 2
+    # Refused before Beam is imported, so these hold where apache-beam is not installed too.
+    with pytest.raises(ValueError, match="mixup is not supported with --runner beam"):
+        label_with_teacher.label(data, paths, str(tmp_path / "b"), mixup=1, runner="beam")
+    with pytest.raises(ValueError, match="without --runner beam"):
+        label_with_teacher.label(data, paths, str(tmp_path / "b"), beam_args=("--direct_num_workers=2",))
+    assert not os.path.exists(tmp_path / "b")
 
 
 def _originals(data):
