@@ -31,6 +31,14 @@ import numpy as np
 REPORT = ".beam-shards.json"  # the workers' shard report; hidden, removed before the manifest
 
 
+def require_beam():
+    """Raises a one-line `ValueError` naming the extra to install when apache-beam is missing."""
+    try:
+        import apache_beam  # noqa: F401
+    except ImportError:
+        raise ValueError('--runner beam needs apache-beam: pip install -r requirements-beam.txt -e ".[beam]"') from None
+
+
 def _model_handler(teacher_paths, batch_size):
     """A keyed model handler for `RunInference` whose model is the `TeacherSet` of `teacher_paths`.
 

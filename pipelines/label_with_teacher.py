@@ -233,6 +233,7 @@ def run(options):
         if options.runner == "beam":
             from pipelines import beam_labelling  # Beam is imported only when asked for
 
+            beam_labelling.require_beam()
             print(f"labelling {', '.join(splits)} on Apache Beam ({' '.join(options.beam_args) or 'DirectRunner'})")
             labelled = beam_labelling.label_splits(
                 build, data_dir, source, teacher.paths, splits, views, options.batch_size, num_shards,

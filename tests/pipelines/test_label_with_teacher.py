@@ -1,4 +1,5 @@
 import os
+import sys
 
 import keras
 import numpy as np
@@ -87,7 +88,7 @@ def test_savedmodel_teacher(setup, tmp_path):
     np.testing.assert_allclose(ex["logits"], model.predict(ex["image"], verbose=0), atol=1e-4)
 
 
-def test_bad_inputs(setup, tmp_path):
+def test_bad_inputs(setup, tmp_path, monkeypatch):
     _, data, paths = setup
     with pytest.raises(ValueError, match="no split"):
         label_with_teacher.label(data, paths, str(tmp_path / "x"), splits=["nope"])
@@ -103,7 +104,11 @@ def test_bad_inputs(setup, tmp_path):
         label_with_teacher.label(data, paths, str(tmp_path / "b"), mixup=1, runner="beam")
     with pytest.raises(ValueError, match="without --runner beam"):
         label_with_teacher.label(data, paths, str(tmp_path / "b"), beam_args=("--direct_num_workers=2",))
-    assert not os.path.exists(tmp_path / "b")
+    with monkeypatch.context() as m:  # as where apache-beam is not installed
+        m.setitem(sys.modules, "apache_beam", None)
+        with pytest.raises(ValueError, match="needs apache-beam"):
+            label_with_teacher.label(data, paths, str(tmp_path / "b"), runner="beam")
+    assert not os.path.exists(tmp_path / "b") and not [n for n in os.listdir(tmp_path) if n.startswith(".b.")]
 
 
 def _originals(data):
