@@ -13,6 +13,8 @@ see the same thing. Field metadata, besides `help`:
     comma     a tuple given as one comma-separated value (`--perturb 0.9,1.1`); its items
               reach the job as strings, for it to check
     choices   the values allowed
+    rest      a tuple of the arguments after `--`, passed on verbatim (`--runner beam -- --direct_num_workers=2`
+              gives the Beam pipeline its own options); at most one field has it
 
 `atomic_output(out_dir)` is the one output protocol of the jobs: build everything in a hidden
 sibling folder, rename it into place, remove it on error; a later run removes the folders left
@@ -95,8 +97,13 @@ def build_parser(options_cls, prog=None, description=None):
     """
     parser = argparse.ArgumentParser(prog=prog, description=description)
     hints = typing.get_type_hints(options_cls)
+    rest = [f for f in dataclasses.fields(options_cls) if f.metadata.get("rest")]
+    if rest:
+        parser.epilog = f"After --: {rest[0].metadata['help']}"
     for field in dataclasses.fields(options_cls):
         meta = field.metadata
+        if meta.get("rest"):
+            continue
         kind, is_tuple = _unwrap(hints[field.name])
         flag = meta.get("flag", "--" + field.name.replace("_", "-"))
         default = _default(field)
@@ -131,15 +138,33 @@ def _cli_parser(options_cls, prog, description):
 
 
 def parse_options(options_cls, argv=None, prog=None, description=None):
-    """Parses argv into an `options_cls` instance (tuples for list-valued fields)."""
+    """Parses argv into an `options_cls` instance (tuples for list-valued fields).
+
+    The arguments after the first `--` go, verbatim, to the field marked `rest` (refused when
+    there is none).
+    """
     return _parse(options_cls, argv, prog, description)[0]
 
 
 def _parse(options_cls, argv, prog, description):
     """(options, the CLI's own flags: debug, no_verify)."""
-    args = vars(_cli_parser(options_cls, prog, description).parse_args(argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest_fields = [f.name for f in dataclasses.fields(options_cls) if f.metadata.get("rest")]
+    rest = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, rest = argv[:cut], tuple(argv[cut + 1:])
+    parser = _cli_parser(options_cls, prog, description)
+    if rest is not None and not rest_fields:
+        parser.error(f"unrecognized arguments after --: {' '.join(rest)}")
+    args = vars(parser.parse_args(argv))
     flags = types.SimpleNamespace(debug=args.pop("debug"), no_verify=args.pop("no_verify"))
+    for name in rest_fields:
+        field = next(f for f in dataclasses.fields(options_cls) if f.name == name)
+        args[name] = rest if rest is not None else _default(field)
     for field in dataclasses.fields(options_cls):
+        if field.metadata.get("rest"):
+            continue
         value = args[field.name]
         if isinstance(value, list):
             args[field.name] = tuple(value)
@@ -154,11 +179,14 @@ def to_argv(options):
     Example:
         subprocess.run([sys.executable, "-m", "pipelines.cifar10_to_tfrecord", *to_argv(options)])
     """
-    argv = []
+    argv, rest = [], []
     for field in dataclasses.fields(options):
         value, meta = getattr(options, field.name), field.metadata
         has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
         if has_default and value == _default(field) and not meta.get("required"):
+            continue
+        if meta.get("rest"):
+            rest = ["--", *map(str, value)]
             continue
         flag = meta.get("flag", "--" + field.name.replace("_", "-"))
         if isinstance(value, bool):
@@ -171,7 +199,7 @@ def to_argv(options):
             argv += [flag, *map(str, value)]
         else:
             argv += [flag, str(value)]
-    return argv
+    return argv + rest
 
 
 def run_cli(options_cls, run, argv=None, errors=(ValueError, OSError), prog=None, description=None):

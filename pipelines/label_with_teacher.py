@@ -20,7 +20,9 @@ M and reruns write identical bytes.
 
 The manifest names the teachers and their sha256 and gives each split's `views` and `mixup`;
 a rerun with the same inputs does nothing. The output is built in a hidden sibling folder and
-renamed into place (`mimic_keras.jobs.atomic_output`). In process, the same job is
+renamed into place (`mimic_keras.jobs.atomic_output`). With `--runner beam -- <Beam pipeline
+options>` the teacher pass runs as an Apache Beam pipeline (`pipelines/beam_labelling.py`,
+docs/beam.md) and writes the same folder; `--mixup` is not supported there yet. In process, the same job is
 `run(Options(...))`; the flags above are generated from `Options`.
 """
 
@@ -81,6 +83,11 @@ def mix(image, partner, lam):
     return tf.cast(tf.clip_by_value(tf.round(mixed), 0.0, 255.0), tf.uint8)
 
 
+def augmented_view(image, index, view):
+    """View `view` (1..N) of the image at record `index`: crop + flip seeded by (index, view)."""
+    return cifar10.augment(image, seed=tf.stack([index, view]))
+
+
 def _split_records(data_dir, split):
     """The split's parsed records in file order (shards read one after another)."""
     raw = tf.data.TFRecordDataset(writer.split_files(data_dir, split))
@@ -119,8 +126,7 @@ def _views_dataset(data_dir, split, views, mixup=0, alpha=1.0):
         view_ids = tf.range(views + 1, dtype=tf.int64)
 
         def one_view(view):
-            seed = tf.stack([index, view])
-            augmented = cifar10.augment(image, seed=seed)
+            augmented = augmented_view(image, index, view)
             is_original = tf.equal(view, 0)
             out_image = tf.where(is_original, image, augmented)
             encoded = tf.cond(is_original, lambda: ex["image"], lambda: tf.io.encode_png(augmented))
@@ -137,6 +143,11 @@ def _views_dataset(data_dir, split, views, mixup=0, alpha=1.0):
         return out
 
     return raw.flat_map(expand)
+
+
+def _views(split, views, mixup):
+    """Views plus mixup images per source image of `split` (only training images get any)."""
+    return views + mixup if split == "train" else 0
 
 
 def _labelled_records(data_dir, split, teacher, views, mixup, alpha, batch_size, progress):
@@ -164,6 +175,11 @@ class Options:
     batch_size: int = option("images per teacher call", 256)
     shards: Optional[int] = option("shards per split (default: about 10k examples per shard)", None)
     force: bool = option("redo even when a finished output with the same inputs exists", False)
+    runner: str = option(
+        "local: label in this process; beam: as an Apache Beam pipeline (pip install .[beam]), "
+        "its pipeline options after --", "local", choices=("local", "beam"),
+    )
+    beam_args: tuple[str, ...] = option("Beam pipeline options (the arguments after --)", (), rest=True)
 
 
 def run(options):
@@ -184,6 +200,10 @@ def run(options):
     """
     views, mixup, mixup_alpha = options.views, options.mixup, options.mixup_alpha
     mixup_draws(0, mixup, mixup_alpha)  # checks the mixup options before any work
+    if options.runner == "beam" and mixup:
+        raise ValueError("--mixup is not supported with --runner beam (its partners need the whole split at once)")
+    if options.beam_args and options.runner != "beam":
+        raise ValueError(f"Beam pipeline options given without --runner beam: {' '.join(options.beam_args)}")
     data_dir = options.data
     source = Manifest.read(data_dir)
     teacher = TeacherSet(list(options.teacher))
@@ -205,7 +225,26 @@ def run(options):
         dataset=source.dataset or "cifar10", classes=classes,
         image_shape=source.get("image_shape", list(cifar10.IMAGE_SHAPE)),
     )
+    num_shards = {
+        split: options.shards or max(1, round(source.splits[split].count * (1 + _views(split, views, mixup)) / 10_000))
+        for split in splits
+    }
     with jobs.atomic_output(options.out, force=options.force) as build:
+        if options.runner == "beam":
+            from pipelines import beam_labelling  # Beam is imported only when asked for
+
+            beam_labelling.require_beam()
+            print(f"labelling {', '.join(splits)} on Apache Beam ({' '.join(options.beam_args) or 'DirectRunner'})")
+            labelled = beam_labelling.label_splits(
+                build, data_dir, source, teacher.paths, splits, views, options.batch_size, num_shards,
+                options.beam_args,
+            )
+            for split, (split_views, shards) in labelled.items():
+                manifest.splits[split] = Split(
+                    count=sum(s["count"] for s in shards), views=split_views, mixup=0,
+                    shards=[Shard(**s) for s in shards],
+                )
+            return labelling.finish(build, manifest, started)
         for split in splits:
             split_views, split_mixup = (views, mixup) if split == "train" else (0, 0)
             count = source.splits[split].count * (split_views + 1 + split_mixup)
@@ -215,7 +254,7 @@ def run(options):
             examples = _labelled_records(
                 data_dir, split, teacher, split_views, split_mixup, mixup_alpha, options.batch_size, progress
             )
-            shards = writer.write_shards(build, split, examples, options.shards or max(1, round(count / 10_000)))
+            shards = writer.write_shards(build, split, examples, num_shards[split])
             manifest.splits[split] = Split(
                 count=sum(s["count"] for s in shards), views=split_views, mixup=split_mixup,
                 shards=[Shard(**s) for s in shards],

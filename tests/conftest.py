@@ -25,6 +25,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "large: slow test, run only with --run-large")
     config.addinivalue_line("markers", "tfio: needs the tensorflow-io extra")
+    config.addinivalue_line("markers", "beam: needs the beam extra (apache-beam)")
 
 
 def pytest_collection_modifyitems(config, items):

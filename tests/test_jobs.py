@@ -62,6 +62,24 @@ def test_to_argv_is_the_inverse_of_parse_options():
     assert jobs.to_argv(Toy(out="o", teacher=("t",))) == ["--out", "o", "--teacher", "t"]
 
 
+@dataclasses.dataclass(frozen=True)
+class WithRest:
+    out: str = option("output folder")
+    runner: str = option("where it runs", "local", choices=("local", "beam"))
+    beam_args: tuple[str, ...] = option("pipeline options", (), rest=True)
+
+
+def test_the_arguments_after_a_double_dash_go_verbatim_to_the_rest_field():
+    argv = ["--out", "o", "--runner", "beam", "--", "--direct_num_workers=2", "--runner", "DirectRunner"]
+    options = jobs.parse_options(WithRest, argv)
+    assert options == WithRest(out="o", runner="beam", beam_args=("--direct_num_workers=2", "--runner", "DirectRunner"))
+    assert jobs.to_argv(options) == argv and jobs.parse_options(WithRest, jobs.to_argv(options)) == options
+    assert jobs.parse_options(WithRest, ["--out", "o"]).beam_args == ()
+    assert "After --: pipeline options" in " ".join(jobs.build_parser(WithRest).format_help().split())
+    with pytest.raises(SystemExit):  # a job without a rest field refuses them
+        jobs.parse_options(Toy, ["--out", "o", "--teacher", "t", "--", "--x"])
+
+
 def test_run_cli_reports_errors_in_one_line(capsys):
     def run(options):
         raise ValueError(f"{options.out}: broken\nsecond line")

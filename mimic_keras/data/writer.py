@@ -72,6 +72,32 @@ def write_shards(out_dir, split, records, num_shards):
     ]
 
 
+def write_shard(out_dir, name, records):
+    """Writes one shard file atomically (temporary name, fsync, rename), for writers that place
+    each record themselves (the Beam jobs, one shard per worker task).
+
+    Args:
+        out_dir: output folder (it must exist).
+        name: the shard's file name (one of `shard_names`).
+        records: iterable of serialized records, in file order.
+
+    Returns:
+        `{"file", "sha256", "count"}`, as `write_shards` gives per shard.
+    """
+    tmp = os.path.join(out_dir, f".{name}.tmp-{os.getpid()}")
+    count = 0
+    try:
+        with tf.io.TFRecordWriter(tmp) as w:
+            for record in records:
+                w.write(record)
+                count += 1
+        _fsync_and_rename(tmp, os.path.join(out_dir, name))
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return {"file": name, "sha256": sha256_file(os.path.join(out_dir, name)), "count": count}
+
+
 def write_json_atomic(path, obj):
     """Writes JSON to `path` via a temporary file and rename."""
     tmp = f"{path}.tmp-{os.getpid()}"

@@ -1,4 +1,5 @@
 import os
+import sys
 
 import keras
 import numpy as np
@@ -87,7 +88,7 @@ def test_savedmodel_teacher(setup, tmp_path):
     np.testing.assert_allclose(ex["logits"], model.predict(ex["image"], verbose=0), atol=1e-4)
 
 
-def test_bad_inputs(setup, tmp_path):
+def test_bad_inputs(setup, tmp_path, monkeypatch):
     _, data, paths = setup
     with pytest.raises(ValueError, match="no split"):
         label_with_teacher.label(data, paths, str(tmp_path / "x"), splits=["nope"])
@@ -98,6 +99,16 @@ def test_bad_inputs(setup, tmp_path):
     with pytest.raises(FileNotFoundError):
         label_with_teacher.label(data, [str(tmp_path / "missing.keras")], str(tmp_path / "z"))
     assert label_with_teacher.main(["--data", data, "--teacher", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "z")]) == 2
+    # Refused before Beam is imported, so these hold where apache-beam is not installed too.
+    with pytest.raises(ValueError, match="mixup is not supported with --runner beam"):
+        label_with_teacher.label(data, paths, str(tmp_path / "b"), mixup=1, runner="beam")
+    with pytest.raises(ValueError, match="without --runner beam"):
+        label_with_teacher.label(data, paths, str(tmp_path / "b"), beam_args=("--direct_num_workers=2",))
+    with monkeypatch.context() as m:  # as where apache-beam is not installed
+        m.setitem(sys.modules, "apache_beam", None)
+        with pytest.raises(ValueError, match="needs apache-beam"):
+            label_with_teacher.label(data, paths, str(tmp_path / "b"), runner="beam")
+    assert not os.path.exists(tmp_path / "b") and not [n for n in os.listdir(tmp_path) if n.startswith(".b.")]
 
 
 def _originals(data):
