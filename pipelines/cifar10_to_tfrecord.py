@@ -20,7 +20,7 @@ Determinism, all from stable ids, never from file-system or RNG order:
   `--limit N` keeps a class-mixed first N. The validation set does not depend on `--limit`.
 
 The whole output is built in a hidden sibling folder and renamed into place
-(`mimic_keras.jobs.atomic_output`), so DIR is either absent, the previous output, or complete;
+(`mimic_keras.atomic.atomic_output`), so DIR is either absent, the previous output, or complete;
 a rerun with the same inputs and options does nothing.
 
 In process, the same job is `run(Options(...))`; the flags above are generated from `Options`:

@@ -13,7 +13,7 @@ asked for, is labelled like the others: its frames' states are -1, the teacher's
 only targets. The manifest names the teachers and their sha256, the frame counts per split (and
 per speed factor), and the source folder (whose normalisation and decoder statistics readers
 follow). A rerun with the same inputs does nothing. The output is built in a hidden sibling
-folder and renamed into place (`mimic_keras.jobs.atomic_output`). In process, the same job is
+folder and renamed into place (`mimic_keras.atomic.atomic_output`). In process, the same job is
 `run(Options(...))`; the flags above are generated from `Options`.
 """
 

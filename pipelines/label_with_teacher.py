@@ -20,7 +20,7 @@ M and reruns write identical bytes.
 
 The manifest names the teachers and their sha256 and gives each split's `views` and `mixup`;
 a rerun with the same inputs does nothing. The output is built in a hidden sibling folder and
-renamed into place (`mimic_keras.jobs.atomic_output`). With `--runner beam -- <Beam pipeline
+renamed into place (`mimic_keras.atomic.atomic_output`). With `--runner beam -- <Beam pipeline
 options>` the teacher pass runs as an Apache Beam pipeline (`pipelines/beam_labelling.py`,
 docs/beam.md) and writes the same folder; `--mixup` is not supported there yet. In process, the same job is
 `run(Options(...))`; the flags above are generated from `Options`.

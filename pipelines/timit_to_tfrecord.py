@@ -33,7 +33,7 @@ transition counts and phone bigram counts of the training transcriptions.
 
 Every input file is checked before anything is written; a bad one stops the job with a
 one-line error naming it. A rerun with the same inputs and options does nothing. The output is
-built in a hidden sibling folder and renamed into place (`mimic_keras.jobs.atomic_output`).
+built in a hidden sibling folder and renamed into place (`mimic_keras.atomic.atomic_output`).
 
 In process, the same job is `run(Options(...))`; the flags above are generated from `Options`.
 Speakers and splits: `timit_corpus.py`; features, speed perturbation, statistics: `timit_records.py`.
