@@ -16,9 +16,9 @@ see the same thing. Field metadata, besides `help`:
     rest      a tuple of the arguments after `--`, passed on verbatim (`--runner beam -- --direct_num_workers=2`
               gives the Beam pipeline its own options); at most one field has it
 
-`atomic_output(out_dir)` (`mimic_keras.atomic`) is the one output protocol of the jobs: build everything in a hidden
-sibling folder, rename it into place, remove it on error; a later run removes the folders left
-by killed ones. Nothing here imports TensorFlow.
+`atomic_output(out_dir)` (`mimic_keras.atomic`) is the one output protocol of the jobs: build
+everything in a hidden sibling folder, rename it into place, remove it on error; a later run
+removes the folders left by killed ones. Nothing here imports TensorFlow.
 
 Example:
 
