@@ -85,6 +85,16 @@ def _export(cfg, layout, strategy):
     training.export_models(cfg, layout)
 
 
+def _teacher_outputs(cfg, layout):
+    # The files of a teacher given by path count as outputs too: a changed file makes the
+    # teacher stage, and so the label stage, stale.
+    given = []
+    for path in map(os.path.abspath, cfg.teacher.path):
+        walked = sorted(os.walk(path)) if os.path.isdir(path) else [(os.path.dirname(path), [], [os.path.basename(path)])]
+        given += [os.path.join(root, name) for root, _, names in walked for name in sorted(names)]
+    return layout.teacher_models(cfg.teacher.num_teachers) + given
+
+
 def _manifest(folder):
     return lambda cfg, layout: [os.path.join(getattr(layout, folder), "manifest.json")]
 
@@ -93,7 +103,7 @@ STAGES = {
     s.name: s
     for s in (
         Stage("prepare", _prepare, (), _manifest("data"), summary="raw data → TFRecords (data/)"),
-        Stage("teacher", _teacher, ("prepare",), lambda cfg, lay: lay.teacher_models(cfg.teacher.num_teachers),
+        Stage("teacher", _teacher, ("prepare",), _teacher_outputs,
               summary="train the teacher(s) (teacher/teacher_<i>/model.keras)"),
         Stage("label", _label, ("prepare", "teacher"), _manifest("transfer"),
               summary="teacher logits over the transfer set (transfer/)"),

@@ -67,6 +67,8 @@ def _made_for(layout, index, intent):
 def train_teachers(cfg, layout, strategy, intent=None):
     """Trains each teacher on the labels (seed offset by its index), skipping those already made for `intent`."""
     task = get_task(cfg)
+    if task.install_teachers(layout):
+        return
     for index in range(cfg.teacher.num_teachers):
         if intent is not None and _made_for(layout, index, intent):
             print(f"teacher {index + 1}/{cfg.teacher.num_teachers} already trained for this config", flush=True)
