@@ -85,14 +85,19 @@ def _export(cfg, layout, strategy):
     training.export_models(cfg, layout)
 
 
+def _files(path):
+    if not os.path.isdir(path):
+        return [path]
+    return [os.path.join(root, name) for root, _, names in sorted(os.walk(path)) for name in sorted(names)]
+
+
 def _teacher_outputs(cfg, layout):
-    # The files of a teacher given by path count as outputs too: a changed file makes the
-    # teacher stage, and so the label stage, stale.
-    given = []
-    for path in map(os.path.abspath, cfg.teacher.path):
-        walked = sorted(os.walk(path)) if os.path.isdir(path) else [(os.path.dirname(path), [], [os.path.basename(path)])]
-        given += [os.path.join(root, name) for root, _, names in walked for name in sorted(names)]
-    return layout.teacher_models(cfg.teacher.num_teachers) + given
+    # The task's teacher models (files, or SavedModel folders' files) and the files of the
+    # teachers the config names: a changed one makes the teacher stage, and label, stale.
+    from mimic_keras.tasks import get_task
+
+    made = [f for path in get_task(cfg).teacher_paths(layout) for f in _files(path)]
+    return made + [f for path in cfg.teacher.path for f in _files(os.path.abspath(path))]
 
 
 def _manifest(folder):

@@ -24,6 +24,8 @@ from mimic_keras.teachers_io import load_teacher
 # keras.applications architectures that scale their own pixels (they take [0, 255] floats).
 _SELF_SCALING = ("MobileNetV3", "EfficientNet", "ConvNeXt", "RegNet")
 MIN_APPLICATION_SIZE = 32  # keras.applications refuse smaller inputs
+BATCH_NORM_MOMENTUM = 0.9
+SAVED_MODEL = "saved_model"  # a teacher run folder's model when it was given as a SavedModel
 
 
 class TeacherError(ValueError):
@@ -98,23 +100,28 @@ class ImagesTask(Cifar10Task):
             return False
         shape = self.image_shape(layout)
         sample = next(iter(cifar10.load_split(layout.data, "train").batch(64)))["image"].numpy()
-        wrapped = [self._wrap(path, index, shape, sample, layout) for index, path in enumerate(paths)]
-        for model, target in zip(wrapped, layout.teacher_models(len(paths))):
+        wrapped = [self._wrap(path, index, shape, sample) for index, path in enumerate(paths)]
+        for model, target in zip(wrapped, self.teacher_paths(layout)):
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            model.save(target)
+            if target.endswith(".keras"):
+                model.save(target)
+            else:  # a Keras file cannot hold a SavedModel safely: the wrapper is a SavedModel too
+                shutil.rmtree(target, ignore_errors=True)
+                model.export(target, verbose=False)
         return True
 
-    def _wrap(self, path, index, shape, sample, layout):
+    def teacher_paths(self, layout):
+        """`model.keras` of each teacher, or `saved_model/` for a teacher given as a SavedModel."""
+        paths = layout.teacher_models(self.cfg.teacher.num_teachers)
+        return [os.path.join(os.path.dirname(p), SAVED_MODEL) if i < len(self.cfg.teacher.path)
+                and os.path.isdir(self.cfg.teacher.path[i]) else p for i, p in enumerate(paths)]
+
+    def _wrap(self, path, index, shape, sample):
         teacher = checked_teacher(path, self.cfg.num_classes)
         taken = tuple(_input(teacher).shape[1:])
         if taken[-1] != shape[-1]:
             raise TeacherError(f"teacher {path} takes {taken[-1]}-channel images but the data has {shape[-1]} "
                                f"(set data.channels={taken[-1]})")
-        if os.path.isdir(path):  # the .keras wrapper names its SavedModel: a copy inside the run
-            copy = os.path.join(layout.teacher_dir(index), "saved_model")
-            shutil.rmtree(copy, ignore_errors=True)
-            shutil.copytree(path, copy)
-            teacher = load_teacher(copy)
         inputs = keras.Input(shape=shape, dtype="uint8", name="images")
         x = CastTo(str(_input(teacher).dtype), name="cast")(inputs)
         if None not in taken[:2] and taken[:2] != shape[:2]:
@@ -142,6 +149,11 @@ class ImagesTask(Cifar10Task):
         backbone = getattr(keras.applications, kind)(
             weights=None, input_shape=(*size, shape[-1]), classes=n, classifier_activation=None, **kwargs
         )
+        for layer in backbone.layers:
+            # Some (MobileNetV3: 0.999) average their batch statistics over thousands of steps;
+            # a teacher trained here for a few epochs would be evaluated with stale ones.
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = min(layer.momentum, BATCH_NORM_MOMENTUM)
         return keras.Model(inputs, backbone(x), name=f"teacher_{index}")
 
     def build_student(self, name):

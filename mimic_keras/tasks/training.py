@@ -16,6 +16,7 @@ from mimic_keras.diagnostics import hidden_stats_callbacks
 from mimic_keras.distiller import Distiller
 from mimic_keras.distribute import distribute_options
 from mimic_keras.tasks import get_task
+from mimic_keras.teachers_io import load_teacher
 
 
 def _compile_kwargs(cfg):
@@ -143,7 +144,7 @@ def export_models(cfg, layout):
         models.update({f"teacher_{i}": p for i, p in enumerate(task.teacher_paths(layout))})
     exported = {}
     for role, path in models.items():
-        model = keras.saving.load_model(path, compile=False)
+        model = load_teacher(path)  # a .keras file, or a teacher kept as a SavedModel
         exported[role] = task.export(layout, model, f"{cfg.name}-{role}")
         print(f"exported {role} to {exported[role]}")
     writer.write_json_atomic(layout.export_json, exported)

@@ -14,6 +14,8 @@ from mimic_keras import config as config_lib
 from mimic_keras.data.manifest import Manifest
 from mimic_keras.layout import Layout
 from mimic_keras.models.adapters import CastTo, ProbabilitiesToLogits
+from mimic_keras.tasks import get_task
+from mimic_keras.teachers_io import load_teacher
 from pipelines import images_to_tfrecord
 from tests import images_fixtures
 from tests.helpers import run_serialization_test
@@ -56,8 +58,10 @@ def test_conversion_of_an_rgb_tar_resizes_to_the_most_common_size(tmp_path):
     assert manifest.get("test_split") == "given (test/)"
     assert {s: v.count for s, v in manifest.splits.items()} == {"train": 48, "test": 16}
     grey = images_to_tfrecord.run(images_to_tfrecord.Options(
-        out=str(tmp_path / "g"), source=tree, image_size=16, channels=1, val_fraction=0.0), verbose=False)
+        out=str(tmp_path / "g"), source=tree, image_size=16, channels=1, val_fraction=0.0,
+        unlabelled=os.path.join(tree, "test")), verbose=False)
     assert grey.get("image_shape") == [16, 16, 1]
+    assert grey.splits["unlabelled"].count == 16  # joins the transfer set (label -1)
 
 
 def test_fit_all_distils_a_users_keras_teacher_and_serves_the_export(grey, tmp_path, capsys):
@@ -159,7 +163,9 @@ def test_fit_all_on_rgb_with_keras_applications_teachers_as_keras_and_savedmodel
                 "num_classes=4", "data.views=1", f"export_dir={exports}", *SMALL) == 0
     layout = Layout(str(workdir))
     assert Manifest.read(layout.transfer).get("image_shape") == [36, 36, 3]
-    wrapped = [keras.saving.load_model(p) for p in layout.teacher_models(2)]
+    paths = get_task(config_lib.get_preset(layout.config)).teacher_paths(layout)
+    assert paths[1].endswith("saved_model")  # a SavedModel teacher stays one (a Keras file cannot hold it safely)
+    wrapped = [load_teacher(p) for p in paths]
     images = np.random.default_rng(0).integers(0, 255, (2, 36, 36, 3)).astype(np.uint8)
     np.testing.assert_allclose(wrapped[0](images), wrapped[1](images), atol=1e-3)  # the same net, two formats
     served = tf.saved_model.load(os.path.join(exports, "images-mimic", "1")).signatures["serving_default"]
