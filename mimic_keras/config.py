@@ -55,6 +55,8 @@ class TeacherConfig:
     weight_decay: float = opt(0.0, "L2 weight decay", min=0.0)
     num_teachers: int = opt(1, "teachers in the ensemble (their logits are averaged)", min=1)
     freq_pool: int = opt(3, "TIMIT cnn: bands per max-pool along frequency", min=1)
+    path: tuple[str, ...] = opt((), "trained teacher(s) to distil instead of training one: .keras files or "
+                                "SavedModel folders, comma-separated for an ensemble", stages=("prepare", "teacher"))
 
     def kind_of(self, index):
         """The architecture of teacher `index`."""
@@ -272,6 +274,8 @@ def check(cfg):
     for kind in (k.strip() for k in cfg.teacher.kind.split(",")):
         if kinds and kind not in kinds:
             raise ConfigError(f"teacher.kind={kind!r} is not one of: {', '.join(kinds)} (dataset {cfg.data.dataset})")
+    if cfg.teacher.path and not getattr(module, "TEACHER_PATHS", False):
+        raise ConfigError(f"teacher.path: dataset {cfg.data.dataset!r} trains its own teachers (use data.dataset=images)")
     if cfg.strategy.partition(":")[0] not in STRATEGIES:
         raise ConfigError(f"strategy={cfg.strategy!r} is not one of: {', '.join(STRATEGIES)} (or mirrored:DEV,DEV)")
     if hasattr(module, "check"):

@@ -115,7 +115,7 @@ def export_archive(archive, base_dir, name, version=None, metadata=None, files=N
     return final
 
 
-def _write(model, build_archive, base_dir, name, version, metadata, tflite, representative):
+def _write(model, build_archive, base_dir, name, version, metadata, tflite, representative, files=None):
     metadata = {**metadata, "tflite": list(tflite)}
     fp = fingerprint(model, metadata)
     if version is None:
@@ -124,7 +124,7 @@ def _write(model, build_archive, base_dir, name, version, metadata, tflite, repr
             return same
     from mimic_keras import litert
 
-    files = {f"litert/{v}.tflite": litert.convert(model, v, representative) for v in tflite}
+    files = {**(files or {}), **{f"litert/{v}.tflite": litert.convert(model, v, representative) for v in tflite}}
     return export_archive(build_archive(), base_dir, name, version, {**metadata, "fingerprint": fp}, files)
 
 
@@ -138,7 +138,8 @@ def export_image_classifier(model, base_dir="saved_models", name="mimic", versio
         name: model name (a folder under `base_dir`).
         version: integer version; default: one above the highest existing, or the newest
             itself when it holds this very model (nothing is written then).
-        class_names: the names of the classes, in logit order (kept in the metadata).
+        class_names: the names of the classes, in logit order (kept in the metadata, and one per
+            line in `assets.extra/classes.txt`).
         tflite: LiteRT variants to write beside it (`mimic_keras.litert.VARIANTS`).
         representative: uint8 images to calibrate the `int8` variant on.
 
@@ -154,10 +155,11 @@ def export_image_classifier(model, base_dir="saved_models", name="mimic", versio
     """
     image_shape = tuple(model.input.shape[1:])
     num_classes = int(model.output.shape[-1])
-    metadata = {"task": "image", "input_shape": list(image_shape),
-                "class_names": list(class_names) if class_names else [str(i) for i in range(num_classes)]}
+    names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+    metadata = {"task": "image", "input_shape": list(image_shape), "class_names": names}
+    files = {os.path.join("assets.extra", "classes.txt"): "".join(f"{c}\n" for c in names).encode()}
     return _write(model, lambda: _image_archive(model, image_shape), base_dir, name, version, metadata, tflite,
-                  representative)
+                  representative, files)
 
 
 def _image_archive(model, image_shape):

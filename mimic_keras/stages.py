@@ -86,6 +86,21 @@ def _export(cfg, layout, strategy):
     training.export_models(cfg, layout)
 
 
+def _files(path):
+    if not os.path.isdir(path):
+        return [path]
+    return [os.path.join(root, name) for root, _, names in sorted(os.walk(path)) for name in sorted(names)]
+
+
+def _teacher_outputs(cfg, layout):
+    # The task's teacher models (files, or SavedModel folders' files) and the files of the
+    # teachers the config names: a changed one makes the teacher stage, and label, stale.
+    from mimic_keras.tasks import get_task
+
+    made = [f for path in get_task(cfg).teacher_paths(layout) for f in _files(path)]
+    return made + [f for path in cfg.teacher.path for f in _files(os.path.abspath(path))]
+
+
 def _manifest(folder):
     return lambda cfg, layout: [os.path.join(getattr(layout, folder), "manifest.json")]
 
@@ -99,7 +114,7 @@ STAGES = {
     s.name: s
     for s in (
         Stage("prepare", _prepare, (), _manifest("data"), summary="raw data → TFRecords (data/)"),
-        Stage("teacher", _teacher, ("prepare",), lambda cfg, lay: lay.teacher_models(cfg.teacher.num_teachers),
+        Stage("teacher", _teacher, ("prepare",), _teacher_outputs,
               summary="train the teacher(s) (teacher/teacher_<i>/model.keras)"),
         Stage("label", _label, ("prepare", "teacher"), _manifest("transfer"),
               summary="teacher logits over the transfer set (transfer/)"),

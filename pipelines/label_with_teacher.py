@@ -96,33 +96,35 @@ def _split_records(data_dir, split):
 
 def _split_images(data_dir, split):
     """Every decoded image of the split, in `_split_records` order: the mixup partners."""
+    shape = cifar10.image_shape_of(data_dir)
     ds = _split_records(data_dir, split).map(
-        lambda ex: records.decode_image(ex["image"], cifar10.IMAGE_SHAPE), num_parallel_calls=AUTOTUNE
+        lambda ex: records.decode_image(ex["image"], shape), num_parallel_calls=AUTOTUNE
     )
     batches = [b.numpy() for b in ds.batch(4096)]
-    return np.concatenate(batches) if batches else np.zeros((0, *cifar10.IMAGE_SHAPE), np.uint8)
+    return np.concatenate(batches) if batches else np.zeros((0, *shape), np.uint8)
 
 
 def _mixup_inputs(data_dir, split, mixup, alpha):
-    """Per example: its M partner images `[M, 32, 32, 3]` and weights `[M]`, in record order."""
+    """Per example: its M partner images `[M, H, W, C]` and weights `[M]`, in record order."""
     images = _split_images(data_dir, split)
     partners, lambdas = mixup_draws(len(images), mixup, alpha)
     partner_images = tf.data.Dataset.from_generator(
         lambda: (images[p] for p in partners),
-        output_signature=tf.TensorSpec((mixup, *cifar10.IMAGE_SHAPE), tf.uint8),
+        output_signature=tf.TensorSpec((mixup, *images.shape[1:]), tf.uint8),
     )
     return tf.data.Dataset.zip((partner_images, tf.data.Dataset.from_tensor_slices(lambdas)))
 
 
 def _views_dataset(data_dir, split, views, mixup=0, alpha=1.0):
     """(image uint8, encoded bytes, label, id, view) for every example and view, deterministic."""
+    shape = cifar10.image_shape_of(data_dir)
     raw = _split_records(data_dir, split).enumerate()
     if mixup:
         raw = tf.data.Dataset.zip((raw, _mixup_inputs(data_dir, split, mixup, alpha)))
         raw = raw.map(lambda indexed, extra: (*indexed, *extra))
 
     def expand(index, ex, partners=None, lambdas=None):
-        image = records.decode_image(ex["image"], cifar10.IMAGE_SHAPE)
+        image = records.decode_image(ex["image"], shape)
         view_ids = tf.range(views + 1, dtype=tf.int64)
 
         def one_view(view):

@@ -12,6 +12,7 @@ from mimic_keras.config_schema import ConfigError
 DATASETS = {
     "cifar10": "mimic_keras.configs.cifar10",
     "timit": "mimic_keras.configs.timit",
+    "images": "mimic_keras.configs.images",
 }
 
 # Presets added at run time with `mimic_keras.config.register_preset`.

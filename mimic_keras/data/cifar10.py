@@ -35,6 +35,7 @@ def load_split(data_dir, split, num_classes=None, max_view=None, mixup_views=Non
         A `tf.data.Dataset` in file order (deterministic), decoded in parallel.
     """
     files = writer.split_files(data_dir, split)
+    image_shape = image_shape_of(data_dir)
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=AUTOTUNE if len(files) > 1 else None)
     if mixup_views is not None and max_view is None:
         raise ValueError("mixup_views selects records only together with max_view")
@@ -48,20 +49,26 @@ def load_split(data_dir, split, num_classes=None, max_view=None, mixup_views=Non
 
         ds = ds.filter(keep)
     return ds.map(
-        lambda s: records.parse_image_example(s, num_classes=num_classes, image_shape=IMAGE_SHAPE),
+        lambda s: records.parse_image_example(s, num_classes=num_classes, image_shape=image_shape),
         num_parallel_calls=AUTOTUNE,
         deterministic=True,
     )
 
 
+def image_shape_of(data_dir):
+    """The (H, W, C) of a folder's images, from its manifest (CIFAR-10's when it does not say)."""
+    return tuple(Manifest.read(data_dir).get("image_shape", IMAGE_SHAPE))
+
+
 def augment(image, seed=None, pad=4):
     """Random crop after `pad`-pixel zero padding, then a random horizontal flip (uint8 in, out)."""
-    height, width, _ = IMAGE_SHAPE
+    shape = tuple(image.shape)
+    height, width, _ = shape
     image = tf.image.pad_to_bounding_box(image, pad, pad, height + 2 * pad, width + 2 * pad)
     if seed is None:
-        image = tf.image.random_crop(image, IMAGE_SHAPE)
+        image = tf.image.random_crop(image, shape)
         return tf.image.random_flip_left_right(image)
-    image = tf.image.stateless_random_crop(image, IMAGE_SHAPE, seed=seed)
+    image = tf.image.stateless_random_crop(image, shape, seed=seed)
     return tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
 
 

@@ -53,7 +53,7 @@ def evaluate(cfg, scorer, model_dirs, transfer_examples):
 
     def score(name, teacher=None):
         print(f"scoring {name}", flush=True)
-        model = keras.saving.load_model(os.path.join(model_dirs[name], "model.keras"), compile=False)
+        model = load_model(model_dirs[name])
         outputs = scorer.predict(model)
         columns = scorer.columns(name, model, outputs, teacher=teacher)
         role = "teacher" if teacher is not None else name
@@ -144,6 +144,16 @@ def redraw(cfg, model_dirs, out_dir):
 
 
 # -- a run folder's roles -------------------------------------------------------------------------
+
+
+def load_model(folder):
+    """The model of a run folder: `model.keras`, or `saved_model/` (a teacher given as a SavedModel)."""
+    from mimic_keras.teachers_io import load_teacher
+
+    saved = os.path.join(folder, "saved_model")
+    if not os.path.exists(os.path.join(folder, "model.keras")) and os.path.isdir(saved):
+        return load_teacher(saved)
+    return keras.saving.load_model(os.path.join(folder, "model.keras"), compile=False)
 
 
 def model_dirs(cfg, layout):

@@ -47,6 +47,10 @@ class Task:
         """Examples per epoch of the mimic's transfer set, as the run's data options select them."""
         raise NotImplementedError
 
+    def install_teachers(self, layout):
+        """Puts teachers the config names (already trained) at `teacher_paths(layout)`; False: train them."""
+        return False
+
     def build_teacher(self, index):
         raise NotImplementedError
 

@@ -85,8 +85,12 @@ class Cifar10Task(Task):
 
         tflite = self.cfg.export.tflite
         representative = self.representative(layout) if "int8" in tflite else None
-        return export_image_classifier(model, self.cfg.export.dir, name, class_names=cifar10.CLASSES,
+        return export_image_classifier(model, self.cfg.export.dir, name, class_names=self.class_names(layout),
                                        tflite=tflite, representative=representative)
+
+    def class_names(self, layout):
+        """The class names in logit order (they travel in the export)."""
+        return cifar10.CLASSES
 
     def representative(self, layout, count=REPRESENTATIVE):
         """The first `count` transfer-set images (uint8): calibration and benchmark inputs."""

@@ -16,6 +16,7 @@ from mimic_keras.diagnostics import hidden_stats_callbacks
 from mimic_keras.distiller import Distiller
 from mimic_keras.distribute import distribute_options
 from mimic_keras.tasks import get_task
+from mimic_keras.teachers_io import load_teacher
 
 
 def _compile_kwargs(cfg):
@@ -67,6 +68,8 @@ def _made_for(layout, index, intent):
 def train_teachers(cfg, layout, strategy, intent=None):
     """Trains each teacher on the labels (seed offset by its index), skipping those already made for `intent`."""
     task = get_task(cfg)
+    if task.install_teachers(layout):
+        return
     for index in range(cfg.teacher.num_teachers):
         if intent is not None and _made_for(layout, index, intent):
             print(f"teacher {index + 1}/{cfg.teacher.num_teachers} already trained for this config", flush=True)
@@ -155,7 +158,7 @@ def export_models(cfg, layout):
         models.update({f"teacher_{i}": p for i, p in enumerate(task.teacher_paths(layout))})
     exported, lite = {}, {}
     for role, path in models.items():
-        model = keras.saving.load_model(path, compile=False)
+        model = load_teacher(path)  # a .keras file, or a teacher kept as a SavedModel
         exported[role] = task.export(layout, model, name if role == "mimic" else f"{name}-{role}", role=role)
         print(f"exported {role} to {exported[role]}")
         if cfg.export.tflite:
