@@ -76,7 +76,7 @@ def test_fit_all_distils_a_users_keras_teacher_and_serves_the_export(grey, tmp_p
     images = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 1)).astype(np.uint8)
     np.testing.assert_allclose(tf.nn.softmax(wrapped(images)), user(images.astype("float32")), atol=1e-5)
 
-    folder = os.path.join(exports, "images-mimic", "1")
+    folder = os.path.join(exports, "run", "1")
     served = tf.saved_model.load(folder).signatures["serving_default"]
     out = served(images=tf.constant(images))
     mimic = keras.saving.load_model(layout.model("mimic"))
@@ -168,5 +168,5 @@ def test_fit_all_on_rgb_with_keras_applications_teachers_as_keras_and_savedmodel
     wrapped = [load_teacher(p) for p in paths]
     images = np.random.default_rng(0).integers(0, 255, (2, 36, 36, 3)).astype(np.uint8)
     np.testing.assert_allclose(wrapped[0](images), wrapped[1](images), atol=1e-3)  # the same net, two formats
-    served = tf.saved_model.load(os.path.join(exports, "images-mimic", "1")).signatures["serving_default"]
+    served = tf.saved_model.load(os.path.join(exports, "run", "1")).signatures["serving_default"]
     assert served(images=tf.constant(images))["classes"].shape == (2,)
