@@ -32,7 +32,9 @@ from mimic_keras import config as config_lib
 from mimic_keras import fit, jobs, locks, stages, training
 from mimic_keras.data import cifar10, verify, writer
 from mimic_keras.layout import Layout
-from pipelines import cifar10_sources, cifar10_to_tfrecord, label_with_teacher, timit_corpus, timit_to_tfrecord
+from pipelines import (
+    cifar10_sources, cifar10_to_tfrecord, label_with_teacher, source_trees, timit_corpus, timit_to_tfrecord,
+)
 from tests import timit_fixtures as fx
 from tests.helpers import TINY, image_tree, toy_images, write_image_dir
 
@@ -322,12 +324,12 @@ def _tar(path, members, mode="w"):
 
 
 def test_compressed_tar_past_the_memory_bound_is_refused_before_reading(tmp_path, monkeypatch):
-    monkeypatch.setattr(cifar10_sources, "MAX_IN_MEMORY", 1 << 20)  # a bomb, scaled down
+    monkeypatch.setattr(source_trees, "MAX_IN_MEMORY", 1 << 20)  # a bomb, scaled down
     bomb = _tar(tmp_path / "bomb.tar.gz", {f"train/cat/{i}.png": bytes(600_000) for i in range(3)}, "w:gz")
     assert os.path.getsize(bomb) < 20_000
     with pytest.raises(cifar10_sources.SourceError, match="more than 1,048,576 bytes once decompressed"):
         cifar10_sources.open_tree(bomb)
-    monkeypatch.setattr(cifar10_sources, "MAX_MEMBER", 100_000)
+    monkeypatch.setattr(source_trees, "MAX_MEMBER", 100_000)
     with pytest.raises(cifar10_sources.SourceError, match=r"member 'train/cat/0.png' is 600,000 bytes"):
         cifar10_sources.open_tree(bomb)
 
