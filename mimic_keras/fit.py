@@ -108,24 +108,16 @@ def main(argv=None):
     from mimic_keras.data import verify
 
     verify.set_enabled(not args.no_verify)
-    try:
-        with locks.hold_folder(workdir):
+
+    def locked():
+        with locks.hold_folder(workdir):  # the lock is held, or the workdir cannot be written: OSError
             if args.stage == "report":
                 return runner.report(cfg, Layout(workdir), debug=args.debug)
             stages = STAGE_NAMES if args.stage == "all" else (args.stage,)
             return runner.run_stages(cfg, Layout(workdir), stages, force=args.force, started=time.time(),
                                      debug=args.debug)
-    except OSError as e:  # the lock is held, or the workdir cannot be written
-        if args.debug:
-            raise
-        print(f"error: {runner.one_line(e)}", file=sys.stderr)
-        return runner.USER_ERROR
-    except Exception as e:  # a bug, not the user's doing: one line unless --debug
-        if args.debug:
-            raise
-        print(f"error: internal error ({type(e).__name__}: {runner.one_line(e)}); rerun with --debug "
-              "for the traceback", file=sys.stderr)
-        return 1
+
+    return runner.guarded(locked, args.debug)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,27 @@ def run_stages(cfg, layout, names, force=False, started=None, debug=False):
     return 0
 
 
+def guarded(call, debug=False, user_errors=(OSError,)):
+    """Runs `call()` and returns its exit code; an error ends as one line unless `debug`.
+
+    `user_errors` (a held lock, an unwritable workdir, ...) exit with `USER_ERROR`; anything
+    else is a bug: one line that says so, exit 1, and `--debug` shows its traceback.
+    """
+    try:
+        return call()
+    except user_errors as e:
+        if debug:
+            raise
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return USER_ERROR
+    except Exception as e:
+        if debug:
+            raise
+        print(f"error: internal error ({type(e).__name__}: {one_line(e)}); rerun with --debug for the traceback",
+              file=sys.stderr)
+        return 1
+
+
 def one_line(error):
     """An error's message on one line (a KeyError's without its quotes)."""
     if isinstance(error, KeyError) and error.args:

@@ -1,28 +1,22 @@
 """CIFAR-10: its data fields, teacher kinds, config rules and presets."""
 
 from dataclasses import dataclass
-from typing import Optional
 
-from mimic_keras.config import DataConfig, ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
-from mimic_keras.config_schema import ConfigError, opt
+from mimic_keras.config import ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
+from mimic_keras.config_schema import opt
+from mimic_keras.configs import image_transfer
+from mimic_keras.configs.image_transfer import ImageTransferData
 
 TASK = "mimic_keras.tasks.cifar10:Cifar10Task"
 TEACHER_KINDS = ("convnet",)
 
 
 @dataclass
-class Cifar10Data(DataConfig):
+class Cifar10Data(ImageTransferData):
     """CIFAR-10's data: a validation split carved from train, and a transfer set of views and mixup."""
 
     dataset: str = opt("cifar10", "the dataset: picks the task, its data fields and presets", stages=("prepare",))
     val_size: int = opt(5000, "training images held out for validation", min=1, stages=("prepare",))
-    views: int = opt(0, "augmented views (crop + flip) per training image in the transfer set", min=0,
-                     stages=("label",))
-    mixup: int = opt(0, "mixup images per training image in the transfer set (label -1)", min=0,
-                     stages=("label", "mimic"))
-    mixup_alpha: float = opt(1.0, "mixup weight λ ~ Beta(α, α)", above=0.0, stages=("label",))
-    transfer_views: Optional[int] = opt(None, "train the mimic on the originals + first N views (none: all)",
-                                        min=0, stages=("mimic",))
 
 
 DATA_CONFIG = Cifar10Data
@@ -30,9 +24,7 @@ DATA_CONFIG = Cifar10Data
 
 def check(cfg):
     """CIFAR-10's own rules (run with the field checks, before any stage)."""
-    if cfg.mimic_train.augment:
-        raise ConfigError("mimic_train.augment=true: on-the-fly augmentation would pair images with logits of "
-                          "other images; set it false and enlarge the transfer set with data.views")
+    image_transfer.check(cfg)
 
 
 def _cifar10_quick():

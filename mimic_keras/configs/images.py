@@ -9,8 +9,10 @@ weights=None: nothing is downloaded, or our `convnet`) is trained on the labels.
 from dataclasses import dataclass
 from typing import Optional
 
-from mimic_keras.config import DataConfig, ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
+from mimic_keras.config import ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
 from mimic_keras.config_schema import ConfigError, opt
+from mimic_keras.configs import image_transfer
+from mimic_keras.configs.image_transfer import ImageTransferData
 
 TASK = "mimic_keras.tasks.images:ImagesTask"
 TEACHER_PATHS = True  # `teacher.path` names trained teachers
@@ -22,7 +24,7 @@ TEACHER_KINDS = (
 
 
 @dataclass
-class ImagesData(DataConfig):
+class ImagesData(ImageTransferData):
     """A folder or tar of `train/<class>/*` (and optionally `test/<class>/*`) images of any size."""
 
     dataset: str = opt("images", "the dataset: picks the task, its data fields and presets", stages=("prepare",))
@@ -36,13 +38,6 @@ class ImagesData(DataConfig):
                               stages=("prepare",))
     test_fraction: float = opt(0.2, "images carved (stratified) as the test split when there is no test/",
                                above=0.0, max=0.5, stages=("prepare",))
-    views: int = opt(0, "augmented views (crop + flip) per training image in the transfer set", min=0,
-                     stages=("label",))
-    mixup: int = opt(0, "mixup images per training image in the transfer set (label -1)", min=0,
-                     stages=("label", "mimic"))
-    mixup_alpha: float = opt(1.0, "mixup weight λ ~ Beta(α, α)", above=0.0, stages=("label",))
-    transfer_views: Optional[int] = opt(None, "train the mimic on the originals + first N views (none: all)",
-                                        min=0, stages=("mimic",))
 
 
 DATA_CONFIG = ImagesData
@@ -50,9 +45,7 @@ DATA_CONFIG = ImagesData
 
 def check(cfg):
     """The images task's own rules (run with the field checks, before any stage)."""
-    if cfg.mimic_train.augment:
-        raise ConfigError("mimic_train.augment=true: on-the-fly augmentation would pair images with logits of "
-                          "other images; set it false and enlarge the transfer set with data.views")
+    image_transfer.check(cfg)
     paths = cfg.teacher.path
     if paths and len(paths) != cfg.teacher.num_teachers:
         raise ConfigError(f"teacher.path names {len(paths)} model(s); set teacher.num_teachers={len(paths)}")

@@ -77,7 +77,6 @@ def space_from_args(args, cfg):
 
 def main(argv=None):
     from mimic_keras.fit import resolve
-    from mimic_keras.layout import Layout
 
     args = parse_args(argv)
     if args.max_trials < 1:
@@ -96,21 +95,11 @@ def main(argv=None):
     from mimic_keras.data import verify
 
     verify.set_enabled(not args.no_verify)
-    try:
+    def locked():
         with locks.hold_folder(workdir):  # a fit or another search would corrupt it
             return _tune(args, cfg, workdir, space)
-    except (ValueError, OSError, KeyError) as e:
-        if args.debug:
-            raise
-        print(f"error: {runner.one_line(e)}", file=sys.stderr)
-        return runner.USER_ERROR
-    except Exception as e:  # a bug, not the user's doing: one line unless --debug
-        if args.debug:
-            raise
-        print(f"error: internal error ({type(e).__name__}: {runner.one_line(e)}); rerun with --debug "
-              "for the traceback", file=sys.stderr)
-        return 1
 
+    return runner.guarded(locked, args.debug, user_errors=(ValueError, OSError, KeyError))
 
 def _tune(args, cfg, workdir, space):
     from mimic_keras import stages  # imports TensorFlow
