@@ -25,6 +25,8 @@ import tarfile
 
 import numpy as np
 
+from mimic_keras import console
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 AUDIO_EXTENSIONS = (".wav", ".sph", ".nist")
 TAR_EXTENSIONS = (".tar", ".tar.gz", ".tgz")
@@ -226,7 +228,9 @@ def main(argv=None):
     parser.add_argument("model", help="a SavedModel version folder, a served model's folder, a .tflite file or a workdir")
     parser.add_argument("inputs", nargs="+", help="image files, folders or tars; WAV/SPHERE files or folders (TIMIT)")
     parser.add_argument("--top", type=int, default=1, help="also list the K most probable classes (images)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines and library warnings")
     args = parser.parse_args(argv)
+    console.quiet(args.verbose)  # before TensorFlow is imported
     try:
         failed = predict(args.model, args.inputs, top=max(1, args.top))
     except FileNotFoundError as e:
