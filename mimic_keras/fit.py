@@ -27,6 +27,7 @@ Examples:
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -84,6 +85,17 @@ def resolve(preset, workdir, overrides):
     return config_lib.apply_overrides(base, overrides), workdir, note
 
 
+def _worker_member(cfg):
+    """`worker_<i>` for a multi-worker run's worker i > 0 (from `TF_CONFIG`), else None."""
+    if cfg.strategy != "multi_worker":
+        return None
+    try:
+        index = int(json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0))
+    except (ValueError, AttributeError):
+        return None
+    return f"worker_{index}" if index else None
+
+
 def main(argv=None):
     args = parse_args(argv)
     console.quiet(args.verbose)  # before TensorFlow is imported
@@ -110,7 +122,10 @@ def main(argv=None):
     verify.set_enabled(not args.no_verify)
 
     def locked():
-        with locks.hold_folder(workdir):  # the lock is held, or the workdir cannot be written: OSError
+        # The lock is held, or the workdir cannot be written: OSError. The workers of one
+        # multi-worker run share the workdir by design: the chief holds its lock, each other
+        # worker its own.
+        with locks.hold_folder(workdir, _worker_member(cfg)):
             if args.stage == "report":
                 return runner.report(cfg, Layout(workdir), debug=args.debug)
             stages = STAGE_NAMES if args.stage == "all" else (args.stage,)

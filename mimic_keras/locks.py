@@ -27,17 +27,18 @@ class LockHeld(OSError):
     """Another live process holds the lock; the message names it and what to do."""
 
 
-def lock_file(folder):
+def lock_file(folder, member=None):
     """The lock file of a workdir or output folder: beside it (`.<name>.lock`), as a job's output
-    folder is replaced by a rename and a workdir need not exist yet."""
+    folder is replaced by a rename and a workdir need not exist yet. `member`: the lock of one
+    of the processes that share a folder by design (`.<name>.<member>.lock`)."""
     parent, base = os.path.split(os.path.abspath(str(folder)))
-    return os.path.join(parent, f".{base}.lock")
+    return os.path.join(parent, f".{base}.{member}.lock" if member else f".{base}.lock")
 
 
 @contextlib.contextmanager
-def hold_folder(folder):
-    """Holds `folder`'s lock (creating its parent if needed); see `hold`."""
-    path = lock_file(folder)
+def hold_folder(folder, member=None):
+    """Holds `folder`'s lock (creating its parent if needed); see `hold` and `lock_file`."""
+    path = lock_file(folder, member)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with hold(path, str(folder)):
         yield

@@ -184,10 +184,13 @@ def run(stage, cfg, layout, strategy, known):
 
     Its stamp is removed first, so a stage that is killed leaves nothing that counts as done.
     """
-    if os.path.exists(layout.stamp(stage)):
+    from mimic_keras.distribute import is_chief
+
+    chief = strategy is None or is_chief(strategy)  # the other workers of a multi-worker run write no records
+    if chief and os.path.exists(layout.stamp(stage)):
         os.remove(layout.stamp(stage))
     STAGES[stage].run(cfg, layout, strategy)
-    return record(stage, cfg, layout, known)
+    return record(stage, cfg, layout, known) if chief else None
 
 
 def record(stage, cfg, layout, known=None):
