@@ -1,4 +1,4 @@
-"""Atomic output folders, the one output protocol of the data jobs.
+"""Atomic output: files (`write_json_atomic`) and folders, the one output protocol of the data jobs.
 
 `atomic_output(out_dir)` builds everything in a hidden sibling folder (`.<name>.tmp-<pid>`),
 renames it into place, and removes it on error; a later run removes the folders left by killed
@@ -7,11 +7,33 @@ Nothing here imports TensorFlow.
 """
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import shutil
 
 from mimic_keras import locks
+
+
+def sha256_file(path, chunk=1 << 20):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path, obj):
+    """Writes JSON to `path` via a temporary file and rename."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def absolute(path):

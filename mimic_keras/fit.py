@@ -36,9 +36,9 @@ from mimic_keras import config as config_lib
 from mimic_keras import console, locks
 from mimic_keras.config_schema import ConfigError, describe
 from mimic_keras.layout import Layout
+from mimic_keras.stages import PIPELINE  # the stage table; nothing in it loads TensorFlow
 
-STAGE_NAMES = ("prepare", "teacher", "label", "mimic", "control", "evaluate", "export")
-COMMANDS = STAGE_NAMES + ("all", "report", "config")
+COMMANDS = PIPELINE + ("all", "report", "config")
 
 
 def parse_args(argv):
@@ -128,7 +128,7 @@ def main(argv=None):
         with locks.hold_folder(workdir, _worker_member(cfg)):
             if args.stage == "report":
                 return runner.report(cfg, Layout(workdir), debug=args.debug)
-            stages = STAGE_NAMES if args.stage == "all" else (args.stage,)
+            stages = PIPELINE if args.stage == "all" else (args.stage,)
             return runner.run_stages(cfg, Layout(workdir), stages, force=args.force, started=time.time(),
                                      debug=args.debug)
 

@@ -41,7 +41,6 @@ class Stage:
     after: tuple
     outputs: Callable
     version: int = 1
-    summary: str = ""
 
 
 def _prepare(cfg, layout, strategy):
@@ -113,19 +112,13 @@ def _export_outputs(cfg, layout):
 STAGES = {
     s.name: s
     for s in (
-        Stage("prepare", _prepare, (), _manifest("data"), summary="raw data → TFRecords (data/)"),
-        Stage("teacher", _teacher, ("prepare",), _teacher_outputs,
-              summary="train the teacher(s) (teacher/teacher_<i>/model.keras)"),
-        Stage("label", _label, ("prepare", "teacher"), _manifest("transfer"),
-              summary="teacher logits over the transfer set (transfer/)"),
-        Stage("mimic", _mimic, ("label",), lambda cfg, lay: [lay.model("mimic")],
-              summary="shallow net on the teacher's logits (mimic/model.keras)"),
-        Stage("control", _control, ("prepare",), lambda cfg, lay: [lay.model("control")],
-              summary="the same shallow net on the labels (control/model.keras)"),
-        Stage("evaluate", _evaluate, ("teacher", "label", "mimic", "control"), lambda cfg, lay: [lay.report_json],
-              summary="accuracy (and PER for TIMIT), params (report.json, report.md, curves.png)"),
-        Stage("export", _export, ("mimic", "teacher", "evaluate"), _export_outputs, version=2,
-              summary="mimic (and teachers) as SavedModels and LiteRT (saved_models/<name>/<version>/)"),
+        Stage("prepare", _prepare, (), _manifest("data")),
+        Stage("teacher", _teacher, ("prepare",), _teacher_outputs),
+        Stage("label", _label, ("prepare", "teacher"), _manifest("transfer")),
+        Stage("mimic", _mimic, ("label",), lambda cfg, lay: [lay.model("mimic")]),
+        Stage("control", _control, ("prepare",), lambda cfg, lay: [lay.model("control")]),
+        Stage("evaluate", _evaluate, ("teacher", "label", "mimic", "control"), lambda cfg, lay: [lay.report_json]),
+        Stage("export", _export, ("mimic", "teacher", "evaluate"), _export_outputs, version=2),
     )
 }
 PIPELINE = tuple(STAGES)
@@ -147,10 +140,14 @@ def _inputs(stage, known):
     return {name: known.get(name) for name in STAGES[stage].after}
 
 
+def _after(stage, cfg, layout):
+    """{stage: fingerprint or None} of the stages `stage` consumes, worked out afresh."""
+    return {name: check(name, cfg, layout).fingerprint for name in STAGES[stage].after}
+
+
 def _intent(stage, cfg, layout):
     """What `stage` is asked to make now (for parts of a stage, such as one teacher of an ensemble)."""
-    known = {name: check(name, cfg, layout).fingerprint for name in STAGES[stage].after}
-    return stamps.intent(STAGES[stage].version, reads(stage, cfg), _inputs(stage, known))
+    return stamps.intent(STAGES[stage].version, reads(stage, cfg), _after(stage, cfg, layout))
 
 
 def check(stage, cfg, layout, known=None):
@@ -199,8 +196,7 @@ def record(stage, cfg, layout, known=None):
     `run` calls it after a stage; call it yourself only for outputs made outside `fit` (for
     example by the data jobs' own CLIs) that you know match `cfg`. Returns the new fingerprint.
     """
-    if known is None:
-        known = {name: check(name, cfg, layout).fingerprint for name in STAGES[stage].after}
+    known = _after(stage, cfg, layout) if known is None else known
     spec = STAGES[stage]
     stamp = stamps.write(layout.stamp(stage), stage, spec.version, reads(stage, cfg), _inputs(stage, known),
                          spec.outputs(cfg, layout), layout.workdir)

@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from mimic_keras.data.writer import sha256_file, write_json_atomic
+from mimic_keras.atomic import sha256_file, write_json_atomic
 
 
 @dataclass(frozen=True)

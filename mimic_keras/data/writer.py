@@ -6,23 +6,13 @@ manifest is finished, a folder without one is not. `is_complete` lets jobs skip 
 """
 
 import contextlib
-import hashlib
-import json
 import os
 
 import tensorflow as tf
 
+from mimic_keras.atomic import sha256_file, write_json_atomic  # noqa: F401  (also the writer's API)
 from mimic_keras.data import verify
 from mimic_keras.data.manifest import MANIFEST, Manifest, ManifestError
-
-
-def sha256_file(path, chunk=1 << 20):
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shard_names(split, num_shards):
@@ -96,17 +86,6 @@ def write_shard(out_dir, name, records):
         if os.path.exists(tmp):
             os.remove(tmp)
     return {"file": name, "sha256": sha256_file(os.path.join(out_dir, name)), "count": count}
-
-
-def write_json_atomic(path, obj):
-    """Writes JSON to `path` via a temporary file and rename."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_manifest(out_dir, manifest):
