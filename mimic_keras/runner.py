@@ -31,19 +31,16 @@ def _errors():
 
 def _plan(cfg, layout, names):
     """{stage: Status} for the asked stages (before any runs), refusing stages whose inputs are stale."""
-    known, plan = {}, {}
+    known, statuses = {}, {}
     for name in stages.PIPELINE:
-        status = stages.check(name, cfg, layout, known)
-        known[name] = status.fingerprint
-        if name in names:
-            plan[name] = status
+        statuses[name] = stages.check(name, cfg, layout, known)
+        known[name] = statuses[name].fingerprint
     if len(names) == 1:
         (name,) = names
         for before in stages.STAGES[name].after:
-            status = stages.check(before, cfg, layout)
-            if not status.up_to_date:
-                raise StageError(f"stage {name}: run stage '{before}' first ({status.reason})")
-    return plan
+            if not statuses[before].up_to_date:
+                raise StageError(f"stage {name}: run stage '{before}' first ({statuses[before].reason})")
+    return {name: statuses[name] for name in names}
 
 
 def run_stages(cfg, layout, names, force=False, started=None, debug=False):
@@ -75,8 +72,10 @@ def run_stages(cfg, layout, names, force=False, started=None, debug=False):
             print(f"[{name}] up to date", flush=True)
             known[name] = status.fingerprint
             continue
-        print(f"[{name}] {'forced' if status.up_to_date else 'rerun' if status.reason != 'no outputs yet' else 'run'}: "
-              f"{status.reason if not status.up_to_date else '--force'}", flush=True)
+        if status.up_to_date:
+            print(f"[{name}] forced: --force", flush=True)
+        else:
+            print(f"[{name}] {'run' if status.reason == 'no outputs yet' else 'rerun'}: {status.reason}", flush=True)
         t0 = time.time()
         try:
             known[name] = stages.run(name, cfg, layout, strategy, known)
