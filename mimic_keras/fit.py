@@ -33,7 +33,7 @@ import sys
 import time
 
 from mimic_keras import config as config_lib
-from mimic_keras import console, locks
+from mimic_keras import console, locks, runtime
 from mimic_keras.config_schema import ConfigError, describe
 from mimic_keras.layout import Layout
 from mimic_keras.stages import PIPELINE  # the stage table; nothing in it loads TensorFlow
@@ -99,6 +99,7 @@ def _worker_member(cfg):
 def main(argv=None):
     args = parse_args(argv)
     console.quiet(args.verbose)  # before TensorFlow is imported
+    runtime.configure()  # oneDNN on (faster here); before TensorFlow is imported
     overrides = ([f"data.source={args.timit}"] if args.timit else []) + args.overrides
     if args.stage == "report" and args.preset is None and args.workdir and not os.path.exists(Layout(args.workdir).config):
         print(f"error: stage report: {args.workdir} holds no run (no config.json, no report.json): "

@@ -31,6 +31,7 @@ import numpy as np
 
 from mimic_keras.data.writer import write_json_atomic
 from mimic_keras.distribute import is_chief, worker_index
+from mimic_keras.optimizers import FusedAdam, FusedSGD
 
 
 class NonFiniteLossError(RuntimeError):
@@ -188,10 +189,11 @@ def make_optimizer(cfg, steps_per_epoch):
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, cfg.epochs * steps_per_epoch))
     elif cfg.schedule != "constant":
         raise ValueError(f"unknown schedule {cfg.schedule!r}; choose cosine or constant")
+    # Keras's Adam and SGD, each variable's update in one kernel (mimic_keras/optimizers.py).
     if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(lr)
+        return FusedAdam(lr)
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+        return FusedSGD(lr, momentum=0.9, nesterov=True)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adam or sgd")
 
 

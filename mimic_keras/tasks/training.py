@@ -20,7 +20,10 @@ from mimic_keras.teachers_io import load_teacher
 
 
 def _compile_kwargs(cfg):
-    return {"jit_compile": cfg.jit_compile, "steps_per_execution": cfg.steps_per_execution}
+    # `jit_compile` is TensorFlow's XLA switch; on JAX a step is always compiled (unjitted JAX
+    # runs op by op).
+    jit = cfg.jit_compile or keras.backend.backend() == "jax"
+    return {"jit_compile": jit, "steps_per_execution": cfg.steps_per_execution}
 
 
 def _summary(model):
@@ -114,6 +117,22 @@ def transfer_datasets(task, layout, train_cfg):
     return _shard_by_files(train, layout.transfer, ("train", "unlabelled")), val, count
 
 
+def compile_distiller(cfg, student, steps_per_epoch):
+    """The mimic stage's `Distiller` around `student`, compiled as the stage trains it.
+
+    Args:
+        cfg: the run's `ExperimentConfig` (`distill`, `mimic_train`, compile options).
+        student: the mimic to train.
+        steps_per_epoch: for the learning-rate schedule.
+
+    Returns:
+        The compiled `Distiller` (`bench/train_speed.py` times this very object).
+    """
+    distiller = Distiller(student, loss=cfg.distill.loss, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)
+    distiller.compile(optimizer=training.make_optimizer(cfg.mimic_train, steps_per_epoch), **_compile_kwargs(cfg))
+    return distiller
+
+
 def train_mimic(cfg, layout, strategy):
     """Trains the shallow mimic on the cached teacher logits with the `Distiller`."""
     task = get_task(cfg)
@@ -122,13 +141,7 @@ def train_mimic(cfg, layout, strategy):
     train, val, count = transfer_datasets(task, layout, train_cfg)
     with strategy.scope():
         student = task.build_student("mimic")
-        distiller = Distiller(
-            student, loss=cfg.distill.loss, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature
-        )
-        distiller.compile(
-            optimizer=training.make_optimizer(train_cfg, training.steps_for(count, train_cfg.batch_size)),
-            **_compile_kwargs(cfg),
-        )
+        distiller = compile_distiller(cfg, student, training.steps_for(count, train_cfg.batch_size))
     _summary(student)
     return training.fit_run(
         distiller, train, val, train_cfg, layout.run_dir("mimic"), "mimic", save_model=student,
