@@ -42,7 +42,7 @@ import time
 
 MIMICS = {
     # name: (input shape, conv filters, kernel, bottleneck, hidden, classes, batch, timed steps)
-    "cifar": ((32, 32, 3), 128, 5, 1200, 8000, 10, 128, 8),
+    "cifar": ((32, 32, 3), 128, 5, 1200, 8000, 10, 128, 6),
     "timit": ((1845,), 0, 0, 250, 8000, 183, 512, 20),
 }
 CASES = {
@@ -59,8 +59,7 @@ CASES = {
     "keras-torch": ("torch", {"stack": "distiller", "optimizer": "project", "project_env": True,
                               "backend": "torch"}),
 }
-DEFAULT_CASES = ("keras", "keras+tuned", "distiller", "distiller:before", "distiller:spe8", "torch", "keras-jax",
-                 "keras-torch")
+DEFAULT_CASES = ("keras", "keras+tuned", "distiller", "distiller:before", "distiller:spe8", "torch", "keras-jax")
 QUICK_CASES = ("keras", "keras+tuned", "distiller", "distiller:before", "torch")
 LR, MOMENTUM = 0.01, 0.9
 WARMUP = 3

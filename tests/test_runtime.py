@@ -1,0 +1,37 @@
+"""`runtime.configure`: the TensorFlow settings a CLI chooses before TensorFlow loads."""
+
+import json
+import os
+import subprocess
+import sys
+
+from mimic_keras import runtime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_configure_turns_onednn_on(monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert runtime.configure() == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+
+
+def test_an_explicit_setting_is_kept(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert runtime.configure() == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def _fit_env(extra):
+    # A fresh process: TensorFlow reads the variable once, when it loads.
+    code = ("import json, os, sys; from mimic_keras import fit; fit.main(['config', '--preset', 'cifar10-quick']); "
+            "print('ENV', json.dumps({'onednn': os.environ.get('TF_ENABLE_ONEDNN_OPTS'), "
+            "'tf_loaded': 'tensorflow' in sys.modules}))")
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env.update(extra, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("ENV "))[4:])
+
+
+def test_the_fit_cli_sets_it_before_tensorflow_loads():
+    assert _fit_env({}) == {"onednn": "1", "tf_loaded": False}
+    assert _fit_env({"TF_ENABLE_ONEDNN_OPTS": "0"})["onednn"] == "0"
