@@ -167,9 +167,10 @@ def keras_worker(mimic, opts, steps):
         data = tf.data.Dataset.from_tensor_slices((x, {"logits": z, "label": y}))
     data = data.repeat().batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     clock = _Clock()
-    executions = WARMUP + max(2, -(-steps // spe))
+    warmup = WARMUP if spe == 1 else 2  # the first execution traces; with spe > 1 each is several steps
+    executions = warmup + max(2, -(-steps // spe))
     model.fit(data, steps_per_epoch=executions * spe, epochs=1, verbose=0, callbacks=[clock.callback])
-    wall, cpu = _median_steps(clock.marks[WARMUP - 1:], spe)
+    wall, cpu = _median_steps(clock.marks[warmup - 1:], spe)
     optimizer = type(model.optimizer).__name__
     return {"wall_s": wall, "cpu_s": cpu, "detail": f"{keras.backend.backend()}, {optimizer}, "
             f"oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}"}
@@ -304,7 +305,7 @@ def main(argv=None):
 
     ceiling_runs, results = [], {(m, c): [] for m in args.mimics for c in cases}
     details = {}
-    for _ in range(rounds):
+    for round_ in range(rounds):
         for onednn in ("0", "1"):
             ceiling_runs.append(_run(sys.executable, ["--worker", "gemm", "--onednn", onednn]).get("flops", 0.0))
         for mimic in args.mimics:
@@ -314,6 +315,8 @@ def main(argv=None):
                 result = _run(pythons[runner], ["--worker", case, "--mimic", mimic, "--steps", str(steps)])
                 results[(mimic, case)].append(result)
                 details[(mimic, case)] = result.get("detail", result.get("error"))
+                rate = f"{MIMICS[mimic][6] / result['wall_s']:.1f} samples/s" if "wall_s" in result else result["error"]
+                print(f"  round {round_ + 1}/{rounds} {mimic} {case}: {rate}", file=sys.stderr, flush=True)
     ceiling = max(ceiling_runs)
     print(f"float32 GEMM ceiling (2048² tf.matmul, best of {len(ceiling_runs)} runs, oneDNN off and on): "
           f"{ceiling / 1e9:.1f} GFLOP/s", flush=True)

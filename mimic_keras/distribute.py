@@ -24,6 +24,8 @@ import os
 
 import tensorflow as tf
 
+from mimic_keras import runtime
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 _Policy = tf.data.experimental.AutoShardPolicy
@@ -229,5 +231,8 @@ def setup(cfg):
         # Same seed, same numbers: deterministic kernels (slower) and every seed set per stage.
         tf.config.experimental.enable_op_determinism()
     if cfg.mixed_precision:
+        note = runtime.bfloat16_note(cfg.mixed_precision, bool(tf.config.list_physical_devices("GPU")))
+        if note:
+            print(note, flush=True)
         keras.mixed_precision.set_global_policy(cfg.mixed_precision)
     return get_strategy(cfg.strategy)

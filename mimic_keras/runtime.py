@@ -10,6 +10,9 @@ first, like `console.quiet()`. An explicit setting in the environment is always 
   than in Eigen). See docs/performance.md (`bench/train_speed.py`). oneDNN sums in another order
   than Eigen: results differ in the last bits, as between any two BLAS libraries.
 
+bfloat16 is fast on CPUs with native support (AVX-512 BF16, AMX) and emulated elsewhere:
+`bfloat16_note` says so when a run asks for a bfloat16 policy on a CPU without it.
+
 Example:
 ```python
 from mimic_keras import console, runtime
@@ -33,3 +36,38 @@ def configure():
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
     return {name: os.environ[name] for name in DEFAULTS}
+
+
+NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU's feature flags (Linux), or None where they cannot be read."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+def bfloat16_note(policy, has_gpu, flags=None):
+    """A line for the user when `policy` computes in bfloat16 on a CPU that only emulates it.
+
+    Args:
+        policy: the Keras dtype policy name (`mixed_precision`), or None.
+        has_gpu: whether the run trains on GPUs (then the CPU's flags do not matter).
+        flags: the CPU's flags (default: `cpu_flags()`).
+
+    Returns:
+        The note, or None when there is nothing to say (or the flags are unknown).
+    """
+    if not policy or "bfloat16" not in policy or has_gpu:
+        return None
+    flags = cpu_flags() if flags is None else flags
+    if flags is None or any(flag in flags for flag in NATIVE_BFLOAT16_FLAGS):
+        return None
+    return (f"note: mixed_precision={policy} on a CPU without native bfloat16 ({' or '.join(NATIVE_BFLOAT16_FLAGS)} "
+            "absent): it is emulated here; compare with mixed_precision=float32 (bench/precision_xla.py)")

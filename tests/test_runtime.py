@@ -35,3 +35,20 @@ def _fit_env(extra):
 def test_the_fit_cli_sets_it_before_tensorflow_loads():
     assert _fit_env({}) == {"onednn": "1", "tf_loaded": False}
     assert _fit_env({"TF_ENABLE_ONEDNN_OPTS": "0"})["onednn"] == "0"
+
+
+def test_bfloat16_note_only_where_the_cpu_lacks_it():
+    avx2 = {"avx", "avx2", "fma"}
+    assert "without native bfloat16" in runtime.bfloat16_note("mixed_bfloat16", has_gpu=False, flags=avx2)
+    assert runtime.bfloat16_note("mixed_bfloat16", has_gpu=False, flags=avx2 | {"avx512_bf16"}) is None
+    assert runtime.bfloat16_note("mixed_bfloat16", has_gpu=False, flags=avx2 | {"amx_bf16"}) is None
+    assert runtime.bfloat16_note("mixed_bfloat16", has_gpu=True, flags=avx2) is None
+    assert runtime.bfloat16_note("mixed_float16", has_gpu=False, flags=avx2) is None
+    assert runtime.bfloat16_note(None, has_gpu=False, flags=avx2) is None
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n")
+    assert runtime.cpu_flags(str(info)) == {"fpu", "avx2", "avx512_bf16"}
+    assert runtime.cpu_flags(str(tmp_path / "missing")) is None
