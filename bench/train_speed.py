@@ -21,6 +21,8 @@ the interpreters named by `--jax-python` / `--torch-python`, and are skipped whe
                       `tasks.training.compile_distiller` after `mimic_keras.runtime.configure()`,
                       as `python -m mimic_keras.fit mimic` does
     distiller:before  the Distiller as it was before issue 19: stock SGD, TensorFlow's defaults
+    distiller:stock-opt    the default path but Keras's own SGD (oneDNN's share of the gain)
+    distiller:oneDNN-off   the default path with TF_ENABLE_ONEDNN_OPTS=0 (the fused update's share)
     distiller:spe8    the default path with `steps_per_execution=8`
     distiller:inter1  the default path with one inter-op thread
     distiller:xla     the default path with `jit_compile=True`
@@ -51,6 +53,8 @@ CASES = {
     "keras+tuned": ("tf", {"stack": "keras", "optimizer": "fused", "project_env": True}),
     "distiller": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True}),
     "distiller:before": ("tf", {"stack": "distiller", "optimizer": "keras", "project_env": False}),
+    "distiller:stock-opt": ("tf", {"stack": "distiller", "optimizer": "keras", "project_env": True}),
+    "distiller:oneDNN-off": ("tf", {"stack": "distiller", "optimizer": "project", "onednn": "0"}),
     "distiller:spe8": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True, "spe": 8}),
     "distiller:inter1": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True, "inter": 1}),
     "distiller:xla": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True, "xla": True}),
@@ -138,6 +142,8 @@ def keras_worker(mimic, opts, steps):
         from mimic_keras import runtime
 
         runtime.configure()
+    if opts.get("onednn") is not None:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = opts["onednn"]
     if opts.get("inter"):
         os.environ["TF_NUM_INTEROP_THREADS"] = str(opts["inter"])
     import keras
