@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from mimic_keras import training
 from mimic_keras.config import TrainConfig
+from mimic_keras.distribute import get_strategy
 from mimic_keras.optimizers import FusedAdam, FusedSGD
 
 PAIRS = {
@@ -61,7 +62,7 @@ def test_the_fused_kernel_runs(name):
 
 @pytest.mark.parametrize("name", ["sgd_nesterov", "adam"])
 def test_fused_update_under_a_mirrored_strategy(name):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = get_strategy("mirrored:/cpu:0,/cpu:1")  # one per device set and process (distribute.py)
     stock, fused = PAIRS[name]
     for a, b in zip(_train(stock), _train(fused, strategy)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
