@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from mimic_keras.config_migration import LEGACY_KEYS, migrate_data, migrate_keys
 from mimic_keras.config_schema import ConfigError, check_fields, field_types, opt, parse_value, section
 
 # The distillation losses by name (`mimic_keras.losses` builds them; kept here so that checking
@@ -91,7 +92,8 @@ class TrainConfig:
     learning_rate: float = opt(1e-3, "peak learning rate", above=0.0)
     schedule: str = opt("cosine", "learning-rate schedule", choices=("cosine", "constant"))
     augment: bool = opt(True, "random crop + flip on the fly (images only)")
-    checkpoint: str = opt("last", "weights kept: last epoch's, or best validation loss", choices=("last", "best"))
+    checkpoint: str = opt("last", "weights kept: the last epoch's, the best validation loss's (best) or "
+                          "validation accuracy's (best_accuracy)", choices=("last", "best", "best_accuracy"))
     seed: int = opt(0, "random seed", min=0)
     label_smoothing: float = opt(0.0, "label smoothing (training on labels)", min=0.0, max=0.99)
     save_epochs: tuple[int, ...] = opt((), "also keep the model after these epochs (epoch_<n>.keras)", min=1)
@@ -197,7 +199,7 @@ def _build(cls, data, prefix):
             raise ConfigError(f"unknown config field {prefix}{key!r}" if prefix else f"unknown config field {key!r}")
         if dataclasses.is_dataclass(hints[key]):
             cls_for = _data_class(value) if key == "data" else hints[key]
-            value = _build(cls_for, _migrate_data(value, cls_for) if key == "data" else value, f"{prefix}{key}.")
+            value = _build(cls_for, migrate_data(value, cls_for) if key == "data" else value, f"{prefix}{key}.")
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -207,42 +209,6 @@ def _data_class(data):
     return _dataset_module(dataset).DATA_CONFIG
 
 
-# Fields of the one flat data section of configs written before datasets had their own
-# sections, with their old defaults: an old config.json keeps loading when the other dataset's
-# fields hold these values.
-_LEGACY_DATA_DEFAULTS = {
-    "val_size": 5000, "views": 0, "mixup": 0, "mixup_alpha": 1.0, "transfer_views": None, "context": 7,
-    "perturb": [], "transfer_perturb": None, "transfer_unlabelled": None, "full_test": False,
-}
-
-
-def _migrate_data(data, cls):
-    known = field_types(cls)
-    kept = {}
-    for key, value in data.items():
-        if key in known or key not in _LEGACY_DATA_DEFAULTS:
-            kept[key] = value
-        elif (list(value) if isinstance(value, tuple) else value) != _LEGACY_DATA_DEFAULTS[key]:
-            raise ConfigError(f"data.{key}={value!r} does not apply to dataset {data.get('dataset', 'cifar10')!r}")
-    return kept
-
-
-# Top-level keys of configs (and overrides) written before the `export` section.
-_LEGACY_KEYS = {"export_teacher": "export.teacher", "export_dir": "export.dir"}
-
-
-def _migrate_legacy(data):
-    if not isinstance(data, dict) or not any(k in data for k in _LEGACY_KEYS):
-        return data
-    data = dict(data)
-    export = dict(data.get("export") or {})
-    for old, new in _LEGACY_KEYS.items():
-        if old in data:
-            export.setdefault(new.split(".", 1)[1], data.pop(old))
-    data["export"] = export
-    return data
-
-
 def from_dict(data, origin="the config"):
     """Inverse of `to_dict`, checked; configs with the old top-level `export_*` keys load too.
 
@@ -250,7 +216,7 @@ def from_dict(data, origin="the config"):
         ConfigError: unknown fields, wrongly typed sections or values.
     """
     try:
-        return check(_build(ExperimentConfig, _migrate_legacy(data), ""))
+        return check(_build(ExperimentConfig, migrate_keys(data), ""))
     except ConfigError as e:
         raise ConfigError(f"{origin}: {e}" if origin != "the config" else str(e)) from None
 
@@ -320,7 +286,7 @@ def apply_overrides(cfg, overrides):
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not key=value")
         path, text = item.split("=", 1)
-        pairs.append((_LEGACY_KEYS.get(path.strip(), path.strip()), text.strip()))
+        pairs.append((LEGACY_KEYS.get(path.strip(), path.strip()), text.strip()))
     for path, text in pairs:
         if path == "data.dataset":
             common = {name: getattr(cfg.data, name) for name in ("source", "unlabelled", "limit")}

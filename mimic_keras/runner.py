@@ -120,11 +120,12 @@ def one_line(error):
 
 def report(cfg, layout, debug=False):
     """The `report` command: redraws the figures from report.json and prints the results table."""
-    from mimic_keras.eval.report import redraw_figures
+    from mimic_keras.eval.report import redraw
+    from mimic_keras.tasks import get_task
 
     t0 = time.time()
     try:
-        paths = redraw_figures(cfg, layout)
+        paths = redraw(cfg, get_task(cfg).model_paths(layout), layout.workdir)
     except _errors() as e:
         if debug:
             raise

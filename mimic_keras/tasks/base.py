@@ -65,7 +65,8 @@ class Task:
         """
         from mimic_keras.eval.report import evaluate_run
 
-        return evaluate_run(self.cfg, layout, self.scorer(layout), self.transfer_examples(layout))
+        return evaluate_run(self.cfg, layout, self.scorer(layout), self.transfer_examples(layout),
+                            self.model_paths(layout))
 
     def scorer(self, layout):
         """The report loop's scorer: each model role's columns and the Markdown table."""
@@ -88,7 +89,14 @@ class Task:
         raise NotImplementedError
 
     def teacher_paths(self, layout):
+        """Each teacher's model (a `.keras` file or a SavedModel folder), in its run folder."""
         return layout.teacher_models(self.cfg.teacher.num_teachers)
+
+    def model_paths(self, layout):
+        """Model name → model path of every model the report scores: teachers, mimic, control."""
+        paths = {f"teacher_{i}": path for i, path in enumerate(self.teacher_paths(layout))}
+        paths.update((role, layout.model(role)) for role in ("mimic", "control"))
+        return paths
 
 
 
