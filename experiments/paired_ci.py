@@ -108,7 +108,7 @@ def write_json(path, measure, rows, argv):
     """The rows of one comparison as JSON: each run's value and its paired difference to the first."""
     import json
 
-    out = {"command": " ".join(["python experiments/paired_ci.py", *argv]), "measure": measure, "rows": [
+    out = {"kind": "intervals", "command": " ".join(["python experiments/paired_ci.py", *argv]), "measure": measure, "rows": [
         {"workdir": workdir, "stage": stage, "value": value, "difference": diff,
          "paired_ci95": None if diff is None else [low, high]}
         for (workdir, stage), value, diff, low, high in rows]}

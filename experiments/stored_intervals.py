@@ -160,9 +160,9 @@ def run_group(name, group):
             else:
                 result = accuracy_pair(b, o, comparison.get("same_teacher", group.get("same_teacher", False)))
         rows.append({"label": comparison["label"], "base": base, "other": other, **result})
-    return {"name": f"{name}_paired", "about": group.get("about", ""),
+    return {"kind": "intervals", "name": f"{name}_paired", "about": group.get("about", ""),
             "command": "python experiments/stored_intervals.py experiments/comparisons.json",
-            "measure": rows and ("PER" if "base_per" in rows[0] else "test accuracy"), "rows": rows}
+            "measure": rows and ("PER" if "base_per" in rows[0] else "test accuracy"), "comparisons": rows}
 
 
 def _points(pair):
@@ -199,7 +199,7 @@ def main(argv=None):
             json.dump(result, f, indent=1)
             f.write("\n")
         print(f"{path}:")
-        for row in result["rows"]:
+        for row in result["comparisons"]:
             print("  " + summary_line(row))
     return 0
 

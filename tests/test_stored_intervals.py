@@ -60,13 +60,13 @@ def test_groups_from_data_write_one_json_each(tmp_path, capsys):
               "seeds": {"kind": "seeds", "comparisons": [{"label": "s", "base": [f"{s}:x", f"{s}:x"], "other": [f"{s}:y", f"{s}:y"]}]}}
     (tmp_path / "c.json").write_text(json.dumps(groups))
     assert stored.main([str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 0
-    acc = json.loads((tmp_path / "acc_paired.json").read_text())["rows"][0]
+    acc = json.loads((tmp_path / "acc_paired.json").read_text())["comparisons"][0]
     assert acc["test_examples"] == 10000 and acc["discordance_at_most"] == pytest.approx(0.2)
     assert acc["paired_ci95"] is None and "paired_ci.py" in acc["paired_why_not"]
-    per = json.loads((tmp_path / "per_paired.json").read_text())["rows"]
+    per = json.loads((tmp_path / "per_paired.json").read_text())["comparisons"]
     assert per[0]["paired_ci95_widest"] == pytest.approx([-0.08, -0.02])  # half-widths 0.02 + 0.01
     assert per[1]["independent_ci95"] is None and "not stored either" in per[1]["paired_why_not"]
-    seeds = json.loads((tmp_path / "seeds_paired.json").read_text())["rows"][0]
+    seeds = json.loads((tmp_path / "seeds_paired.json").read_text())["comparisons"][0]
     assert seeds["difference"] == pytest.approx(0.05) and seeds["every_other_beats_every_base"]
     assert "acc_paired.json" in capsys.readouterr().out
     groups["acc"]["comparisons"][0]["other"] = f"{s}:missing"
