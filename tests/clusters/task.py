@@ -1,6 +1,7 @@
 """The clusters dataset as a `Task`: MLP teachers and MLP mimics on feature vectors."""
 
 import keras
+import numpy as np
 
 from mimic_keras.data.manifest import Manifest
 from mimic_keras.eval.image_scoring import ImageScorer
@@ -72,8 +73,17 @@ class ClustersTask(Task):
     def export(self, layout, model, name, role="mimic"):
         from mimic_keras.export import export_classifier
 
+        tflite = self.cfg.export.tflite
         return export_classifier(model, self.cfg.export.dir, name, class_names=self.class_names(layout),
+                                 tflite=tflite, representative=self.representative(layout) if tflite else None,
                                  input_name="features")
+
+    def representative(self, layout, count=100):
+        return records.load_arrays(layout.transfer, "train")["features"][:count]
+
+    def deployed_scores(self, layout, predict, role="mimic"):
+        test = records.load_arrays(layout.data, "test")
+        return {"test_accuracy": float(np.mean(np.argmax(predict(test["features"]), -1) == test["label"]))}
 
     def class_names(self, layout):
         return Manifest.read(layout.data).get("classes")

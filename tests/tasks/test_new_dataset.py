@@ -57,7 +57,8 @@ def test_config_lists_the_new_datasets_own_fields(registered, capsys):
 
 def test_fit_all_runs_every_stage_for_a_dataset_added_from_new_files(registered, source, tmp_path, capsys):
     workdir, exports = str(tmp_path / "run"), str(tmp_path / "saved_models")
-    argv = ["all", "--preset", "clusters", "--workdir", workdir, f"data.source={source}", f"export.dir={exports}"]
+    argv = ["all", "--preset", "clusters", "--workdir", workdir, f"data.source={source}", f"export.dir={exports}",
+            "export.tflite=float32,int8"]
     assert fit.main(argv) == 0
     lines = _stage_lines(capsys.readouterr().out)
     assert all(lines[s] == f"[{s}] run: no outputs yet" for s in STAGES), lines
@@ -94,6 +95,14 @@ def test_fit_all_runs_every_stage_for_a_dataset_added_from_new_files(registered,
     assert served["classes"].dtype == tf.int64
     with open(os.path.join(folder, "assets.extra", "classes.txt")) as f:
         assert f.read().split() == list(clusters.CLASSES)
+    with open(layout.litert_json) as f:
+        lite = json.load(f)["mimic"]
+    assert lite["keras"]["test_accuracy"] == pytest.approx(rows["mimic"]["test_accuracy"])
+    assert lite["variants"]["float32"]["test_accuracy"] == pytest.approx(rows["mimic"]["test_accuracy"])
+    assert set(lite["variants"]) == {"float32", "int8"} and os.path.exists(lite["variants"]["int8"]["path"])
+
+    assert fit.main(["report", "--workdir", workdir]) == 0  # the figures redrawn from report.json
+    assert "test set of 40 vectors" in capsys.readouterr().out
 
     # The stamps work for it too: a rerun does nothing; a changed mimic (or data field) is stale from there on.
     assert fit.main(argv) == 0
