@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from mimic_keras.config import MimicConfig
 from mimic_keras.data import records
-from mimic_keras.export import export_classifier, export_image_classifier, next_version, read_metadata
+from mimic_keras.export import export_classifier, export_image_classifier
+from mimic_keras.export_versions import next_version, read_metadata
 from mimic_keras.models.mimics import build_mimic
 from tests.helpers import toy_images
 

@@ -112,3 +112,15 @@ def test_fit_all_runs_every_stage_for_a_dataset_added_from_new_files(registered,
     assert fresh == ["prepare", "teacher", "label"]
     assert stages.check("mimic", changed, layout).reason == "mimic.hidden 16 → 8"
     assert not stages.check("prepare", config_lib.apply_overrides(cfg, ["data.val_fraction=0.25"]), layout).up_to_date
+
+
+def test_a_task_method_a_dataset_lacks_is_named_in_the_error():
+    from mimic_keras.config import get_preset
+    from mimic_keras.tasks import Task
+
+    class Partial(Task):  # a dataset that has not written its exporter yet
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"dataset 'cifar10': its task \(Partial\) does not implement "
+                                                  r"Task\.export"):
+        Partial(get_preset("cifar10-quick")).export(None, None, "name")
