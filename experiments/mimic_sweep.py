@@ -61,7 +61,7 @@ def _evaluate(workdir, stage="mimic"):
 
     task, layout = _task(workdir)
     model = keras.saving.load_model(layout.model(stage), compile=False)
-    return task.student_scores(model, layout.data, layout.transfer, layout.path("transcripts", stage))
+    return task.student_scores(model, layout, stage)
 
 
 def _transfer_examples(cfg, workdir):

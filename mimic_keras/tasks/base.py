@@ -77,8 +77,11 @@ class Task:
         """The report loop's scorer: each model role's columns and the Markdown table."""
         raise self._missing("scorer")
 
-    def student_scores(self, model, data_dir, transfer_dir, transcripts_dir):
-        """One student's scores against the labels and the teacher of its transfer set (a sweep row)."""
+    def student_scores(self, model, layout, stage="mimic"):
+        """One student's scores against the labels and the teacher of the run's transfer set (a sweep row).
+
+        `stage` names the student (a sweep's variant), for any files scoring writes in the workdir.
+        """
         raise self._missing("student_scores")
 
     def export(self, layout, model, name, role="mimic"):

@@ -75,10 +75,10 @@ class Cifar10Task(Task):
 
         return ImageScorer(self.cfg, layout.data, layout.transfer)
 
-    def student_scores(self, model, data_dir, transfer_dir, transcripts_dir):
+    def student_scores(self, model, layout, stage="mimic"):
         from mimic_keras.eval import image_scoring
 
-        return image_scoring.student_scores(model, data_dir, transfer_dir, self.cfg.num_classes)
+        return image_scoring.student_scores(model, layout.data, layout.transfer, self.cfg.num_classes)
 
     def export(self, layout, model, name, role="mimic"):
         from mimic_keras.export import export_image_classifier

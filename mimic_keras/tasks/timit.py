@@ -78,10 +78,11 @@ class TimitTask(Task):
 
         return SpeechScorer(self.cfg, layout.data, layout.path("transcripts"))
 
-    def student_scores(self, model, data_dir, transfer_dir, transcripts_dir):
+    def student_scores(self, model, layout, stage="mimic"):
         from mimic_keras.eval import speech_scoring
 
-        return speech_scoring.student_scores(model, data_dir, transfer_dir, self.cfg.data.context, transcripts_dir)
+        return speech_scoring.student_scores(model, layout.data, layout.transfer, self.cfg.data.context,
+                                             layout.path("transcripts", stage))
 
     def export(self, layout, model, name, role="mimic"):
         """Exports a frame classifier whose utterance signature takes raw [T, 123] features.
