@@ -136,6 +136,11 @@ def test_a_stage_refuses_to_run_on_stale_inputs(tiny_copy, capsys):
     workdir, args = tiny_copy
     assert fit.main(["mimic", *args[1:], "data.views=2"]) == 2
     assert "run stage 'label' first (data.views 1 → 2)" in capsys.readouterr().err
+    on_labels = ["control", *args[1:], "data.views=2", "control_train.dropout=0.1"]
+    transfer = ["control_train.data=transfer", "control_train.augment=false"]
+    assert fit.main([*on_labels, *transfer]) == 2  # on the transfer set, the control needs the new labels
+    assert "stage control: run stage 'label' first (data.views 1 → 2)" in capsys.readouterr().err
+    assert fit.main(on_labels) == 0  # on the labelled training set it does not
 
 
 def test_a_killed_stage_leaves_nothing_that_counts_as_done(tiny_copy):
