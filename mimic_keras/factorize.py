@@ -15,6 +15,7 @@ Prints per rank the parameters, multiply-adds per example and relative error (an
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -95,7 +96,9 @@ def factorize(model, rank):
         raise ValueError(f"rank {rank}: must be at least 1 and below min(D, H) = {min(kernel.shape)} "
                          f"(W is {kernel.shape[0]}×{kernel.shape[1]}); a wider bottleneck saves nothing")
     config, num_classes, input_shape = mimic_config_of(model)
-    factorised = build_mimic(dataclasses.replace(config, bottleneck=rank), num_classes, input_shape, name=model.name)
+    with _policy(model.get_layer("hidden").dtype_policy.name):  # a mixed-precision mimic stays one
+        factorised = build_mimic(dataclasses.replace(config, bottleneck=rank), num_classes, input_shape,
+                                 name=model.name)
     u, s, vt = np.linalg.svd(kernel, full_matrices=False)
     for name in ("conv", "logits"):
         if name in {layer.name for layer in model.layers}:
@@ -103,6 +106,18 @@ def factorize(model, rank):
     factorised.get_layer("bottleneck").set_weights([(u[:, :rank] * s[:rank]).astype(np.float32)])
     factorised.get_layer("hidden").set_weights([vt[:rank].astype(np.float32), model.get_layer("hidden").get_weights()[1]])
     return factorised
+
+
+@contextlib.contextmanager
+def _policy(name):
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def cost(model):

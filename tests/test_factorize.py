@@ -57,6 +57,20 @@ def test_the_factorised_mimic_is_build_mimic_with_that_bottleneck():
     assert small(x).shape == (3, 10)
 
 
+def test_a_mixed_precision_mimic_stays_one():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        wide = build_mimic(MimicConfig(conv_filters=0, bottleneck=0, hidden=24), 5, (16,))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    small = fz.factorize(wide, 4)
+    assert small.get_layer("hidden").dtype_policy.name == "mixed_bfloat16"
+    assert small.get_layer("logits").dtype_policy.name == "float32"  # logits stay float32, as build_mimic makes them
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+
+
 def test_refuses_a_bottleneck_and_ranks_that_save_nothing():
     with pytest.raises(ValueError, match="already has a bottleneck of 8 units"):
         fz.factorize(build_mimic(MimicConfig(conv_filters=0, bottleneck=8, hidden=24), 5, (16,)), 4)
