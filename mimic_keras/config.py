@@ -21,10 +21,10 @@ from typing import Optional
 
 from mimic_keras.config_migration import LEGACY_KEYS, migrate_data, migrate_keys
 from mimic_keras.config_schema import ConfigError, check_fields, field_types, opt, parse_value, section
+from mimic_keras.config_train import (  # noqa: F401  (re-exported: the config tree's sections)
+    CONTROL_DATA, LOSSES, ControlTrainConfig, DistillConfig, TrainConfig,
+)
 
-# The distillation losses by name (`mimic_keras.losses` builds them; kept here so that checking
-# a config needs no TensorFlow). `ce` trains on the transfer set's labels only.
-LOSSES = ("l2_logits", "kd", "l2_probs", "soft_ce", "ce")
 STRATEGIES = ("default", "mirrored", "multi_worker")  # as `mimic_keras.distribute` parses them
 
 
@@ -70,7 +70,9 @@ class MimicConfig:
     """A shallow net: [conv → pool] → linear bottleneck k → ONE ReLU layer of H units → logits.
 
     `conv_filters=0` removes the conv feature extractor (the TIMIT MLP mimic);
-    `bottleneck=0` removes the linear bottleneck.
+    `bottleneck=0` removes the linear bottleneck. `groups=G` splits the hidden layer into G
+    blocks of H/G units, block g fed by slice g (k/G units) of the bottleneck: a block-diagonal
+    k×H weight matrix with kH/G weights (`mimic_keras.models.layers.GroupedDense`).
     """
 
     conv_filters: int = opt(128, "filters of the conv feature extractor (0: none)", min=0)
@@ -78,34 +80,10 @@ class MimicConfig:
     pool_size: int = opt(2, "max-pool size after the conv", min=1)
     bottleneck: int = opt(1200, "k, units of the linear bottleneck (0: none)", min=0)
     hidden: int = opt(30000, "H, units of the one non-linear hidden layer", min=1)
+    groups: int = opt(1, "G, independent blocks of the hidden layer, block g fed by the g-th k/G bottleneck "
+                      "units (1: one dense layer)", min=1)
     dropout: float = opt(0.0, "dropout rate on the hidden layer", min=0.0, max=0.99)
     weight_decay: float = opt(0.0, "L2 weight decay", min=0.0)
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation of one model."""
-
-    epochs: int = opt(10, "passes over the training (or transfer) set", min=1)
-    batch_size: int = opt(128, "global batch size", min=1)
-    optimizer: str = opt("adam", "optimizer", choices=("adam", "sgd"))
-    learning_rate: float = opt(1e-3, "peak learning rate", above=0.0)
-    schedule: str = opt("cosine", "learning-rate schedule", choices=("cosine", "constant"))
-    augment: bool = opt(True, "random crop + flip on the fly (images only)")
-    checkpoint: str = opt("last", "weights kept: the last epoch's, the best validation loss's (best) or "
-                          "validation accuracy's (best_accuracy)", choices=("last", "best", "best_accuracy"))
-    seed: int = opt(0, "random seed", min=0)
-    label_smoothing: float = opt(0.0, "label smoothing (training on labels)", min=0.0, max=0.99)
-    save_epochs: tuple[int, ...] = opt((), "also keep the model after these epochs (epoch_<n>.keras)", min=1)
-
-
-@dataclass
-class DistillConfig:
-    """How the mimic learns from the teacher."""
-
-    loss: str = opt("l2_logits", "the mimic's loss", choices=LOSSES)
-    alpha: float = opt(1.0, "weight of the distillation loss; 1 - alpha goes to the label loss", min=0.0, max=1.0)
-    temperature: float = opt(1.0, "softmax temperature (kd, l2_probs, soft_ce)", above=0.0)
 
 
 TFLITE_VARIANTS = ("float32", "dynamic", "int8")  # as `mimic_keras.litert` converts them
@@ -132,7 +110,7 @@ class ExperimentConfig:
     teacher_train: TrainConfig = section(TrainConfig, "training of the teacher(s)")
     mimic: MimicConfig = section(MimicConfig, "the shallow net (mimic and control)")
     mimic_train: TrainConfig = section(TrainConfig, "training of the mimic")
-    control_train: TrainConfig = section(TrainConfig, "training of the control")
+    control_train: ControlTrainConfig = section(ControlTrainConfig, "training of the control (its own data, regularisation)")
     distill: DistillConfig = section(DistillConfig, "the mimic's objective")
     strategy: str = opt("default", "distribution strategy: default | mirrored[:DEV,DEV...] | multi_worker",
                         stages=())
@@ -244,9 +222,22 @@ def check(cfg):
         raise ConfigError(f"teacher.path: dataset {cfg.data.dataset!r} trains its own teachers (use data.dataset=images)")
     if cfg.strategy.partition(":")[0] not in STRATEGIES:
         raise ConfigError(f"strategy={cfg.strategy!r} is not one of: {', '.join(STRATEGIES)} (or mirrored:DEV,DEV)")
+    _check_students(cfg)
     if hasattr(module, "check"):
         module.check(cfg)
     return cfg
+
+
+def _check_students(cfg):
+    groups, mimic, control = cfg.mimic.groups, cfg.mimic, cfg.control_train
+    if groups > 1 and not mimic.bottleneck:
+        raise ConfigError(f"mimic.groups={groups} splits the bottleneck: set mimic.bottleneck (it is 0)")
+    for name in ("bottleneck", "hidden"):
+        if groups > 1 and getattr(mimic, name) % groups:
+            raise ConfigError(f"mimic.groups={groups} must divide mimic.{name}={getattr(mimic, name)}")
+    if control.data == "transfer" and control.augment:
+        raise ConfigError("control_train.data=transfer trains on the transfer set's augmented views: "
+                          "set control_train.augment=false")
 
 
 def _set(cfg, path, text):

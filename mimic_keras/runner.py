@@ -37,7 +37,7 @@ def _plan(cfg, layout, names):
         known[name] = statuses[name].fingerprint
     if len(names) == 1:
         (name,) = names
-        for before in stages.STAGES[name].after:
+        for before in stages.STAGES[name].inputs(cfg):
             if not statuses[before].up_to_date:
                 raise StageError(f"stage {name}: run stage '{before}' first ({statuses[before].reason})")
     return {name: statuses[name] for name in names}

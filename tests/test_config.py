@@ -82,6 +82,12 @@ def test_speed_perturbation_overrides():
         ("data.context=3", ["data.context", "does not apply", "cifar10"]),
         ("mimic_train.augment=true", ["mimic_train.augment", "data.views"]),
         ("name=../outside", ["name", "letters"]),
+        ("mimic.groups=3", ["mimic.groups=3", "divide", "mimic.bottleneck=64"]),
+        ("mimic.groups=0", ["mimic.groups", "at least 1"]),
+        ("control_train.data=teacher", ["control_train.data", "labels, transfer"]),
+        ("control_train.data=transfer", ["control_train.data=transfer", "control_train.augment=false"]),
+        ("control_train.dropout=1.5", ["control_train.dropout", "at most 0.99"]),
+        ("control_train.weight_decay=-1", ["control_train.weight_decay", "at least 0"]),
     ],
 )
 def test_bad_values_are_one_line_naming_field_value_and_choices(override, words):
@@ -180,3 +186,28 @@ def test_export_fields_are_read_by_the_export_stage_only():
     cfg = config.get_preset("cifar10-quick")
     assert "export.tflite" in stages.reads("export", cfg)
     assert not any(k.startswith("export.") for s in stages.PIPELINE if s != "export" for k in stages.reads(s, cfg))
+
+
+def test_groups_must_divide_the_hidden_layer_and_need_a_bottleneck():
+    quick = config.get_preset("cifar10-quick")  # k=64, H=512
+    assert config.apply_overrides(quick, ["mimic.groups=4"]).mimic.groups == 4
+    with pytest.raises(config.ConfigError, match=r"^mimic.groups=8 must divide mimic.hidden=100$"):
+        config.apply_overrides(quick, ["mimic.groups=8", "mimic.hidden=100"])
+    with pytest.raises(config.ConfigError, match="mimic.groups=2 splits the bottleneck"):
+        config.apply_overrides(quick, ["mimic.groups=2", "mimic.bottleneck=0"])
+
+
+def test_the_control_has_its_own_regularisation_and_data():
+    from mimic_keras import stages
+
+    cfg = config.apply_overrides(config.get_preset("cifar10-quick"),
+                                 ["mimic.dropout=0.1", "mimic.weight_decay=1e-4", "control_train.dropout=0.5"])
+    built = cfg.control_train.architecture(cfg.mimic)
+    assert (built.dropout, built.weight_decay, built.hidden) == (0.5, 1e-4, cfg.mimic.hidden)
+    assert cfg.mimic.dropout == 0.1  # the mimic keeps its own
+    for name in ("control_train.dropout", "control_train.weight_decay", "control_train.data"):
+        assert [s for s in stages.PIPELINE if name in stages.reads(s, cfg)] == ["control"]
+    assert stages.STAGES["control"].inputs(cfg) == ("prepare",)
+    transfer = config.apply_overrides(cfg, ["control_train.data=transfer", "control_train.augment=false"])
+    assert stages.STAGES["control"].inputs(transfer) == ("prepare", "label")
+    assert [s for s in stages.PIPELINE if "mimic.groups" in stages.reads(s, cfg)] == ["mimic", "control"]

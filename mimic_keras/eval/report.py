@@ -95,13 +95,17 @@ def checkpoint_protocol(cfg):
 def objectives(cfg):
     """What the mimic and the control minimise, in words (the titles of their learning curves)."""
     d = cfg.distill
-    names = {"l2_logits": "L2 on teacher logits", "l2_probs": f"L2 on teacher probabilities, T={d.temperature:g}",
+    names = {"l2_logits": "L2 on teacher logits", "l2_centered": "L2 on teacher logits, centred per example",
+             "l2_probs": f"L2 on teacher probabilities, T={d.temperature:g}",
              "kd": f"KD, T={d.temperature:g}", "soft_ce": f"CE on teacher probabilities, T={d.temperature:g}",
              "ce": "cross-entropy on transfer-set labels"}
     mimic = names.get(d.loss, d.loss)
     if d.loss != "ce" and d.alpha < 1.0:
         mimic = f"{d.alpha:g} × {mimic} + {1 - d.alpha:g} × label CE"
-    return {"mimic": mimic, "control": "cross-entropy on labels"}
+    control = "cross-entropy on transfer-set labels" if cfg.control_train.data == "transfer" else "cross-entropy on labels"
+    if cfg.control_train.label_smoothing:
+        control += f", label smoothing {cfg.control_train.label_smoothing:g}"
+    return {"mimic": mimic, "control": control}
 
 
 def run_histories(models):
