@@ -209,6 +209,8 @@ def check(cfg):
         ConfigError: one line naming the field, the bad value and what is allowed.
     """
     module = _dataset_module(cfg.data.dataset)  # an unknown dataset fails here, with the known ones
+    if type(cfg.control_train) is TrainConfig:  # a preset written before the control had its own section
+        cfg.control_train = ControlTrainConfig(**dataclasses.asdict(cfg.control_train))
     if not isinstance(cfg.data, module.DATA_CONFIG):
         raise ConfigError(f"data: fields of {type(cfg.data).__name__} given for dataset {cfg.data.dataset!r}")
     check_fields(cfg)

@@ -137,8 +137,7 @@ def _scorer(workdir):
 
     layout = Layout(workdir)
     task = get_task(config_lib.get_preset(layout.config))
-    return lambda model, name: task.student_scores(model, layout.data, layout.transfer,
-                                                   layout.path("transcripts", name))
+    return lambda model, name: task.student_scores(model, layout, name)
 
 
 def run(model_path, ranks, out, workdir=None):

@@ -211,3 +211,11 @@ def test_the_control_has_its_own_regularisation_and_data():
     transfer = config.apply_overrides(cfg, ["control_train.data=transfer", "control_train.augment=false"])
     assert stages.STAGES["control"].inputs(transfer) == ("prepare", "label")
     assert [s for s in stages.PIPELINE if "mimic.groups" in stages.reads(s, cfg)] == ["mimic", "control"]
+
+
+def test_a_preset_giving_the_control_a_plain_train_section_still_loads():
+    cfg = config.get_preset("cifar10-quick")
+    cfg.control_train = config.TrainConfig(epochs=3)  # as presets written before ControlTrainConfig
+    checked = config.check(cfg)
+    assert isinstance(checked.control_train, config.ControlTrainConfig)
+    assert checked.control_train.epochs == 3 and checked.control_train.data == "labels"
