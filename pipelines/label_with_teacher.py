@@ -233,9 +233,10 @@ def run(options):
     }
     with jobs.atomic_output(options.out, force=options.force) as build:
         if options.runner == "beam":
-            from pipelines import beam_labelling  # Beam is imported only when asked for
+            from pipelines import beam_labelling, beam_output  # Beam is imported only when asked for
 
             beam_labelling.require_beam()
+            beam_output.check_local(options.out, data_dir)
             print(f"labelling {', '.join(splits)} on Apache Beam ({' '.join(options.beam_args) or 'DirectRunner'})")
             labelled = beam_labelling.label_splits(
                 build, data_dir, source, teacher.paths, splits, views, options.batch_size, num_shards,
