@@ -38,6 +38,16 @@ def require_beam():
         raise ValueError(f"--runner beam needs apache-beam: {INSTALL}") from None
 
 
+def check_runner(runner, beam_args, *paths):
+    """A job's `runner` and `beam_args` checked: Beam options only with the Beam runner, which needs
+    apache-beam and folders that are paths (`check_local`); one-line `ValueError`s."""
+    if beam_args and runner != "beam":
+        raise ValueError(f"Beam pipeline options given without --runner beam: {' '.join(beam_args)}")
+    if runner == "beam":
+        require_beam()
+        check_local(*paths)
+
+
 def check_local(*paths):
     """Refuses (one line) a URL as a folder the driver must lock and rename: a POSIX path only."""
     for path in paths:
@@ -79,15 +89,33 @@ def _write_one(grouped, build, num_shards):
     return split, writer.write_shard(build, name, (record for _, record, _ in placed)), dict(tally)
 
 
-def _write_report(reports, path):
-    """Writes every shard's report as JSON, at once: the driver reads it after the run."""
+def _write_json(items, path):
+    """Writes a list as JSON, at once (temporary name, rename): the driver reads it after the run."""
     import tensorflow as tf
 
-    text = json.dumps(sorted(reports, key=lambda r: (r[0], r[1]["file"])), sort_keys=True)
     tmp = f"{path}.tmp"
     with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
+        f.write(json.dumps(sorted(items, key=lambda x: json.dumps(x, sort_keys=True)), sort_keys=True))
     tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def write_list(pcoll, path, label):
+    """Collects a (small) PCollection into one list, written as JSON to `path` by one worker."""
+    import apache_beam as beam
+
+    _ = pcoll | f"collect {label}" >> beam.combiners.ToList() | f"write {label}" >> beam.Map(_write_json, path)
+
+
+def read_list(path):
+    """The list `write_list` wrote, removed once read; raises `ValueError` when it is missing."""
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(path):
+        raise ValueError(f"{path}: the Beam pipeline finished without writing it")
+    with tf.io.gfile.GFile(path) as f:
+        items = json.load(f)
+    tf.io.gfile.remove(path)
+    return items
 
 
 def write_sharded(records, build, num_shards, dense=True):
@@ -109,14 +137,9 @@ def write_sharded(records, build, num_shards, dense=True):
             | "sort keys" >> beam.MapTuple(lambda split, ks: (split, sorted(ks)))
         )
         records = records | "rank" >> beam.Map(_rank, keys=beam.pvalue.AsDict(keys))
-    _ = (
-        records
-        | "to shard" >> beam.Map(_to_shard, num_shards)
-        | "by shard" >> beam.GroupByKey()
-        | "write shard" >> beam.Map(_write_one, build, num_shards)
-        | "collect" >> beam.combiners.ToList()
-        | "report" >> beam.Map(_write_report, posixpath.join(build, REPORT))
-    )
+    records = records | "to shard" >> beam.Map(_to_shard, num_shards) | "by shard" >> beam.GroupByKey()
+    write_list(records | "write shard" >> beam.Map(_write_one, build, num_shards), posixpath.join(build, REPORT),
+               "shard report")
 
 
 def collect(build, num_shards, expected=None):
@@ -140,12 +163,7 @@ def collect(build, num_shards, expected=None):
 
     from mimic_keras.data import writer
 
-    report = posixpath.join(build, REPORT)
-    if not tf.io.gfile.exists(report):
-        raise ValueError(f"{build}: the Beam pipeline finished without reporting its shards")
-    with tf.io.gfile.GFile(report) as f:
-        reported = {(split, s["file"]): (s, tally) for split, s, tally in json.load(f)}
-    tf.io.gfile.remove(report)
+    reported = {(split, s["file"]): (s, tally) for split, s, tally in read_list(posixpath.join(build, REPORT))}
     out = {}
     for split, n in num_shards.items():
         shards, tally = [], collections.Counter()

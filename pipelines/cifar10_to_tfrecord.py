@@ -21,7 +21,9 @@ Determinism, all from stable ids, never from file-system or RNG order:
 
 The whole output is built in a hidden sibling folder and renamed into place
 (`mimic_keras.atomic.atomic_output`), so DIR is either absent, the previous output, or complete;
-a rerun with the same inputs and options does nothing.
+a rerun with the same inputs and options does nothing. With `--runner beam -- <Beam pipeline
+options>` the images are read, checked, encoded and written on Apache Beam
+(`pipelines/beam_images.py`, docs/beam.md): the same folder.
 
 In process, the same job is `run(Options(...))`; the flags above are generated from `Options`:
 
@@ -35,6 +37,7 @@ if __name__ == "__main__":
 
 import collections  # noqa: E402
 import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
@@ -49,6 +52,7 @@ from mimic_keras.jobs import option  # noqa: E402
 from mimic_keras.data import records, writer  # noqa: E402
 from mimic_keras.data.manifest import Manifest, ManifestError, Shard, Source, Split  # noqa: E402
 from mimic_keras.data.cifar10 import CLASSES, IMAGE_SHAPE  # noqa: E402
+from pipelines import beam_output  # noqa: E402
 from pipelines import cifar10_sources as sources  # noqa: E402
 from pipelines.cifar10_sources import ConversionError, SourceError  # noqa: E402
 
@@ -203,6 +207,9 @@ class Options:
     resize: bool = option("resize / convert images that are not 32x32 RGB", False)
     force: bool = option("replace an output made from other inputs or options", False)
     follow_links: bool = option("read files of a source folder through links that lead outside it", False)
+    runner: str = option("local: convert in this process; beam: write the shards on Apache Beam "
+                         "(pip install .[beam]), its pipeline options after --", "local", choices=("local", "beam"))
+    beam_args: tuple[str, ...] = option("Beam pipeline options (the arguments after --)", (), rest=True)
 
 
 def run(options, verbose=True):
@@ -231,6 +238,7 @@ def run(options, verbose=True):
     for path in (source, unlabelled):
         if path is not None and path != "tfds" and not os.path.exists(path):
             raise SourceError(f"{path}: no such file or directory")
+    beam_output.check_runner(options.runner, options.beam_args, options.out)
     recorded = dataclasses.asdict(dataclasses.replace(
         options, out=out_dir, source=source if source == "tfds" else os.path.abspath(source),
         unlabelled=jobs.absolute(unlabelled),
@@ -259,12 +267,20 @@ def run(options, verbose=True):
     plan = {split: sorted(exs, key=lambda e: _hash("order", e.id))[:options.limit] for split, exs in plan.items()}
 
     seen = {}
+    num_shards = {split: min(options.shards or default_shards(len(exs)), len(exs)) for split, exs in plan.items()}
     with jobs.atomic_output(out_dir, force=options.force) as build:
-        splits = {
-            split: _write_split(build, split, exs, min(options.shards or default_shards(len(exs)), len(exs)),
-                                options.resize, verbose, seen)
-            for split, exs in plan.items()
-        }
+        if options.runner == "beam":
+            from pipelines import beam_images  # Beam is imported only when asked for
+
+            if verbose:
+                print(f"writing {', '.join(plan)} on Apache Beam ({' '.join(options.beam_args) or 'DirectRunner'})",
+                      file=sys.stderr)
+            encode_fn = functools.partial(encode, resize=options.resize)
+            splits = beam_images.convert_splits(build, plan, num_shards, encode_fn, CLASSES, options.beam_args,
+                                                check_duplicates=True, encodings=True)
+        else:
+            splits = {split: _write_split(build, split, exs, num_shards[split], options.resize, verbose, seen)
+                      for split, exs in plan.items()}
         kinds = sorted({k for s in splits.values() for k in s.extra["image_encodings"]})
         manifest = Manifest(
             dataset="cifar10",

@@ -34,7 +34,7 @@ from mimic_keras.data.manifest import Manifest, Shard, Split
 from mimic_keras.jobs import option
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
-from pipelines import labelling
+from pipelines import beam_output, labelling
 
 AUTOTUNE = tf.data.AUTOTUNE
 UTTERANCES_PER_SHARD = 256
@@ -125,8 +125,7 @@ def run(options):
         run(Options(data="cache/timit", teacher=("teacher.keras",), out="cache/timit-labelled"))
     """
     data_dir, context = options.data, options.context
-    if options.beam_args and options.runner != "beam":
-        raise ValueError(f"Beam pipeline options given without --runner beam: {' '.join(options.beam_args)}")
+    beam_output.check_runner(options.runner, options.beam_args, options.out, data_dir)
     source = Manifest.read(data_dir)
     if source.dataset != "timit":
         raise ValueError(f"{data_dir}: not a converted TIMIT folder (dataset {source.dataset!r})")
@@ -165,10 +164,8 @@ def run(options):
 
 def _run_on_beam(options, data_dir, source, teacher, splits, num_shards, manifest, started):
     """The teacher pass as an Apache Beam pipeline (`pipelines/beam_timit_labelling.py`): the same folder."""
-    from pipelines import beam_output, beam_timit_labelling  # Beam is imported only when asked for
+    from pipelines import beam_timit_labelling  # Beam is imported only when asked for
 
-    beam_output.require_beam()
-    beam_output.check_local(options.out, data_dir)
     print(f"labelling {', '.join(splits)} on Apache Beam ({' '.join(options.beam_args) or 'DirectRunner'})")
     with jobs.atomic_output(options.out, force=options.force) as build:
         labelled = beam_timit_labelling.label_splits(

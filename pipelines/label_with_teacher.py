@@ -41,7 +41,7 @@ from mimic_keras.data.manifest import Manifest, Shard, Split
 from mimic_keras.jobs import option
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
-from pipelines import labelling
+from pipelines import beam_output, labelling
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -204,8 +204,7 @@ def run(options):
     mixup_draws(0, mixup, mixup_alpha)  # checks the mixup options before any work
     if options.runner == "beam" and mixup:
         raise ValueError("--mixup is not supported with --runner beam (its partners need the whole split at once)")
-    if options.beam_args and options.runner != "beam":
-        raise ValueError(f"Beam pipeline options given without --runner beam: {' '.join(options.beam_args)}")
+    beam_output.check_runner(options.runner, options.beam_args, options.out, options.data)
     data_dir = options.data
     source = Manifest.read(data_dir)
     teacher = TeacherSet(list(options.teacher))
@@ -233,10 +232,8 @@ def run(options):
     }
     with jobs.atomic_output(options.out, force=options.force) as build:
         if options.runner == "beam":
-            from pipelines import beam_labelling, beam_output  # Beam is imported only when asked for
+            from pipelines import beam_labelling  # Beam is imported only when asked for
 
-            beam_labelling.require_beam()
-            beam_output.check_local(options.out, data_dir)
             print(f"labelling {', '.join(splits)} on Apache Beam ({' '.join(options.beam_args) or 'DirectRunner'})")
             labelled = beam_labelling.label_splits(
                 build, data_dir, source, teacher.paths, splits, views, options.batch_size, num_shards,
