@@ -10,9 +10,9 @@ the job's build folder and has one worker report them all:
     (split, key, record, tally) ─[rank keys]─▶ ((split, shard), (position, record, tally))
         ─GroupByKey─▶ one shard file per key (temporary name, rename) ─▶ report (JSON, last)
 
-With `dense=True` the keys are already the positions 0..n-1 (every input gives one record);
-otherwise (some inputs give none: a speed-perturbed copy with no frame left) a first pass
-collects each split's keys and a record's position is its rank among them.
+Keys are the positions 0..n-1 when every input gives one record; for the `ranked` splits (some
+inputs give none: a speed-perturbed copy with no frame left) a first pass collects the split's
+keys and a record's position is its key's rank among them.
 
 The driver runs the pipeline (`run`), then `collect` checks that every shard of every split was
 reported with the counts it expects before the job writes its manifest: a pipeline that fails,
@@ -64,10 +64,13 @@ def pipeline_options(beam_args):
 
 
 def _rank(element, keys):
-    """`(split, key, record, tally)` → `(split, position, record, tally)`, position = rank of key."""
+    """`(split, key, record, tally)` → `(split, position, record, tally)`, position = rank of key
+    among its split's keys (splits not in `keys` keep theirs)."""
     import bisect
 
     split, key, record, tally = element
+    if split not in keys:
+        return element
     return split, bisect.bisect_left(keys[split], key), record, tally
 
 
@@ -118,20 +121,23 @@ def read_list(path):
     return items
 
 
-def write_sharded(records, build, num_shards, dense=True):
+def write_sharded(records, build, num_shards, ranked=()):
     """Applies the shard-writing tail to `records`, a PCollection of `(split, key, record, tally)`.
 
     Args:
         records: the PCollection.
         build: the job's build folder (seen by every worker).
         num_shards: `{split: shards}`.
-        dense: keys are the records' positions 0..n-1 in their split; else they are ranked.
+        ranked: the splits whose keys are not their records' positions 0..n-1 (some inputs gave
+            no record) but only sort them: their records are placed by the rank of their key.
     """
     import apache_beam as beam
 
-    if not dense:
+    if ranked:
+        ranked = frozenset(ranked)
         keys = (
             records
+            | "keys to rank" >> beam.Filter(lambda e: e[0] in ranked)
             | "keys" >> beam.Map(lambda e: (e[0], e[1]))
             | "keys by split" >> beam.GroupByKey()
             | "sort keys" >> beam.MapTuple(lambda split, ks: (split, sorted(ks)))

@@ -239,10 +239,10 @@ def run(options, verbose=True):
         if path is not None and path != "tfds" and not os.path.exists(path):
             raise SourceError(f"{path}: no such file or directory")
     beam_output.check_runner(options.runner, options.beam_args, options.out)
-    recorded = dataclasses.asdict(dataclasses.replace(
+    recorded = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(  # as the manifest holds it
         options, out=out_dir, source=source if source == "tfds" else os.path.abspath(source),
         unlabelled=jobs.absolute(unlabelled),
-    ))
+    ))))
     fingerprint = hashlib.sha256(json.dumps({
         "converter": VERSION,
         "source": sources.identity(source),

@@ -181,8 +181,8 @@ def run(options, verbose=True):
     if not 0 <= options.val_fraction < 1 or not 0 < options.test_fraction < 1:
         raise ConversionError("val_fraction must be in [0, 1) and test_fraction in (0, 1)")
     beam_output.check_runner(options.runner, options.beam_args, options.out)
-    recorded = dataclasses.asdict(dataclasses.replace(
-        options, out=out_dir, source=os.path.abspath(options.source), unlabelled=jobs.absolute(options.unlabelled)))
+    recorded = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(  # as the manifest holds it
+        options, out=out_dir, source=os.path.abspath(options.source), unlabelled=jobs.absolute(options.unlabelled)))))
     fingerprint = hashlib.sha256(json.dumps({
         "converter": VERSION, "source": sources.identity(options.source),
         "unlabelled": sources.identity(options.unlabelled) if options.unlabelled else None,
