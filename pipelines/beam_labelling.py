@@ -137,29 +137,54 @@ def label_splits(build, data_dir, source, teacher_paths, splits, views, batch_si
     Raises:
         ValueError: a shard missing from the workers' report, or counts that do not add up.
     """
+    split_views = {split: views if split == "train" else 0 for split in splits}
+    tasks, counts = source_shards(data_dir, source, splits)
+    tasks = [(*task, split_views[task[0]]) for task in tasks]
+    expected = {split: count * (split_views[split] + 1) for split, count in counts.items()}
+    handler = teacher_handler(list(teacher_paths), batch_size)
+    written = label_shards(build, tasks, read_examples, handler, to_record, num_shards, expected, beam_args)
+    return {split: (split_views[split], shards) for split, (shards, _) in written.items()}
+
+
+def source_shards(data_dir, source, splits):
+    """`([(split, shard path, index of its first record in the split)], {split: records})` of a converted folder."""
+    tasks, counts = [], {}
+    for split in splits:
+        counts[split] = 0
+        for shard in source.splits[split].shards:
+            tasks.append((split, os.path.join(os.path.abspath(data_dir), shard.file), counts[split]))
+            counts[split] += shard.count
+    return tasks, counts
+
+
+def label_shards(build, tasks, read, handler, to_record, num_shards, expected, beam_args):
+    """Runs a labelling pipeline: source shards ─read─▶ RunInference(handler) ─to_record─▶ shards.
+
+    Args:
+        build: the build folder.
+        tasks: one per source shard, for `read` (a generator of `(key, model input)`).
+        read: the reader of one task.
+        handler: a keyed model handler (`teacher_handler`).
+        to_record: `(key, PredictionResult) -> (split, index, record, tally)`.
+        num_shards, expected: `{split: shards}`, `{split: records}` (`beam_output.collect`).
+        beam_args: Beam pipeline options.
+
+    Returns:
+        What `beam_output.collect` returns.
+    """
     import apache_beam as beam
     from apache_beam.ml.inference.base import RunInference
-
-    tasks, expected, split_views = [], {}, {}
-    for split in splits:
-        split_views[split] = views if split == "train" else 0
-        first = 0
-        for shard in source.splits[split].shards:
-            tasks.append((split, os.path.join(os.path.abspath(data_dir), shard.file), first, split_views[split]))
-            first += shard.count
-        expected[split] = first * (split_views[split] + 1)
 
     def build_pipeline(pipeline):
         labelled = (
             pipeline
             | "source shards" >> beam.Create(tasks)
             | "spread" >> beam.Reshuffle()
-            | "read" >> beam.FlatMap(read_examples)
-            | "teacher" >> RunInference(teacher_handler(list(teacher_paths), batch_size))
+            | "read" >> beam.FlatMap(read)
+            | "teacher" >> RunInference(handler)
             | "to record" >> beam.Map(to_record)
         )
         beam_output.write_sharded(labelled, build, num_shards)
 
     beam_output.run(build_pipeline, beam_args)
-    written = beam_output.collect(build, num_shards, expected)
-    return {split: (split_views[split], shards) for split, (shards, _) in written.items()}
+    return beam_output.collect(build, num_shards, expected)

@@ -15,11 +15,7 @@ file order), so it lands in the same shard at the same position; only the logits
 the last float bits (the teacher sees other batches). Beam is imported only when asked for.
 """
 
-import os
-
 import numpy as np
-
-from pipelines import beam_output
 
 
 def read_utterances(task, mean, std, context):
@@ -71,32 +67,14 @@ def label_splits(build, data_dir, source, teacher_paths, splits, context, batch_
     Raises:
         ValueError: a shard missing from the workers' report, or counts that do not add up.
     """
-    import apache_beam as beam
-    from apache_beam.ml.inference.base import RunInference
+    import functools
 
     from mimic_keras.data import timit
-    from pipelines.beam_labelling import teacher_handler
+    from pipelines.beam_labelling import label_shards, source_shards, teacher_handler
 
     mean, std = timit.normalization(data_dir)
-    tasks, expected = [], {}
-    for split in splits:
-        first = 0
-        for shard in source.splits[split].shards:
-            tasks.append((split, os.path.join(os.path.abspath(data_dir), shard.file), first))
-            first += shard.count
-        expected[split] = first
-
-    def build_pipeline(pipeline):
-        labelled = (
-            pipeline
-            | "source shards" >> beam.Create(tasks)
-            | "spread" >> beam.Reshuffle()
-            | "read" >> beam.FlatMap(read_utterances, mean, std, context)
-            | "teacher" >> RunInference(teacher_handler(list(teacher_paths), batch_utterances, frames=True))
-            | "to record" >> beam.Map(to_record)
-        )
-        beam_output.write_sharded(labelled, build, num_shards)
-
-    beam_output.run(build_pipeline, beam_args)
-    written = beam_output.collect(build, num_shards, expected)
+    tasks, expected = source_shards(data_dir, source, splits)
+    read = functools.partial(read_utterances, mean=mean, std=std, context=context)
+    handler = teacher_handler(list(teacher_paths), batch_utterances, frames=True)
+    written = label_shards(build, tasks, read, handler, to_record, num_shards, expected, beam_args)
     return {split: (shards, tally.get("frames", 0)) for split, (shards, tally) in written.items()}
