@@ -162,3 +162,22 @@ def test_beam_options_without_the_beam_runner_are_refused(source, tmp_path):
     tar, _, _ = source
     with pytest.raises(ValueError, match="without --runner beam"):
         cifar10_to_tfrecord.run(_options(tar, None, str(tmp_path / "o"), beam_args=("--direct_num_workers=2",)))
+
+
+def test_fit_prepares_on_beam_what_it_prepares_in_process(source, tmp_path):
+    from mimic_keras import fit
+    from mimic_keras.layout import Layout
+
+    tar, _, _ = source
+    folders = {}
+    for runner in ("local", "beam"):
+        workdir = str(tmp_path / runner)
+        argv = ["prepare", "--preset", "cifar10-quick", "--workdir", workdir, f"data.source={tar}",
+                "data.val_size=8", f"data.runner={runner}"]
+        if runner == "beam":
+            argv.append("data.beam_options='--direct_num_workers=2 --direct_running_mode=multi_processing'")
+        assert fit.main(argv) == 0
+        folders[runner] = Layout(workdir).data
+    assert Manifest.read(folders["beam"]).options["beam_args"] == ["--direct_num_workers=2",
+                                                                    "--direct_running_mode=multi_processing"]
+    _same_folder(folders["beam"], folders["local"])
