@@ -68,6 +68,20 @@ def option(help, default=dataclasses.MISSING, **metadata):
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
+RUNNERS = ("local", "beam")
+
+
+def runner_option():
+    """The `runner` field every data job has: in this process, or as an Apache Beam pipeline."""
+    return option("local: in this process; beam: as an Apache Beam pipeline (pip install .[beam]), its pipeline "
+                  "options after -- (docs/beam.md)", "local", choices=RUNNERS)
+
+
+def beam_args_option():
+    """The `beam_args` field every data job has: Beam's pipeline options, the arguments after `--`."""
+    return option("Beam pipeline options (the arguments after --)", (), rest=True)
+
+
 def _default(field):
     if field.default is not dataclasses.MISSING:
         return field.default
@@ -249,5 +263,5 @@ from mimic_keras.atomic import (  # noqa: E402,F401
     OutputExists, absolute, atomic_output, check_replaceable, remove_stale,
 )
 
-__all__ = ["OutputExists", "USER_ERRORS", "absolute", "atomic_output", "build_parser", "check_replaceable", "option",
-           "parse_options", "remove_stale", "run_cli", "to_argv"]
+__all__ = ["OutputExists", "RUNNERS", "USER_ERRORS", "absolute", "atomic_output", "beam_args_option", "build_parser",
+           "check_replaceable", "option", "parse_options", "remove_stale", "run_cli", "runner_option", "to_argv"]

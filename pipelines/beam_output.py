@@ -1,6 +1,6 @@
 """What every Beam job shares: the shards it writes, the report of them, and the driver's check.
 
-The Beam jobs (`beam_labelling.py`, `beam_timit.py`, `beam_images.py`) each turn their input into
+The Beam jobs (`beam_images.py`, `beam_timit.py`, `beam_labelling.py`, `beam_timit_labelling.py`) turn their input into
 a PCollection of `(split, key, record, tally)`: the serialized record, a key that sorts the
 split's records in the order the in-process job writes them, and a small `{name: int}` tally
 (frames, encodings, ...) summed per shard. `write_sharded` places each record where the

@@ -207,9 +207,8 @@ class Options:
     resize: bool = option("resize / convert images that are not 32x32 RGB", False)
     force: bool = option("replace an output made from other inputs or options", False)
     follow_links: bool = option("read files of a source folder through links that lead outside it", False)
-    runner: str = option("local: convert in this process; beam: write the shards on Apache Beam "
-                         "(pip install .[beam]), its pipeline options after --", "local", choices=("local", "beam"))
-    beam_args: tuple[str, ...] = option("Beam pipeline options (the arguments after --)", (), rest=True)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
 
 
 def run(options, verbose=True):

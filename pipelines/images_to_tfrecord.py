@@ -60,9 +60,8 @@ class Options:
     limit: Optional[int] = option("at most N examples per split", None)
     num_classes: Optional[int] = option("refuse a tree with another number of classes", None)
     force: bool = option("replace an output made from other inputs or options", False)
-    runner: str = option("local: convert in this process; beam: encode and write on Apache Beam "
-                         "(pip install .[beam]), its pipeline options after --", "local", choices=("local", "beam"))
-    beam_args: tuple[str, ...] = option("Beam pipeline options (the arguments after --)", (), rest=True)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
 
 
 def read_tree(path):

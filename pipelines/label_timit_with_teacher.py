@@ -86,11 +86,8 @@ class Options:
     batch_frames: int = option("frames per teacher call (whole utterances, so a little more)", 8192)
     shards: Optional[int] = option("shards per split (default: one per 256 utterances)", None)
     force: bool = option("redo even when a finished output with the same inputs exists", False)
-    runner: str = option(
-        "local: label in this process; beam: as an Apache Beam pipeline (pip install .[beam]), "
-        "its pipeline options after --", "local", choices=("local", "beam"),
-    )
-    beam_args: tuple[str, ...] = option("Beam pipeline options (the arguments after --)", (), rest=True)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
     batch_utterances: int = option("with --runner beam: at most N utterances per teacher call", 32)
 
 

@@ -177,11 +177,8 @@ class Options:
     batch_size: int = option("images per teacher call", 256)
     shards: Optional[int] = option("shards per split (default: about 10k examples per shard)", None)
     force: bool = option("redo even when a finished output with the same inputs exists", False)
-    runner: str = option(
-        "local: label in this process; beam: as an Apache Beam pipeline (pip install .[beam]), "
-        "its pipeline options after --", "local", choices=("local", "beam"),
-    )
-    beam_args: tuple[str, ...] = option("Beam pipeline options (the arguments after --)", (), rest=True)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
 
 
 def run(options):

@@ -87,9 +87,8 @@ class Options:
     shards: Optional[int] = option("shards per split (default: one per 256 utterances)", None)
     limit: Optional[int] = option("at most N utterances per split", None)
     force: bool = option("redo even when a finished output with the same inputs exists", False)
-    runner: str = option("local: convert in this process; beam: compute and write the features on Apache Beam "
-                         "(pip install .[beam]), its pipeline options after --", "local", choices=("local", "beam"))
-    beam_args: tuple[str, ...] = option("Beam pipeline options (the arguments after --)", (), rest=True)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
 
 
 def _fingerprint(root, splits, options):
