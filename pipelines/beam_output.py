@@ -17,9 +17,10 @@ keys and a record's position is its key's rank among them.
 The driver runs the pipeline (`run`), then `collect` checks that every shard of every split was
 reported with the counts it expects before the job writes its manifest: a pipeline that fails,
 or a worker whose output is lost, leaves no manifest, and `jobs.atomic_output` removes the build
-folder. Shards and the report go through `tf.io.gfile`; the build folder itself (its lock and its
-rename into place) is a POSIX folder that the driver and every worker see. Beam is imported only
-inside these functions, and only when a job is asked to run on it.
+folder. Shards, the report and the manifest go through `tf.io.gfile`, so the output may be a URL
+(`gs://...`) where TensorFlow has that file system (`atomic_output` then writes into the folder
+itself, manifest last); a local build folder must be one that the driver and every worker see.
+Beam is imported only inside these functions, and only when a job is asked to run on it.
 """
 
 import collections
@@ -38,22 +39,21 @@ def require_beam():
         raise ValueError(f"--runner beam needs apache-beam: {INSTALL}") from None
 
 
-def check_runner(runner, beam_args, *paths):
-    """A job's `runner` and `beam_args` checked: Beam options only with the Beam runner, which needs
-    apache-beam and folders that are paths (`check_local`); one-line `ValueError`s."""
+def check_runner(runner, beam_args, out, *inputs):
+    """A job's `runner` and `beam_args` checked, with its output and input folders; one-line `ValueError`s.
+
+    Beam options only with the Beam runner, which needs apache-beam. An output URL (`gs://...`)
+    only with the Beam runner, whose workers write through `tf.io.gfile`; the inputs are paths.
+    """
     if beam_args and runner != "beam":
         raise ValueError(f"Beam pipeline options given without --runner beam: {' '.join(beam_args)}")
     if runner == "beam":
         require_beam()
-        check_local(*paths)
-
-
-def check_local(*paths):
-    """Refuses (one line) a URL as a folder the driver must lock and rename: a POSIX path only."""
-    for path in paths:
+    elif out and "://" in str(out):
+        raise ValueError(f"{out}: an output URL needs --runner beam (the in-process jobs write local folders)")
+    for path in inputs:
         if path and "://" in str(path):
-            raise ValueError(f"{path}: the Beam jobs build their output in a folder the driver renames into place; "
-                             "give a path every worker sees (a shared mount), not a URL")
+            raise ValueError(f"{path}: the jobs read their inputs from a path (a shared mount on a cluster), not a URL")
 
 
 def pipeline_options(beam_args):

@@ -178,12 +178,20 @@ def _fingerprinted(options):
 
 
 def _check_replaceable(out_dir, fingerprint, options, force):
-    if force or not os.path.lexists(out_dir) or (os.path.isdir(out_dir) and not os.listdir(out_dir)):
+    if force:
         return
-    try:
-        old = Manifest.read(out_dir)
-    except (ManifestError, NotADirectoryError):
-        raise OutputError(f"{out_dir}: exists and is not a finished conversion; pass --force to replace it") from None
+    if jobs.is_url(out_dir):  # an object store: `atomic_output` refuses files no data job wrote
+        try:
+            old = Manifest.read(out_dir)
+        except ManifestError:
+            return
+    elif not os.path.lexists(out_dir) or (os.path.isdir(out_dir) and not os.listdir(out_dir)):
+        return
+    else:
+        try:
+            old = Manifest.read(out_dir)
+        except (ManifestError, NotADirectoryError):
+            raise OutputError(f"{out_dir}: exists and is not a finished conversion; pass --force to replace it") from None
     if old.fingerprint == fingerprint:
         raise OutputError(f"{out_dir}: a shard listed in its manifest is missing; pass --force to redo it")
     wanted, had = _fingerprinted(options), _fingerprinted(old.options or {})
@@ -229,7 +237,7 @@ def run(options, verbose=True):
     Example:
         manifest = run(Options(source="cifar-10-python.tar.gz", out="cache/cifar10", limit=1000))
     """
-    source, unlabelled, out_dir = str(options.source), options.unlabelled, os.path.abspath(str(options.out))
+    source, unlabelled, out_dir = str(options.source), options.unlabelled, jobs.absolute(options.out)
     for name, minimum in (("limit", 1), ("shards", 1), ("val_size", 0)):
         value = getattr(options, name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum):

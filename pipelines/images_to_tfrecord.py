@@ -171,7 +171,7 @@ def run(options, verbose=True):
     Example:
         manifest = run(Options(source="my_images/", out="cache/images", image_size=64))
     """
-    out_dir = os.path.abspath(options.out)
+    out_dir = jobs.absolute(options.out)
     if not options.source:
         raise ConversionError("no source: give the folder or tar of train/<class>/ images (data.source=...)")
     for path in (options.source, options.unlabelled):

@@ -184,7 +184,7 @@ def run(options, log=print):
         manifest = run(Options(timit="TIMIT", out="cache/timit", perturb=(0.9, 1.1)))
     """
     started = time.time()
-    root, out_dir, unlabelled = options.timit, os.path.abspath(options.out), options.unlabelled
+    root, out_dir, unlabelled = options.timit, jobs.absolute(options.out), options.unlabelled
     beam_output.check_runner(options.runner, options.beam_args, options.out)
     corpus = scan(root)
     splits, speakers = plan_splits(corpus, options.dev_speakers, options.full_test, options.include_sa, options.limit)

@@ -135,7 +135,8 @@ def is_complete(out_dir, fingerprint=None):
     if fingerprint is not None and manifest.fingerprint != fingerprint:
         return False
     shards = [shard.file for split in manifest.splits.values() for shard in split.shards]
-    return all(os.path.exists(os.path.join(out_dir, name)) for name in shards)
+    exists = tf.io.gfile.exists if "://" in str(out_dir) else os.path.exists
+    return all(exists(os.path.join(out_dir, name)) for name in shards)
 
 
 def split_files(out_dir, split):

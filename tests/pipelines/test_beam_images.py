@@ -181,3 +181,45 @@ def test_fit_prepares_on_beam_what_it_prepares_in_process(source, tmp_path):
     assert Manifest.read(folders["beam"]).options["beam_args"] == ["--direct_num_workers=2",
                                                                     "--direct_running_mode=multi_processing"]
     _same_folder(folders["beam"], folders["local"])
+
+
+def _ram_shards(folder):
+    """{shard file: sha256} of a folder on TensorFlow's in-memory file system, read through tf.io.gfile."""
+    import hashlib
+
+    out = {}
+    for split in Manifest.read(folder).splits.values():
+        for shard in split.shards:
+            with tf.io.gfile.GFile(f"{folder}/{shard.file}", "rb") as f:
+                assert hashlib.sha256(f.read()).hexdigest() == shard.sha256
+            out[shard.file] = shard.sha256
+    return out
+
+
+def test_an_output_url_is_written_through_gfile_manifest_last(source, monkeypatch):
+    # TensorFlow's `ram://` file system stands in for `gs://` (no bucket here); the in-process
+    # DirectRunner's workers share it with the driver.
+    tar, extra, local = source
+    out = "ram://beam-tests/converted"
+    encode = cifar10_to_tfrecord.encode
+
+    def crash_on_one(example, resize=False):
+        if example.id.endswith("0013.jpg"):
+            raise RuntimeError("worker lost")
+        return encode(example, resize)
+
+    monkeypatch.setattr(cifar10_to_tfrecord, "encode", crash_on_one)
+    with pytest.raises(Exception, match="worker lost"):
+        cifar10_to_tfrecord.run(_options(tar, extra, out, runner="beam"), verbose=False)
+    assert not tf.io.gfile.exists(f"{out}/manifest.json")  # what the failed run wrote is not done
+    assert not writer.is_complete(out)
+    monkeypatch.undo()
+    manifest = cifar10_to_tfrecord.run(_options(tar, extra, out, runner="beam"), verbose=False)
+    assert manifest.options["out"] == out
+    expected = {s.file: s.sha256 for split in Manifest.read(local).splits.values() for s in split.shards}
+    assert _ram_shards(out) == expected
+    assert sorted(tf.io.gfile.listdir(out)) == sorted([*expected, "manifest.json"])
+    again = cifar10_to_tfrecord.run(_options(tar, extra, out, runner="beam"), verbose=False)  # a no-op
+    assert again.to_dict() == Manifest.read(out).to_dict()
+    with pytest.raises(ValueError, match="an output URL needs --runner beam"):
+        cifar10_to_tfrecord.run(_options(tar, extra, out), verbose=False)

@@ -50,12 +50,17 @@ def test_collect_refuses_lost_or_unreported_shards(tmp_path):
 
 def test_runner_checks(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="without --runner beam"):
-        beam_output.check_runner("local", ("--direct_num_workers=2",))
+        beam_output.check_runner("local", ("--direct_num_workers=2",), "out")
+    with pytest.raises(ValueError, match="an output URL needs --runner beam"):
+        beam_output.check_runner("local", (), "gs://bucket/out")
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # as where apache-beam is not installed
     with pytest.raises(ValueError, match=r"needs apache-beam: pip install -r requirements-beam.txt"):
-        beam_output.check_runner("beam", ())
-    with pytest.raises(ValueError, match="not a URL"):
-        beam_output.check_local("gs://bucket/out")
+        beam_output.check_runner("beam", (), "out")
+    monkeypatch.undo()
+    pytest.importorskip("apache_beam")
+    beam_output.check_runner("beam", (), "gs://bucket/out")  # the workers write through tf.io.gfile
+    with pytest.raises(ValueError, match="inputs from a path"):
+        beam_output.check_runner("beam", (), "out", "gs://bucket/data")
 
 
 @pytest.mark.parametrize("job, options", [
