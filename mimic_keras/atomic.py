@@ -53,8 +53,11 @@ def absolute(path):
 
 # --- atomic output -----------------------------------------------------------------------------
 
-# What a data job leaves in its output folder: shards, the manifest, and their temporary names.
-_OUTPUT_FILE = re.compile(r"(manifest\.json|[\w.-]+\.tfrecord-\d{5}-of-\d{5})(\.tmp-\d+)?|\..+\.tmp-\d+|\.beam-[\w-]+\.json(\.tmp)?")
+# What a data job leaves in its output folder: shards, the manifest, and their temporary names
+# (and, on an object store, what a failed Beam run left: its workers' `.beam-*.json` reports).
+_OUTPUT_FILE = re.compile(
+    r"(manifest\.json|[\w.-]+\.tfrecord-\d{5}-of-\d{5})(\.tmp-\d+)?|\..+\.tmp-\d+|\.beam-[\w-]+\.json(\.tmp)?"
+)
 
 
 class OutputExists(ValueError):
@@ -170,10 +173,11 @@ def _url_output(out_dir, force):
             raise OutputExists(f"{out_dir}: holds {foreign[0]!r}, which no data job wrote; pass --force to replace it")
         if "manifest.json" in names:
             gfile.remove(f"{out_dir}/manifest.json")
-        for name in names:
-            path = f"{out_dir}/{name}"
-            if name != "manifest.json":
-                gfile.rmtree(path) if gfile.isdir(path) else gfile.remove(path)
+        for path in (f"{out_dir}/{name}" for name in names if name != "manifest.json"):
+            if gfile.isdir(path):
+                gfile.rmtree(path)
+            else:
+                gfile.remove(path)
     else:
         gfile.makedirs(out_dir)
     yield out_dir
