@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Optional
 
@@ -38,6 +39,12 @@ class DataConfig:
     limit: Optional[int] = opt(None, "first N examples per split, for smoke runs", min=1, stages=("prepare",))
     label_splits: tuple[str, ...] = opt(("validation", "test"), "held-out splits the teacher also labels",
                                         stages=("label",))
+    # Where prepare and label run changes nothing they write (the Beam jobs write the same folders),
+    # so no stage's fingerprint reads these two.
+    runner: str = opt("local", "where prepare and label run: local (this process) or beam (Apache Beam; "
+                      "pip install .[beam])", choices=("local", "beam"), stages=())
+    beam_options: str = opt("", "Beam pipeline options with data.runner=beam, e.g. "
+                            "'--runner=FlinkRunner --flink_master=HOST:8081' (none: the DirectRunner)", stages=())
 
 
 @dataclass
@@ -225,6 +232,12 @@ def check(cfg):
     if cfg.strategy.partition(":")[0] not in STRATEGIES:
         raise ConfigError(f"strategy={cfg.strategy!r} is not one of: {', '.join(STRATEGIES)} (or mirrored:DEV,DEV)")
     _check_students(cfg)
+    if cfg.data.beam_options.strip() and cfg.data.runner != "beam":
+        raise ConfigError("data.beam_options: Beam pipeline options given with data.runner=local; set data.runner=beam")
+    try:
+        shlex.split(cfg.data.beam_options)
+    except ValueError as e:
+        raise ConfigError(f"data.beam_options={cfg.data.beam_options!r}: {e}") from None
     if hasattr(module, "check"):
         module.check(cfg)
     return cfg

@@ -219,3 +219,30 @@ def test_a_preset_giving_the_control_a_plain_train_section_still_loads():
     checked = config.check(cfg)
     assert isinstance(checked.control_train, config.ControlTrainConfig)
     assert checked.control_train.epochs == 3 and checked.control_train.data == "labels"
+
+
+def test_data_runner_is_read_by_no_stage_and_reaches_the_jobs(tmp_path):
+    from mimic_keras import stages
+    from mimic_keras.layout import Layout
+    from mimic_keras.tasks import get_task
+
+    cfg = config.get_preset("cifar10-quick")
+    beam = config.apply_overrides(cfg, ["data.runner=beam",
+                                        "data.beam_options='--direct_num_workers=2 --direct_running_mode=multi_processing'"])
+    for stage in stages.PIPELINE:  # the Beam jobs write what the in-process ones write: nothing is redone
+        assert stages.reads(stage, beam) == stages.reads(stage, cfg)
+    options = get_task(beam).prepare_options(Layout(str(tmp_path)))
+    assert options.runner == "beam"
+    assert options.beam_args == ("--direct_num_workers=2", "--direct_running_mode=multi_processing")
+    assert get_task(cfg).prepare_options(Layout(str(tmp_path))).runner == "local"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.beam_options=--direct_num_workers=2"], "data.runner=local"),
+    (["data.runner=beam", "data.mixup=2"], "data.mixup with data.runner=beam"),
+    (["data.runner=beam", "data.beam_options=--flink_master='host"], "data.beam_options="),
+    (["data.runner=spark"], "data.runner='spark' is not one of: local, beam"),
+])
+def test_data_runner_mistakes_are_refused_before_any_stage(overrides, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.apply_overrides(config.get_preset("cifar10-quick"), overrides)

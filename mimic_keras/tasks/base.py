@@ -108,6 +108,14 @@ class Task:
 
 
 
+def runner_options(data):
+    """`{"runner", "beam_args"}` of a data job's `Options` from the data config (`data.runner`,
+    `data.beam_options`): where prepare and label run, never what they write."""
+    import shlex
+
+    return {"runner": data.runner, "beam_args": tuple(shlex.split(data.beam_options))}
+
+
 def run_job(options):
     """Runs a data job in process from its `Options` (the job is the module that declares them)."""
     import importlib

@@ -16,7 +16,7 @@ from mimic_keras.data import timit, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models import speech_teachers
 from mimic_keras.models.mimics import build_mimic
-from mimic_keras.tasks.base import Task
+from mimic_keras.tasks.base import Task, runner_options
 
 
 class TimitTask(Task):
@@ -28,7 +28,7 @@ class TimitTask(Task):
         data = self.cfg.data
         return timit_to_tfrecord.Options(timit=data.source, out=layout.data, limit=data.limit,
                                          perturb=tuple(data.perturb), unlabelled=data.unlabelled,
-                                         full_test=data.full_test, force=True)
+                                         full_test=data.full_test, force=True, **runner_options(data))
 
     def label_options(self, layout):
         from pipelines import label_timit_with_teacher
@@ -39,6 +39,7 @@ class TimitTask(Task):
         return label_timit_with_teacher.Options(
             data=layout.data, teacher=tuple(self.teacher_paths(layout)), out=layout.transfer,
             context=self.cfg.data.context, splits=(*splits, *timit.extra_splits(layout.data)), force=True,
+            **runner_options(self.cfg.data),
         )
 
     def _frames(self, data_dir, split, train_cfg, training, target="label", speeds=None):
