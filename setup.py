@@ -31,7 +31,7 @@ setup(
         "test": ["pytest"],
         # tensorflow-io 0.37's compiled ops load only on TF 2.16-2.17: see requirements-tfio.txt.
         "tfio": ["tensorflow-io==0.37.1", "tensorflow-io-gcs-filesystem==0.37.1"],
-        # Labelling on Apache Beam (`--runner beam`): its resolver moves protobuf from 7.x to 6.33,
+        # The data jobs on Apache Beam (`--runner beam`): its resolver moves protobuf from 7.x to 6.33,
         # which TF 2.21 takes; see requirements-beam.txt and .ci/run's Beam lane.
         "beam": ["apache-beam==2.77.0"],
     },

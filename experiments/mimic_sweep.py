@@ -11,6 +11,12 @@ A sweep is data: a JSON file (or dict) naming its variants and their config over
     python experiments/mimic_sweep.py experiments/sweeps/losses.json [--base runs/other]
 
 (`--base/--name/--common/--variant NAME:k=v ...` on the command line build the same dict.)
+Two optional keys: `"seeds": [0, 1, 2]` runs every variant once per seed (`<variant>_s<seed>`,
+with `<stage>_train.seed=<seed>`), and `"best_of": "OTHER"` adds to `common` the overrides of
+the row of sweep OTHER (`docs/experiments/OTHER.json`, its common too) with the highest
+validation accuracy: a grid tuned on the validation split, then its winner at several seeds.
+`--list` prints each variant's workdir and commands (and checks the overrides against the base
+run's config when it is there) without training anything.
 A rerun retrains nothing (each variant's stages are up to date) and rewrites the outputs.
 Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
@@ -28,8 +34,12 @@ docs/experiments/<name>.json` redraws them).
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sweep_spec import load_sweep, variants  # noqa: E402  (load_sweep: part of this script's API)
 
 
 def _scalars(log_dir, tag):
@@ -61,7 +71,7 @@ def _evaluate(workdir, stage="mimic"):
 
     task, layout = _task(workdir)
     model = keras.saving.load_model(layout.model(stage), compile=False)
-    return task.student_scores(model, layout.data, layout.transfer, layout.path("transcripts", stage))
+    return task.student_scores(model, layout, stage)
 
 
 def _transfer_examples(cfg, workdir):
@@ -127,8 +137,10 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
         "overrides": " ".join(overrides),
         "epochs": len(history.get("epoch", [])),
         # What the student learned from, and from how many examples per epoch (the transfer set's).
-        "objective": cfg.distill.loss if stage == "mimic" else "labels",
-        **({"transfer_examples": _transfer_examples(cfg, workdir)} if stage == "mimic" else {}),
+        "objective": cfg.distill.loss if stage == "mimic" else f"{cfg.control_train.data} labels",
+        **({"transfer_examples": _transfer_examples(cfg, workdir)}
+           if stage == "mimic" or cfg.control_train.data == "transfer" else {}),
+        **_kept_val_accuracy(history, getattr(cfg, f"{stage}_train").checkpoint),
         "wall_seconds": round(train_loss[-1][0] - start, 1),
         "curve": {"seconds": [round(t - start, 1) for t, _, _ in train_loss],
                   "loss": [v for _, _, v in train_loss], "val_loss": [v for _, _, v in val_loss],
@@ -137,6 +149,21 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
         **_evaluate(workdir, stage),
     }
     return row
+
+
+def _kept_val_accuracy(history, checkpoint):
+    """{"val_accuracy": at the epoch whose weights were kept}, or {} without validation accuracy."""
+    from mimic_keras.checkpoints import BEST
+
+    values = history.get("val_accuracy") or []
+    if not values:
+        return {}
+    monitor, mode = BEST.get(checkpoint, (None, None))
+    kept = len(values) - 1
+    if monitor in history:
+        pick = min if mode == "min" else max
+        kept = pick(range(len(values)), key=lambda i: history[monitor][i])
+    return {"val_accuracy": float(values[kept])}
 
 
 def write_outputs(name, rows, common, base):
@@ -148,13 +175,14 @@ def write_outputs(name, rows, common, base):
     if speech:
         from mimic_keras.eval.speech_scoring import format_per
     lines = [f"Base run `{base}`, common overrides `{' '.join(common) or '(none)'}`.", "",
-             "| variant | overrides | teacher test accuracy | parameters | epochs | wall time | test accuracy (± 95% CI) | val L2 to teacher | agreement |"
+             "| variant | overrides | teacher test accuracy | parameters | epochs | wall time | val accuracy | test accuracy (± 95% CI) | val L2 to teacher | agreement |"
              + (f" PER dev | PER {test_set} (95% interval) |" if speech else ""),
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if speech else "")]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if speech else "")]
     for r in rows:
         lines.append(f"| {r['variant']} | `{r['overrides'] or '—'}` | {r['teacher_test_accuracy']:.2%} | "
                      f"{r['parameters']:,} | {r['epochs']} | "
-                     f"{r['wall_seconds'] / 60:.1f} min | {r['test_accuracy']:.2%} ± {r['test_accuracy_ci95']:.2%} | "
+                     f"{r['wall_seconds'] / 60:.1f} min | {_percent(r.get('val_accuracy'))} | "
+                     f"{r['test_accuracy']:.2%} ± {r['test_accuracy_ci95']:.2%} | "
                      f"{r['val_l2_to_teacher']:.3f} | "
                      f"{r['test_agreement']:.2%} |"
                      + (f" {r['dev_per']:.2%} | {format_per(r['test_per'], r.get('test_per_ci95'))} |" if speech else ""))
@@ -171,6 +199,10 @@ def write_outputs(name, rows, common, base):
     print("\n".join(lines))
 
 
+def _percent(value):
+    return "—" if value is None else f"{value:.2%}"
+
+
 def _stage_records(base, workdir, stages):
     """Copies the base run's records of `stages` into a variant's workdir (its outputs are links to the same files)."""
     import shutil
@@ -184,36 +216,33 @@ def _stage_records(base, workdir, stages):
             shutil.copyfile(source, target)
 
 
-def load_sweep(path_or_dict):
-    """A sweep as a dict (see the module docstring), checked; from a JSON file or a dict."""
-    if isinstance(path_or_dict, dict):
-        sweep = dict(path_or_dict)
-    else:
-        with open(path_or_dict) as f:
-            sweep = json.load(f)
-    missing = [key for key in ("name", "base", "variants") if key not in sweep]
-    if missing:
-        raise ValueError(f"sweep lacks {', '.join(missing)}")
-    if not isinstance(sweep["variants"], dict) or not all(isinstance(v, list) for v in sweep["variants"].values()):
-        raise ValueError("sweep variants must be an object of NAME: [overrides]")
-    sweep.setdefault("stage", "mimic")
-    sweep.setdefault("common", [])
-    sweep.setdefault("teachers", {})
-    for variant, paths in sweep["teachers"].items():
-        missing = [p for p in paths if not os.path.exists(p)]
-        if missing:
-            raise ValueError(f"teacher files of {variant} not found: {', '.join(missing)}")
-    return sweep
+def list_sweep(sweep):
+    """Prints each variant's workdir and `fit` commands without running them; checks the overrides when it can."""
+    sweep = load_sweep(sweep)
+    base_config = os.path.join(sweep["base"], "config.json")
+    best = None
+    if sweep.get("best_of") and not os.path.exists(os.path.join("docs", "experiments", f"{sweep['best_of']}.json")):
+        best = [f"<the overrides of {sweep['best_of']}'s best row: run it first>"]
+    for variant, overrides, common in variants(sweep, best):
+        if os.path.exists(base_config) and best is None:
+            from mimic_keras import config as config_lib
+
+            config_lib.apply_overrides(config_lib.get_preset(base_config), [*common, *overrides])
+        workdir = f"{sweep['base'].rstrip('/')}-{sweep['name']}-{variant}"
+        stages = ["label", sweep["stage"]] if sweep["teachers"].get(variant) else [sweep["stage"]]
+        for stage in stages:
+            print(shlex.join(["python", "-m", "mimic_keras.fit", stage, "--preset",
+                              base_config, "--workdir", workdir, *common, *overrides]))
 
 
 def run_sweep(sweep):
     """Trains every variant of a sweep (a dict, `load_sweep`) and writes its table and figures; returns the rows."""
     sweep = load_sweep(sweep)
     rows = []
-    for variant, overrides in sweep["variants"].items():
-        rows.append(run_variant(sweep["base"], sweep["name"], variant, overrides, sweep["common"], sweep["stage"],
+    for variant, overrides, common in variants(sweep):
+        rows.append(run_variant(sweep["base"], sweep["name"], variant, overrides, common, sweep["stage"],
                                 sweep["teachers"].get(variant)))
-        write_outputs(sweep["name"], rows, sweep["common"], sweep["base"])
+        write_outputs(sweep["name"], rows, common, sweep["base"])
     return rows
 
 
@@ -228,6 +257,8 @@ def main(argv=None):
                         help="train the mimic (on the transfer set) or the control (on the labels)")
     parser.add_argument("--teachers", action="append", default=[], metavar="NAME=PATH[,PATH...]",
                         help="label variant NAME's transfer set anew with these teacher files (an ensemble when several)")
+    parser.add_argument("--list", action="store_true",
+                        help="print each variant's workdir and commands (checking the overrides), train nothing")
     args = parser.parse_args(argv)
     sweep = load_sweep(args.sweep) if args.sweep else {"variants": {}}
     for key in ("base", "name", "common", "stage"):
@@ -243,6 +274,12 @@ def main(argv=None):
         sweep = load_sweep(sweep)
     except ValueError as e:
         parser.error(str(e))
+    if args.list:
+        try:
+            list_sweep(sweep)
+        except ValueError as e:
+            parser.error(str(e))
+        return 0
     run_sweep(sweep)
 
 

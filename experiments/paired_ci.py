@@ -14,6 +14,9 @@ BASELINE on the same test examples:
 
 Two runs whose separate intervals overlap can still differ clearly: the paired interval leaves
 out what the two share (the hard images, the hard speakers).
+
+`--json docs/experiments/<table>_paired.json` also writes the rows there, with the command, so
+an interval quoted in docs/results.md can be traced to a file (the run folders are not kept).
 """
 
 import argparse
@@ -84,6 +87,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("baseline", help="WORKDIR[:STAGE]")
     parser.add_argument("others", nargs="+", help="WORKDIR[:STAGE] ...")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     try:
         measure, rows = compare(_parse(args.baseline), [_parse(o) for o in args.others])
@@ -95,7 +99,22 @@ def main(argv=None):
         name = f"{os.path.basename(workdir.rstrip('/'))}:{stage}"
         change = "—" if diff is None else f"{diff * 100:+.2f} ({low * 100:+.2f} to {high * 100:+.2f}) points"
         print(f"| {name} | {value:.2%} | {change} |")
+    if args.json:
+        write_json(args.json, measure, rows, argv if argv is not None else sys.argv[1:])
     return 0
+
+
+def write_json(path, measure, rows, argv):
+    """The rows of one comparison as JSON: each run's value and its paired difference to the first."""
+    import json
+
+    out = {"kind": "intervals", "command": " ".join(["python experiments/paired_ci.py", *argv]), "measure": measure, "rows": [
+        {"workdir": workdir, "stage": stage, "value": value, "difference": diff,
+         "paired_ci95": None if diff is None else [low, high]}
+        for (workdir, stage), value, diff, low, high in rows]}
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 `atomic_output(out_dir)` builds everything in a hidden sibling folder (`.<name>.tmp-<pid>`),
 renames it into place, and removes it on error; a later run removes the folders left by killed
 ones (`remove_stale`). A folder holding files no data job wrote is replaced only with `force`.
-Nothing here imports TensorFlow.
+An output on an object store (a URL such as `gs://...`, written by the Beam jobs through
+`tf.io.gfile`) has no folder rename: there the job writes into the folder itself, its old
+manifest removed first and the new one written last. Nothing here imports TensorFlow, except for
+a URL.
 """
 
 import contextlib
@@ -36,15 +39,25 @@ def write_json_atomic(path, obj):
     os.replace(tmp, path)
 
 
+def is_url(path):
+    """True for a URL (`gs://bucket/dir`, `ram://...`): a folder on a file system TensorFlow registers."""
+    return path is not None and "://" in str(path)
+
+
 def absolute(path):
-    """`path` made absolute, None kept (for the options a manifest records)."""
-    return None if path is None else os.path.abspath(str(path))
+    """`path` made absolute, None and URLs kept (for the options a manifest records)."""
+    if path is None:
+        return None
+    return str(path).rstrip("/") if is_url(path) else os.path.abspath(str(path))
 
 
 # --- atomic output -----------------------------------------------------------------------------
 
-# What a data job leaves in its output folder: shards, the manifest, and their temporary names.
-_OUTPUT_FILE = re.compile(r"(manifest\.json|[\w.-]+\.tfrecord-\d{5}-of-\d{5})(\.tmp-\d+)?|\..+\.tmp-\d+")
+# What a data job leaves in its output folder: shards, the manifest, and their temporary names
+# (and, on an object store, what a failed Beam run left: its workers' `.beam-*.json` reports).
+_OUTPUT_FILE = re.compile(
+    r"(manifest\.json|[\w.-]+\.tfrecord-\d{5}-of-\d{5})(\.tmp-\d+)?|\..+\.tmp-\d+|\.beam-[\w-]+\.json(\.tmp)?"
+)
 
 
 class OutputExists(ValueError):
@@ -130,6 +143,10 @@ def atomic_output(out_dir, force=False):
             writer.write_shards(build, "train", examples, 4)
             writer.write_manifest(build, manifest)
     """
+    if is_url(out_dir):
+        with _url_output(absolute(out_dir), force) as build:
+            yield build
+        return
     out_dir = os.path.abspath(str(out_dir))
     check_replaceable(out_dir, force)
     parent, base = os.path.split(out_dir)
@@ -137,6 +154,33 @@ def atomic_output(out_dir, force=False):
     with locks.hold_folder(out_dir):  # two jobs on one output: the second fails at once
         with _build(out_dir, parent, base) as build:
             yield build
+
+
+@contextlib.contextmanager
+def _url_output(out_dir, force):
+    """An output on an object store, which has no rename of a folder: the old manifest goes first
+    (the folder is not done from then on), then the old files; the job writes into `out_dir`
+    itself and its manifest last. A run that fails leaves a folder without a manifest, which no
+    job takes as done; the next run removes what it left. No lock: one job at a time is the
+    caller's to ensure."""
+    import tensorflow as tf
+
+    gfile = tf.io.gfile
+    if gfile.exists(out_dir):
+        names = [name.rstrip("/") for name in gfile.listdir(out_dir)]
+        foreign = sorted(n for n in names if not _OUTPUT_FILE.fullmatch(n))
+        if foreign and not force:
+            raise OutputExists(f"{out_dir}: holds {foreign[0]!r}, which no data job wrote; pass --force to replace it")
+        if "manifest.json" in names:
+            gfile.remove(f"{out_dir}/manifest.json")
+        for path in (f"{out_dir}/{name}" for name in names if name != "manifest.json"):
+            if gfile.isdir(path):
+                gfile.rmtree(path)
+            else:
+                gfile.remove(path)
+    else:
+        gfile.makedirs(out_dir)
+    yield out_dir
 
 
 @contextlib.contextmanager

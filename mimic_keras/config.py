@@ -16,14 +16,16 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Optional
 
+from mimic_keras.config_migration import LEGACY_KEYS, migrate_data, migrate_keys
 from mimic_keras.config_schema import ConfigError, check_fields, field_types, opt, parse_value, section
+from mimic_keras.config_train import (  # noqa: F401  (re-exported: the config tree's sections)
+    CONTROL_DATA, LOSSES, ControlTrainConfig, DistillConfig, TrainConfig,
+)
 
-# The distillation losses by name (`mimic_keras.losses` builds them; kept here so that checking
-# a config needs no TensorFlow). `ce` trains on the transfer set's labels only.
-LOSSES = ("l2_logits", "kd", "l2_probs", "soft_ce", "ce")
 STRATEGIES = ("default", "mirrored", "multi_worker")  # as `mimic_keras.distribute` parses them
 
 
@@ -37,6 +39,12 @@ class DataConfig:
     limit: Optional[int] = opt(None, "first N examples per split, for smoke runs", min=1, stages=("prepare",))
     label_splits: tuple[str, ...] = opt(("validation", "test"), "held-out splits the teacher also labels",
                                         stages=("label",))
+    # Where prepare and label run changes nothing they write (the Beam jobs write the same folders),
+    # so no stage's fingerprint reads these two.
+    runner: str = opt("local", "where prepare and label run: local (this process) or beam (Apache Beam; "
+                      "pip install .[beam])", choices=("local", "beam"), stages=())
+    beam_options: str = opt("", "Beam pipeline options with data.runner=beam, e.g. "
+                            "'--runner=FlinkRunner --flink_master=HOST:8081' (none: the DirectRunner)", stages=())
 
 
 @dataclass
@@ -69,7 +77,9 @@ class MimicConfig:
     """A shallow net: [conv → pool] → linear bottleneck k → ONE ReLU layer of H units → logits.
 
     `conv_filters=0` removes the conv feature extractor (the TIMIT MLP mimic);
-    `bottleneck=0` removes the linear bottleneck.
+    `bottleneck=0` removes the linear bottleneck. `groups=G` splits the hidden layer into G
+    blocks of H/G units, block g fed by slice g (k/G units) of the bottleneck: a block-diagonal
+    k×H weight matrix with kH/G weights (`mimic_keras.models.layers.GroupedDense`).
     """
 
     conv_filters: int = opt(128, "filters of the conv feature extractor (0: none)", min=0)
@@ -77,33 +87,10 @@ class MimicConfig:
     pool_size: int = opt(2, "max-pool size after the conv", min=1)
     bottleneck: int = opt(1200, "k, units of the linear bottleneck (0: none)", min=0)
     hidden: int = opt(30000, "H, units of the one non-linear hidden layer", min=1)
+    groups: int = opt(1, "G, independent blocks of the hidden layer, block g fed by the g-th k/G bottleneck "
+                      "units (1: one dense layer)", min=1)
     dropout: float = opt(0.0, "dropout rate on the hidden layer", min=0.0, max=0.99)
     weight_decay: float = opt(0.0, "L2 weight decay", min=0.0)
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation of one model."""
-
-    epochs: int = opt(10, "passes over the training (or transfer) set", min=1)
-    batch_size: int = opt(128, "global batch size", min=1)
-    optimizer: str = opt("adam", "optimizer", choices=("adam", "sgd"))
-    learning_rate: float = opt(1e-3, "peak learning rate", above=0.0)
-    schedule: str = opt("cosine", "learning-rate schedule", choices=("cosine", "constant"))
-    augment: bool = opt(True, "random crop + flip on the fly (images only)")
-    checkpoint: str = opt("last", "weights kept: last epoch's, or best validation loss", choices=("last", "best"))
-    seed: int = opt(0, "random seed", min=0)
-    label_smoothing: float = opt(0.0, "label smoothing (training on labels)", min=0.0, max=0.99)
-    save_epochs: tuple[int, ...] = opt((), "also keep the model after these epochs (epoch_<n>.keras)", min=1)
-
-
-@dataclass
-class DistillConfig:
-    """How the mimic learns from the teacher."""
-
-    loss: str = opt("l2_logits", "the mimic's loss", choices=LOSSES)
-    alpha: float = opt(1.0, "weight of the distillation loss; 1 - alpha goes to the label loss", min=0.0, max=1.0)
-    temperature: float = opt(1.0, "softmax temperature (kd, l2_probs, soft_ce)", above=0.0)
 
 
 TFLITE_VARIANTS = ("float32", "dynamic", "int8")  # as `mimic_keras.litert` converts them
@@ -130,7 +117,7 @@ class ExperimentConfig:
     teacher_train: TrainConfig = section(TrainConfig, "training of the teacher(s)")
     mimic: MimicConfig = section(MimicConfig, "the shallow net (mimic and control)")
     mimic_train: TrainConfig = section(TrainConfig, "training of the mimic")
-    control_train: TrainConfig = section(TrainConfig, "training of the control")
+    control_train: ControlTrainConfig = section(ControlTrainConfig, "training of the control (its own data, regularisation)")
     distill: DistillConfig = section(DistillConfig, "the mimic's objective")
     strategy: str = opt("default", "distribution strategy: default | mirrored[:DEV,DEV...] | multi_worker",
                         stages=())
@@ -197,7 +184,7 @@ def _build(cls, data, prefix):
             raise ConfigError(f"unknown config field {prefix}{key!r}" if prefix else f"unknown config field {key!r}")
         if dataclasses.is_dataclass(hints[key]):
             cls_for = _data_class(value) if key == "data" else hints[key]
-            value = _build(cls_for, _migrate_data(value, cls_for) if key == "data" else value, f"{prefix}{key}.")
+            value = _build(cls_for, migrate_data(value, cls_for) if key == "data" else value, f"{prefix}{key}.")
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -207,42 +194,6 @@ def _data_class(data):
     return _dataset_module(dataset).DATA_CONFIG
 
 
-# Fields of the one flat data section of configs written before datasets had their own
-# sections, with their old defaults: an old config.json keeps loading when the other dataset's
-# fields hold these values.
-_LEGACY_DATA_DEFAULTS = {
-    "val_size": 5000, "views": 0, "mixup": 0, "mixup_alpha": 1.0, "transfer_views": None, "context": 7,
-    "perturb": [], "transfer_perturb": None, "transfer_unlabelled": None, "full_test": False,
-}
-
-
-def _migrate_data(data, cls):
-    known = field_types(cls)
-    kept = {}
-    for key, value in data.items():
-        if key in known or key not in _LEGACY_DATA_DEFAULTS:
-            kept[key] = value
-        elif (list(value) if isinstance(value, tuple) else value) != _LEGACY_DATA_DEFAULTS[key]:
-            raise ConfigError(f"data.{key}={value!r} does not apply to dataset {data.get('dataset', 'cifar10')!r}")
-    return kept
-
-
-# Top-level keys of configs (and overrides) written before the `export` section.
-_LEGACY_KEYS = {"export_teacher": "export.teacher", "export_dir": "export.dir"}
-
-
-def _migrate_legacy(data):
-    if not isinstance(data, dict) or not any(k in data for k in _LEGACY_KEYS):
-        return data
-    data = dict(data)
-    export = dict(data.get("export") or {})
-    for old, new in _LEGACY_KEYS.items():
-        if old in data:
-            export.setdefault(new.split(".", 1)[1], data.pop(old))
-    data["export"] = export
-    return data
-
-
 def from_dict(data, origin="the config"):
     """Inverse of `to_dict`, checked; configs with the old top-level `export_*` keys load too.
 
@@ -250,7 +201,7 @@ def from_dict(data, origin="the config"):
         ConfigError: unknown fields, wrongly typed sections or values.
     """
     try:
-        return check(_build(ExperimentConfig, _migrate_legacy(data), ""))
+        return check(_build(ExperimentConfig, migrate_keys(data), ""))
     except ConfigError as e:
         raise ConfigError(f"{origin}: {e}" if origin != "the config" else str(e)) from None
 
@@ -265,6 +216,8 @@ def check(cfg):
         ConfigError: one line naming the field, the bad value and what is allowed.
     """
     module = _dataset_module(cfg.data.dataset)  # an unknown dataset fails here, with the known ones
+    if type(cfg.control_train) is TrainConfig:  # a preset written before the control had its own section
+        cfg.control_train = ControlTrainConfig(**dataclasses.asdict(cfg.control_train))
     if not isinstance(cfg.data, module.DATA_CONFIG):
         raise ConfigError(f"data: fields of {type(cfg.data).__name__} given for dataset {cfg.data.dataset!r}")
     check_fields(cfg)
@@ -278,9 +231,28 @@ def check(cfg):
         raise ConfigError(f"teacher.path: dataset {cfg.data.dataset!r} trains its own teachers (use data.dataset=images)")
     if cfg.strategy.partition(":")[0] not in STRATEGIES:
         raise ConfigError(f"strategy={cfg.strategy!r} is not one of: {', '.join(STRATEGIES)} (or mirrored:DEV,DEV)")
+    _check_students(cfg)
+    if cfg.data.beam_options.strip() and cfg.data.runner != "beam":
+        raise ConfigError("data.beam_options: Beam pipeline options given with data.runner=local; set data.runner=beam")
+    try:
+        shlex.split(cfg.data.beam_options)
+    except ValueError as e:
+        raise ConfigError(f"data.beam_options={cfg.data.beam_options!r}: {e}") from None
     if hasattr(module, "check"):
         module.check(cfg)
     return cfg
+
+
+def _check_students(cfg):
+    groups, mimic, control = cfg.mimic.groups, cfg.mimic, cfg.control_train
+    if groups > 1 and not mimic.bottleneck:
+        raise ConfigError(f"mimic.groups={groups} splits the bottleneck: set mimic.bottleneck (it is 0)")
+    for name in ("bottleneck", "hidden"):
+        if groups > 1 and getattr(mimic, name) % groups:
+            raise ConfigError(f"mimic.groups={groups} must divide mimic.{name}={getattr(mimic, name)}")
+    if control.data == "transfer" and control.augment:
+        raise ConfigError("control_train.data=transfer trains on the transfer set's augmented views: "
+                          "set control_train.augment=false")
 
 
 def _set(cfg, path, text):
@@ -320,7 +292,7 @@ def apply_overrides(cfg, overrides):
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not key=value")
         path, text = item.split("=", 1)
-        pairs.append((_LEGACY_KEYS.get(path.strip(), path.strip()), text.strip()))
+        pairs.append((LEGACY_KEYS.get(path.strip(), path.strip()), text.strip()))
     for path, text in pairs:
         if path == "data.dataset":
             common = {name: getattr(cfg.data, name) for name in ("source", "unlabelled", "limit")}

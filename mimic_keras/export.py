@@ -9,6 +9,9 @@ Signatures of an image classifier (`export_image_classifier`):
   `image` feature of the TFRecord spec (`mimic_keras.data.records`) → the same outputs. This is
   what TF Serving's predict clients send when they post Examples.
 
+Any other classifier of one fixed-shape input (feature vectors, ...; `export_classifier`) gets
+`serving_default` alone: its input, of the model's shape and dtype, → the same outputs.
+
 Everything a client needs to use an export travels inside it: `assets/mimic_keras.json`
 (`METADATA`) holds the task, the class names, the input shape, for TIMIT the normalisation
 and the decoder's statistics, and the export's `fingerprint`; `litert/<variant>.tflite` the
@@ -17,7 +20,6 @@ newest version's (an unchanged model is not served again under a new number), an
 into place whole.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,47 +31,7 @@ import tensorflow as tf
 
 from mimic_keras import timit_layout
 from mimic_keras.data import records
-
-
-METADATA = os.path.join("assets", "mimic_keras.json")
-
-
-def read_metadata(version_dir):
-    """The `METADATA` of an export's version folder ({} for exports made before it existed)."""
-    try:
-        with open(os.path.join(version_dir, METADATA)) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return {}
-
-
-def fingerprint(model, metadata):
-    """sha256 over the model's architecture, weights and the export's metadata."""
-    digest = hashlib.sha256(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
-    for weight in model.weights:
-        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-    digest.update(json.dumps(metadata, sort_keys=True, default=str).encode())
-    return digest.hexdigest()
-
-
-def newest_version(model_dir):
-    """The newest integer version folder under `model_dir`, or None."""
-    version = next_version(model_dir) - 1
-    return os.path.join(model_dir, str(version)) if version else None
-
-
-def unchanged(base_dir, name, fp):
-    """The newest version's folder when it holds the export with fingerprint `fp`, else None."""
-    newest = newest_version(os.path.join(base_dir, name))
-    return newest if newest and read_metadata(newest).get("fingerprint") == fp else None
-
-
-def next_version(model_dir):
-    """1 + the highest integer version folder under `model_dir` (1 when there is none)."""
-    if not os.path.isdir(model_dir):
-        return 1
-    versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()]
-    return max(versions, default=0) + 1
+from mimic_keras.export_versions import METADATA, fingerprint, next_version, unchanged
 
 
 def _outputs(logits):
@@ -154,12 +116,50 @@ def export_image_classifier(model, base_dir="saved_models", name="mimic", versio
     ```
     """
     image_shape = tuple(model.input.shape[1:])
-    num_classes = int(model.output.shape[-1])
-    names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+    names, files = _class_names(model, class_names)
     metadata = {"task": "image", "input_shape": list(image_shape), "class_names": names}
-    files = {os.path.join("assets.extra", "classes.txt"): "".join(f"{c}\n" for c in names).encode()}
     return _write(model, lambda: _image_archive(model, image_shape), base_dir, name, version, metadata, tflite,
                   representative, files)
+
+
+def _class_names(model, class_names):
+    """(names in logit order, {`assets.extra/classes.txt`: one name a line}); default names "0", "1", ..."""
+    names = list(class_names) if class_names else [str(i) for i in range(int(model.output.shape[-1]))]
+    return names, {os.path.join("assets.extra", "classes.txt"): "".join(f"{c}\n" for c in names).encode()}
+
+
+def export_classifier(model, base_dir="saved_models", name="model", version=None, class_names=None, tflite=(),
+                      representative=None, input_name="inputs"):
+    """Exports a Keras classifier of one fixed-shape input (feature vectors, ...) → logits.
+
+    Its `serving_default` takes `input_name`, `[batch, *shape]` of the model's input dtype, and
+    gives `logits`, `probabilities` and `classes`, as the image classifier's does.
+
+    Args:
+        model: a Keras model with one input, returning logits.
+        base_dir, name, version, class_names, tflite: as for `export_image_classifier`.
+        representative: model inputs to calibrate the `int8` variant on.
+        input_name: the signature's input name.
+
+    Returns:
+        The version folder, `<base_dir>/<name>/<version>`.
+    """
+    spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype, name=input_name)
+    names, files = _class_names(model, class_names)
+    metadata = {"task": "classifier", "input_shape": list(spec.shape[1:]), "input_name": input_name,
+                "class_names": names}
+
+    def build_archive():
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+
+        def serve(inputs):
+            return _outputs(model(inputs, training=False))
+
+        archive.add_endpoint("serving_default", serve, input_signature=[spec])
+        return archive
+
+    return _write(model, build_archive, base_dir, name, version, metadata, tflite, representative, files)
 
 
 def _image_archive(model, image_shape):

@@ -6,7 +6,8 @@ Stages, in order (`all` runs them all but `report`):
     teacher   train the teacher(s)                     (workdir/teacher/teacher_<i>/model.keras)
     label     teacher logits over the transfer set     (workdir/transfer/)
     mimic     shallow net on the teacher's logits      (workdir/mimic/model.keras)
-    control   the same shallow net on the labels       (workdir/control/model.keras)
+    control   the same shallow net on the labels       (workdir/control/model.keras; control_train.data=transfer:
+              the transfer set's labels, after label)
     evaluate  accuracy (and PER for TIMIT), params     (workdir/report.json, report.md, curves.png)
     export    mimic (and teacher) as SavedModels       (saved_models/<name>/<version>/; export.tflite=: LiteRT
               and its test scores, workdir/litert.md)

@@ -68,6 +68,20 @@ def option(help, default=dataclasses.MISSING, **metadata):
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
+RUNNERS = ("local", "beam")
+
+
+def runner_option():
+    """The `runner` field every data job has: in this process, or as an Apache Beam pipeline."""
+    return option("local: in this process; beam: as an Apache Beam pipeline (pip install .[beam]), its pipeline "
+                  "options after -- (docs/beam.md)", "local", choices=RUNNERS)
+
+
+def beam_args_option():
+    """The `beam_args` field every data job has: Beam's pipeline options, the arguments after `--`."""
+    return option("Beam pipeline options (the arguments after --)", (), rest=True)
+
+
 def _default(field):
     if field.default is not dataclasses.MISSING:
         return field.default
@@ -222,7 +236,7 @@ def run_cli(options_cls, run, argv=None, errors=(ValueError, OSError), prog=None
     out = getattr(options, "out", None)
     try:
         # At once, before reading any input: a second job on the same output stops here.
-        with locks.hold_folder(out) if out else contextlib.nullcontext():
+        with locks.hold_folder(out) if out and "://" not in str(out) else contextlib.nullcontext():
             run(options)
     except (*errors, *USER_ERRORS) as e:
         if flags.debug:
@@ -246,8 +260,8 @@ USER_ERRORS = (ValueError, OSError, KeyError)
 
 # The output protocol lives in `mimic_keras.atomic`; the jobs reach it through here too.
 from mimic_keras.atomic import (  # noqa: E402,F401
-    OutputExists, absolute, atomic_output, check_replaceable, remove_stale,
+    OutputExists, absolute, atomic_output, check_replaceable, is_url, remove_stale,
 )
 
-__all__ = ["OutputExists", "USER_ERRORS", "absolute", "atomic_output", "build_parser", "check_replaceable", "option",
-           "parse_options", "remove_stale", "run_cli", "to_argv"]
+__all__ = ["OutputExists", "RUNNERS", "USER_ERRORS", "absolute", "atomic_output", "beam_args_option", "build_parser",
+           "check_replaceable", "is_url", "option", "parse_options", "remove_stale", "run_cli", "runner_option", "to_argv"]

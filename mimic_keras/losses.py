@@ -28,6 +28,24 @@ class L2Logits(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="mimic_keras")
+class L2Centered(keras.losses.Loss):
+    """½‖(s − mean(s)) − (z − mean(z))‖²: L2 on logits, each vector centred over its classes first.
+
+    Softmax ignores a per-example shift of the logits, so raw L2 spends the student's capacity
+    matching the teacher's per-example mean logit, which carries no class information; this
+    loss ignores that shift and equals `L2Logits` on vectors that are already centred.
+    """
+
+    def __init__(self, name="l2_centered", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        diff = _f32(y_pred) - _f32(y_true)
+        centred = diff - ops.mean(diff, axis=-1, keepdims=True)  # centring is linear: centre the difference
+        return 0.5 * ops.sum(ops.square(centred), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="mimic_keras")
 class KDKL(keras.losses.Loss):
     """Hinton et al.'s KD: T² · KL(softmax(z/T) ‖ softmax(s/T))."""
 
@@ -109,6 +127,7 @@ def label_loss(label_smoothing=0.0):
 
 DISTILLATION_LOSSES = {
     "l2_logits": lambda temperature: L2Logits(),
+    "l2_centered": lambda temperature: L2Centered(),
     "kd": lambda temperature: KDKL(temperature),
     "l2_probs": lambda temperature: L2Probs(temperature),
     "soft_ce": lambda temperature: SoftTargetCE(temperature),

@@ -20,11 +20,16 @@ from mimic_keras.eval.sweep_figures import plot_sweep
 
 
 def kind_of(data):
-    """`"sweep"` (a dict with `rows`) or `"run"` (a dict with `models`).
+    """`"sweep"` (a dict with `rows`), `"run"` (a dict with `models`) or `"intervals"`.
+
+    `"intervals"` (`"kind": "intervals"`) are the paired-interval files beside a sweep's table
+    (`experiments/stored_intervals.py`, `experiments/paired_ci.py --json`): they have no figures.
 
     Raises:
         ValueError: for anything else.
     """
+    if isinstance(data, dict) and data.get("kind") == "intervals":
+        return "intervals"
     if isinstance(data, dict) and isinstance(data.get("rows"), list):
         return "sweep"
     if isinstance(data, dict) and isinstance(data.get("models"), list):
@@ -57,7 +62,10 @@ def write_plots(json_path):
     folder, name = os.path.split(json_path)
     stem = os.path.splitext(name)[0]
     try:
-        if kind_of(data) == "sweep":
+        kind = kind_of(data)
+        if kind == "intervals":
+            return []
+        if kind == "sweep":
             return plot_sweep(data, os.path.join(folder, f"{stem}.png"))
         prefix = stem[: -len("report")] if stem.endswith("report") else f"{stem}_"
         return plot_run(data, folder, prefix=prefix)

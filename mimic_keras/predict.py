@@ -3,7 +3,7 @@
 MODEL is a SavedModel version folder (`saved_models/<name>/<version>`), a served model's
 folder (`saved_models/<name>`: its newest version), a `.tflite` file of an export
 (`<version>/litert/<variant>.tflite`) or a run's workdir (its exported mimic). What decoding
-needs comes from the export's metadata (`mimic_keras.export.METADATA`): class names and input
+needs comes from the export's metadata (`mimic_keras.export_versions.METADATA`): class names and input
 shape; for TIMIT the normalisation, context and the decoder (phone HMM, tuned LM weight and
 insertion penalty).
 
@@ -43,7 +43,7 @@ def resolve(model_path):
     Raises:
         FileNotFoundError: a path that is none of the accepted kinds.
     """
-    from mimic_keras.export import newest_version
+    from mimic_keras.export_versions import newest_version
 
     path = os.path.normpath(model_path)
     if os.path.isfile(path) and path.endswith(".tflite"):
@@ -76,7 +76,7 @@ class Predictor:
     """
 
     def __init__(self, model_path):
-        from mimic_keras.export import read_metadata
+        from mimic_keras.export_versions import read_metadata
 
         self.version_dir, tflite = resolve(model_path)
         self.metadata = read_metadata(self.version_dir)

@@ -37,7 +37,7 @@ def _plan(cfg, layout, names):
         known[name] = statuses[name].fingerprint
     if len(names) == 1:
         (name,) = names
-        for before in stages.STAGES[name].after:
+        for before in stages.STAGES[name].inputs(cfg):
             if not statuses[before].up_to_date:
                 raise StageError(f"stage {name}: run stage '{before}' first ({statuses[before].reason})")
     return {name: statuses[name] for name in names}
@@ -120,11 +120,12 @@ def one_line(error):
 
 def report(cfg, layout, debug=False):
     """The `report` command: redraws the figures from report.json and prints the results table."""
-    from mimic_keras.eval.report import redraw_figures
+    from mimic_keras.eval.report import redraw
+    from mimic_keras.tasks import get_task
 
     t0 = time.time()
     try:
-        paths = redraw_figures(cfg, layout)
+        paths = redraw(cfg, get_task(cfg).model_paths(layout), layout.workdir)
     except _errors() as e:
         if debug:
             raise

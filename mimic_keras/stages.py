@@ -34,13 +34,21 @@ SECTION_READERS = {
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage: `run(cfg, layout, strategy)` makes `outputs(cfg, layout)` from the `after` stages' outputs."""
+    """One stage: `run(cfg, layout, strategy)` makes `outputs(cfg, layout)` from the `after` stages' outputs.
+
+    `after` is a tuple of stage names, or a function of the config giving one (a stage whose
+    inputs depend on a setting, like the control's on `control_train.data`).
+    """
 
     name: str
     run: Callable
-    after: tuple
+    after: tuple | Callable
     outputs: Callable
     version: int = 1
+
+    def inputs(self, cfg):
+        """The stages whose outputs this stage consumes under `cfg`."""
+        return self.after(cfg) if callable(self.after) else self.after
 
 
 def _prepare(cfg, layout, strategy):
@@ -104,6 +112,11 @@ def _manifest(folder):
     return lambda cfg, layout: [os.path.join(getattr(layout, folder), "manifest.json")]
 
 
+def _control_after(cfg):
+    # Trained on the transfer set's labels, the control consumes the label stage's output too.
+    return ("prepare", "label") if cfg.control_train.data == "transfer" else ("prepare",)
+
+
 def _export_outputs(cfg, layout):
     # After evaluate: a TIMIT export carries the decoder settings evaluate tuned.
     return [layout.export_json] + ([layout.litert_json] if cfg.export.tflite else [])
@@ -116,7 +129,7 @@ STAGES = {
         Stage("teacher", _teacher, ("prepare",), _teacher_outputs),
         Stage("label", _label, ("prepare", "teacher"), _manifest("transfer")),
         Stage("mimic", _mimic, ("label",), lambda cfg, lay: [lay.model("mimic")]),
-        Stage("control", _control, ("prepare",), lambda cfg, lay: [lay.model("control")]),
+        Stage("control", _control, _control_after, lambda cfg, lay: [lay.model("control")]),
         Stage("evaluate", _evaluate, ("teacher", "label", "mimic", "control"), lambda cfg, lay: [lay.report_json]),
         Stage("export", _export, ("mimic", "teacher", "evaluate"), _export_outputs, version=2),
     )
@@ -136,13 +149,20 @@ def reads(stage, cfg):
     return found
 
 
-def _inputs(stage, known):
-    return {name: known.get(name) for name in STAGES[stage].after}
+def defaults(stage, cfg):
+    """{dotted field: default} of the config fields `stage` reads."""
+    read = reads(stage, cfg)
+    return {name: list(f.default) if isinstance(f.default, tuple) else f.default
+            for name, _, f in walk(cfg) if name in read}
+
+
+def _inputs(stage, known, cfg):
+    return {name: known.get(name) for name in STAGES[stage].inputs(cfg)}
 
 
 def _after(stage, cfg, layout):
     """{stage: fingerprint or None} of the stages `stage` consumes, worked out afresh."""
-    return {name: check(name, cfg, layout).fingerprint for name in STAGES[stage].after}
+    return {name: check(name, cfg, layout).fingerprint for name in STAGES[stage].inputs(cfg)}
 
 
 def _intent(stage, cfg, layout):
@@ -158,21 +178,21 @@ def check(stage, cfg, layout, known=None):
     """
     if known is None:
         known = {}
-        for name in _upstream(stage):
+        for name in _upstream(stage, cfg):
             known[name] = check(name, cfg, layout, known).fingerprint
     spec = STAGES[stage]
-    return stamps.status(layout.stamp(stage), spec.version, reads(stage, cfg), _inputs(stage, known),
-                         spec.outputs(cfg, layout), layout.workdir)
+    return stamps.status(layout.stamp(stage), spec.version, reads(stage, cfg), _inputs(stage, known, cfg),
+                         spec.outputs(cfg, layout), layout.workdir, defaults=defaults(stage, cfg))
 
 
-def _upstream(stage):
-    """Every stage `stage` depends on, in pipeline order."""
-    seen, todo = set(), list(STAGES[stage].after)
+def _upstream(stage, cfg):
+    """Every stage `stage` depends on under `cfg`, in pipeline order."""
+    seen, todo = set(), list(STAGES[stage].inputs(cfg))
     while todo:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo.extend(STAGES[name].after)
+            todo.extend(STAGES[name].inputs(cfg))
     return [name for name in PIPELINE if name in seen]
 
 
@@ -198,7 +218,7 @@ def record(stage, cfg, layout, known=None):
     """
     known = _after(stage, cfg, layout) if known is None else known
     spec = STAGES[stage]
-    stamp = stamps.write(layout.stamp(stage), stage, spec.version, reads(stage, cfg), _inputs(stage, known),
+    stamp = stamps.write(layout.stamp(stage), stage, spec.version, reads(stage, cfg), _inputs(stage, known, cfg),
                          spec.outputs(cfg, layout), layout.workdir)
     return stamps.fingerprint(stamp)
 

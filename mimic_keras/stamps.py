@@ -82,8 +82,12 @@ def config_changes(old, new, limit=3):
     return ", ".join(changes[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
-def status(path, version, config, inputs, outputs, root):
+def status(path, version, config, inputs, outputs, root, defaults=None):
     """Whether the stage whose stamp is at `path` is up to date.
+
+    A field the stamp does not record (one added to the config after the stage ran) counts as
+    unchanged while it holds its default, since a new field's default keeps the old behaviour:
+    adding a setting does not make every finished run stale.
 
     Args:
         path: the stamp's path.
@@ -92,6 +96,7 @@ def status(path, version, config, inputs, outputs, root):
         inputs: {stage: fingerprint or None} of the stages it consumes (None: not up to date).
         outputs: the paths of its outputs.
         root: the workdir (stamps record output paths relative to it).
+        defaults: {field: default} of the fields in `config`.
     """
     stamp = read(path)
     missing = [p for p in outputs if not os.path.exists(p)]
@@ -102,6 +107,8 @@ def status(path, version, config, inputs, outputs, root):
         return Status(False, f"{', '.join(stale_inputs)} out of date")
     if stamp.get("version") != version:
         return Status(False, f"format version {stamp.get('version')} → {version}")
+    defaults = defaults or {}
+    config = {k: v for k, v in config.items() if k in stamp["config"] or k not in defaults or v != defaults[k]}
     if stamp["config"] != config:
         return Status(False, config_changes(stamp["config"], config))
     changed = [name for name, fp in inputs.items() if stamp["inputs"].get(name) != fp]

@@ -15,21 +15,20 @@ run with another training config or model shape is discarded, not resumed. Under
 multi-worker training, workers other than the chief write into `run_dir/worker_<i>/`.
 """
 
-import contextlib
 import csv
-import dataclasses
-import hashlib
 import json
 import math
 import os
 import shutil
 import sys
-import uuid
 
 import keras
 import numpy as np
 
-from mimic_keras.data.writer import write_json_atomic
+from mimic_keras.atomic import write_json_atomic
+from mimic_keras.checkpoints import (
+    BEST, BestCheckpoint, EpochSnapshots, ResumableBackup, prepare_backup, run_stamp, save_model_atomic,
+)
 from mimic_keras.distribute import is_chief, worker_index
 from mimic_keras.optimizers import FusedAdam, FusedSGD
 
@@ -58,130 +57,6 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
-class ResumableBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose checkpoint survives a kill at any instant.
-
-    Keras overwrites one weights file and then its metadata in place: a kill during the
-    write leaves a torn file, a kill between the two a mismatched pair, and a step-level
-    backup taken in the first epoch after a resume records epoch 0. Here every checkpoint's
-    weights (and optimizer state) go to a new file, then a small JSON pointer naming it and
-    its epoch is replaced atomically; older files are deleted only after that.
-
-    Args:
-        backup_dir: folder of the checkpoints (used by nothing else).
-        save_freq: `"epoch"`, or a number of steps between checkpoints. After a resume from
-            a mid-epoch checkpoint, that epoch starts again from its first batch with the
-            mid-epoch weights (Keras resumes whole epochs).
-    """
-
-    POINTER = "checkpoint.json"
-
-    def __init__(self, backup_dir, save_freq="epoch"):
-        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._current_epoch = epoch
-
-    def _save_model(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        name = f"state-{uuid.uuid4().hex[:12]}.weights.h5"
-        path = os.path.join(self.backup_dir, name)
-        self.model.save_weights(path)
-        with open(path, "rb+") as f:
-            os.fsync(f.fileno())
-        write_json_atomic(
-            os.path.join(self.backup_dir, self.POINTER),
-            {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name},
-        )
-        for old in os.listdir(self.backup_dir):
-            if old.startswith("state-") and old != name:
-                os.remove(os.path.join(self.backup_dir, old))
-
-    def _load_model(self):
-        state = read_backup_state(self.backup_dir)
-        if state is None:
-            return
-        if not self.model.built:
-            raise ValueError("ResumableBackup needs a built model before fit()")
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(os.path.join(self.backup_dir, state["weights"]))
-        self.model._initial_epoch = state["epoch"]  # what keras.callbacks.BackupAndRestore sets
-        self._current_epoch = state["epoch"]
-        print(f"resuming from {self.backup_dir}: {state['epoch']} epoch(s) done", flush=True)
-
-
-class EpochSnapshots(keras.callbacks.Callback):
-    """Saves `model` as `<run_dir>/epoch_<n>.keras` after each epoch n in `epochs` (1-based).
-
-    Keeps a model's earlier states, e.g. teachers of several accuracies from one run.
-    """
-
-    def __init__(self, model, run_dir, epochs):
-        super().__init__()
-        self._target = model
-        self.run_dir = run_dir
-        self.epochs = {int(e) for e in epochs}
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 in self.epochs:
-            save_model_atomic(self._target, os.path.join(self.run_dir, f"epoch_{epoch + 1}.keras"))
-
-
-def read_backup_state(backup_dir):
-    """The last checkpoint's `{"epoch", "batch", "weights"}` in a backup folder, or None."""
-    pointer = os.path.join(backup_dir, ResumableBackup.POINTER)
-    if not os.path.exists(pointer):
-        return None
-    try:
-        with open(pointer) as f:
-            state = json.load(f)
-        usable = isinstance(state.get("epoch"), int) and os.path.isfile(os.path.join(backup_dir, state["weights"]))
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
-        usable = False
-    if not usable:  # damaged (a run that shared the workdir before locks, a disk error): start over
-        print(f"note: {backup_dir}: its last checkpoint is unreadable or gone; training starts over", flush=True)
-        return None
-    return state
-
-
-class BestCheckpoint(keras.callbacks.Callback):
-    """Keeps the weights of the lowest validation loss on disk, across resumes.
-
-    At the end of training the model gets those weights back. The best value so far is
-    stored with the weights, so a resumed run compares against epochs before the crash.
-
-    Args:
-        path: the `.weights.h5` file (written atomically).
-        monitor: the logged value to minimise.
-    """
-
-    def __init__(self, path, monitor="val_loss"):
-        super().__init__()
-        self.path = path
-        self.monitor = monitor
-        self.state_path = f"{path}.json"
-
-    def _best(self):
-        if not (os.path.exists(self.state_path) and os.path.exists(self.path)):
-            return math.inf
-        with open(self.state_path) as f:
-            return json.load(f)["best"]
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None or not math.isfinite(float(value)) or float(value) >= self._best():
-            return
-        tmp = f"{self.path[:-len('.weights.h5')]}.tmp-{os.getpid()}.weights.h5"
-        self.model.save_weights(tmp)
-        os.replace(tmp, self.path)
-        write_json_atomic(self.state_path, {"best": float(value), "epoch": epoch + 1})
-
-    def on_train_end(self, logs=None):
-        if os.path.exists(self.path):
-            self.model.load_weights(self.path)
-
-
 def make_optimizer(cfg, steps_per_epoch):
     """An optimiser with the configured learning-rate schedule (cosine decay or constant)."""
     lr = cfg.learning_rate
@@ -200,47 +75,6 @@ def make_optimizer(cfg, steps_per_epoch):
 def verbosity():
     """Keras progress bars on a terminal, one line per epoch in a log file."""
     return 1 if sys.stdout.isatty() else 2
-
-
-def save_model_atomic(model, path):
-    """Saves a `.keras` file under a temporary name, then renames it into place."""
-    tmp = f"{path}.tmp-{os.getpid()}.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
-def run_stamp(cfg, model):
-    """A digest of what a backup is only valid for: the training config and the weights' shapes.
-
-    Shapes, not layer names: Keras numbers unnamed layers per process, and a resumed run is a
-    new process.
-    """
-    train = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
-    shapes = [list(w.shape) for w in model.weights]
-    blob = json.dumps({"train": train, "weights": shapes}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _prepare_backup(run_dir, stamp, stage):
-    """Keeps a backup of the same run (resume); otherwise starts the folder fresh."""
-    backup = os.path.join(run_dir, "backup")
-    stamp_path = os.path.join(backup, "run.json")
-    if os.path.isdir(backup):
-        previous = None
-        if os.path.exists(stamp_path):
-            with contextlib.suppress(OSError, ValueError, AttributeError):  # damaged: discarded below
-                with open(stamp_path) as f:
-                    previous = json.load(f).get("stamp")
-        if previous == stamp:
-            return backup
-        print(f"{stage}: discarding {backup}: it was written by a run with another config or model", flush=True)
-        shutil.rmtree(backup)
-    csv_path = os.path.join(run_dir, "log.csv")
-    if os.path.exists(csv_path):
-        os.remove(csv_path)  # a fresh run, not a resumed one
-    os.makedirs(backup)
-    write_json_atomic(stamp_path, {"stamp": stamp})
-    return backup
 
 
 def worker_run_dir(run_dir, strategy):
@@ -272,7 +106,7 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     run_dir = worker_run_dir(run_dir, model.distribute_strategy)
     os.makedirs(run_dir, exist_ok=True)
     csv_path = os.path.join(run_dir, "log.csv")
-    backup = _prepare_backup(run_dir, run_stamp(cfg, model), stage)
+    backup = prepare_backup(run_dir, run_stamp(cfg, model), stage)
     # The CSV row of an epoch is written before its backup: a crash between the two repeats
     # that epoch, and the log keeps the rerun's row (see _read_csv_log).
     callbacks = [
@@ -282,11 +116,12 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     ]
     if cfg.save_epochs:
         callbacks.append(EpochSnapshots(save_model or model, run_dir, cfg.save_epochs))
-    if cfg.checkpoint == "best" and val_ds is not None:
-        # Train all epochs, then return to the weights of the lowest validation loss.
-        callbacks.append(BestCheckpoint(os.path.join(backup, "best.weights.h5")))
-    elif cfg.checkpoint not in ("last", "best"):
-        raise ValueError(f"unknown checkpoint protocol {cfg.checkpoint!r}; choose last or best")
+    if cfg.checkpoint in BEST and val_ds is not None:
+        # Train all epochs, then return to the weights of the best validation epoch.
+        monitor, mode = BEST[cfg.checkpoint]
+        callbacks.append(BestCheckpoint(os.path.join(backup, "best.weights.h5"), monitor, mode))
+    elif cfg.checkpoint != "last" and cfg.checkpoint not in BEST:
+        raise ValueError(f"unknown checkpoint protocol {cfg.checkpoint!r}; choose last, {', '.join(BEST)}")
     callbacks += [
         ResumableBackup(backup, save_freq=backup_every or "epoch"),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False, profile_batch=0),

@@ -9,7 +9,7 @@ labelled here and one labelled in process cannot be told apart by anything after
 stage. The pipeline:
 
     source shards ─read─▶ (key, image) per example and view ─RunInference(teacher)─▶
-        record, keyed by (split, shard) ─GroupByKey─▶ one shard file per key ─▶ shard report
+        (split, index, record) ─▶ `beam_output.write_sharded`: one shard file per (split, shard)
 
 Every output record gets the index it has in the in-process job (source records in file
 order, each followed by its views) and goes to shard `index % shards` at that position, so the
@@ -17,43 +17,43 @@ shards hold the same records in the same order; only the logits may differ in th
 bits (the teacher sees other batches). Shards are written atomically into the job's build
 folder; the driver then checks that every shard of every split was reported with the counts
 it expects before the job writes the manifest: a pipeline that fails, or a worker whose
-output is lost, leaves no manifest, and `atomic_output` removes the build folder.
+output is lost, leaves no manifest, and `atomic_output` removes the build folder
+(`beam_output.py`, shared with the other Beam jobs).
 
 The build folder must be visible to every worker (a local disk for the DirectRunner, a shared
 POSIX mount on a cluster). Beam is imported only here, and only when a Beam run is asked for.
 """
 
-import json
 import os
 
 import numpy as np
 
-REPORT = ".beam-shards.json"  # the workers' shard report; hidden, removed before the manifest
+from pipelines import beam_output
+from pipelines.beam_output import require_beam  # noqa: F401  (the labelling job's API, as before)
 
 
-def require_beam():
-    """Raises a one-line `ValueError` naming the extra to install when apache-beam is missing."""
-    try:
-        import apache_beam  # noqa: F401
-    except ImportError:
-        raise ValueError('--runner beam needs apache-beam: pip install -r requirements-beam.txt -e ".[beam]"') from None
-
-
-def _model_handler(teacher_paths, batch_size):
+def teacher_handler(teacher_paths, batch_size, frames=False):
     """A keyed model handler for `RunInference` whose model is the `TeacherSet` of `teacher_paths`.
 
     Beam's own `TFModelHandlerNumpy` would do for one `.keras` teacher, but it imports
     tensorflow_hub (whose tf-keras pulls a second TensorFlow build) and loads one model; this
-    handler loads the teachers as the in-process job does, SavedModels and ensembles included.
+    handler loads the teachers as the in-process jobs do, SavedModels and ensembles included.
+
+    Args:
+        teacher_paths: the teacher files (several: an ensemble, mean logits).
+        batch_size: elements per teacher call (with `frames`: at most this many utterances).
+        frames: each element is one utterance's frames `[T, D]` (TIMIT): a call takes several
+            utterances at once and gives each its `[T, classes]` logits; else each element is
+            one input (an image) and gets one row of logits.
     """
     from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
 
     class TeacherModelHandler(ModelHandler):
-        """Runs the teacher or ensemble (mean logits) on fixed-size batches of uint8 images."""
+        """Runs the teacher or ensemble (mean logits) on batches of inputs or of utterances."""
 
-        def __init__(self, paths, batch_size):
+        def __init__(self, paths, batch_size, frames):
             super().__init__()
-            self._paths, self._batch_size = list(paths), batch_size
+            self._paths, self._batch_size, self._frames = list(paths), batch_size, frames
 
         def load_model(self):
             from mimic_keras.teachers_io import TeacherSet
@@ -61,16 +61,21 @@ def _model_handler(teacher_paths, batch_size):
             return TeacherSet(self._paths)
 
         def run_inference(self, batch, model, inference_args=None):
-            logits = model(np.stack(batch))
-            return [PredictionResult(x, z) for x, z in zip(batch, logits)]
+            if not self._frames:
+                return [PredictionResult(x, z) for x, z in zip(batch, model(np.stack(batch)))]
+            logits = np.asarray(model(np.concatenate(batch)))
+            chunks = np.split(logits, np.cumsum([len(x) for x in batch])[:-1])
+            return [PredictionResult(x, z) for x, z in zip(batch, chunks)]
 
         def get_num_bytes(self, batch):
             return sum(x.nbytes for x in batch)
 
         def batch_elements_kwargs(self):
+            if self._frames:  # utterances vary in length: up to batch_size of them per call
+                return {"min_batch_size": 1, "max_batch_size": self._batch_size}
             return {"min_batch_size": self._batch_size, "max_batch_size": self._batch_size}
 
-    return KeyedModelHandler(TeacherModelHandler(teacher_paths, batch_size))
+    return KeyedModelHandler(TeacherModelHandler(teacher_paths, batch_size, frames))
 
 
 def read_examples(task):
@@ -103,30 +108,13 @@ def read_examples(task):
             yield key, out_image.numpy()
 
 
-def to_record(keyed, num_shards):
-    """`((split, shard), (index, serialized record))` from one RunInference result."""
+def to_record(keyed):
+    """`(split, index, serialized record, {})` from one RunInference result."""
     from mimic_keras.data import records
 
     (split, index, encoded, label, example_id, view), result = keyed
     logits = np.asarray(result.inference, np.float32)
-    record = records.image_example(encoded, label, example_id, logits=logits, view=view)
-    return (split, index % num_shards[split]), (index, record)
-
-
-def write_shard(grouped, build, num_shards):
-    """Writes one shard, its records sorted by index; returns `(split, {"file", "sha256", "count"})`."""
-    from mimic_keras.data import writer
-
-    (split, shard), indexed = grouped
-    name = writer.shard_names(split, num_shards[split])[shard]
-    return split, writer.write_shard(build, name, (record for _, record in sorted(indexed)))
-
-
-def write_report(reports, path):
-    """Writes every shard's report as JSON (atomically): the driver reads it after the run."""
-    from mimic_keras.data import writer
-
-    writer.write_json_atomic(path, sorted(reports, key=lambda r: (r[0], r[1]["file"])))
+    return split, index, records.image_example(encoded, label, example_id, logits=logits, view=view), {}
 
 
 def label_splits(build, data_dir, source, teacher_paths, splits, views, batch_size, num_shards, beam_args=()):
@@ -149,58 +137,54 @@ def label_splits(build, data_dir, source, teacher_paths, splits, views, batch_si
     Raises:
         ValueError: a shard missing from the workers' report, or counts that do not add up.
     """
+    split_views = {split: views if split == "train" else 0 for split in splits}
+    tasks, counts = source_shards(data_dir, source, splits)
+    tasks = [(*task, split_views[task[0]]) for task in tasks]
+    expected = {split: count * (split_views[split] + 1) for split, count in counts.items()}
+    handler = teacher_handler(list(teacher_paths), batch_size)
+    written = label_shards(build, tasks, read_examples, handler, to_record, num_shards, expected, beam_args)
+    return {split: (split_views[split], shards) for split, (shards, _) in written.items()}
+
+
+def source_shards(data_dir, source, splits):
+    """`([(split, shard path, index of its first record in the split)], {split: records})` of a converted folder."""
+    tasks, counts = [], {}
+    for split in splits:
+        counts[split] = 0
+        for shard in source.splits[split].shards:
+            tasks.append((split, os.path.join(os.path.abspath(data_dir), shard.file), counts[split]))
+            counts[split] += shard.count
+    return tasks, counts
+
+
+def label_shards(build, tasks, read, handler, to_record, num_shards, expected, beam_args):
+    """Runs a labelling pipeline: source shards ─read─▶ RunInference(handler) ─to_record─▶ shards.
+
+    Args:
+        build: the build folder.
+        tasks: one per source shard, for `read` (a generator of `(key, model input)`).
+        read: the reader of one task.
+        handler: a keyed model handler (`teacher_handler`).
+        to_record: `(key, PredictionResult) -> (split, index, record, tally)`.
+        num_shards, expected: `{split: shards}`, `{split: records}` (`beam_output.collect`).
+        beam_args: Beam pipeline options.
+
+    Returns:
+        What `beam_output.collect` returns.
+    """
     import apache_beam as beam
     from apache_beam.ml.inference.base import RunInference
-    from apache_beam.options.pipeline_options import PipelineOptions
 
-    from mimic_keras.data import writer
-
-    tasks, expected = [], {}
-    for split in splits:
-        split_views = views if split == "train" else 0
-        first = 0
-        for shard in source.splits[split].shards:
-            tasks.append((split, os.path.join(os.path.abspath(data_dir), shard.file), first, split_views))
-            first += shard.count
-        expected[split] = (split_views, first * (split_views + 1))
-    report = os.path.join(build, REPORT)
-    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
-        _ = (
+    def build_pipeline(pipeline):
+        labelled = (
             pipeline
             | "source shards" >> beam.Create(tasks)
             | "spread" >> beam.Reshuffle()
-            | "read" >> beam.FlatMap(read_examples)
-            | "teacher" >> RunInference(_model_handler(list(teacher_paths), batch_size))
-            | "to record" >> beam.Map(to_record, num_shards)
-            | "by shard" >> beam.GroupByKey()
-            | "write shard" >> beam.Map(write_shard, build, num_shards)
-            | "collect" >> beam.combiners.ToList()
-            | "report" >> beam.Map(write_report, report)
+            | "read" >> beam.FlatMap(read)
+            | "teacher" >> RunInference(handler)
+            | "to record" >> beam.Map(to_record)
         )
-    return _check_report(build, report, expected, num_shards)
+        beam_output.write_sharded(labelled, build, num_shards)
 
-
-def _check_report(build, report, expected, num_shards):
-    """Each split's shards from the workers' report; a shard with no record is written empty."""
-    from mimic_keras.data import writer
-
-    if not os.path.isfile(report):
-        raise ValueError(f"{build}: the Beam pipeline finished without reporting its shards")
-    with open(report) as f:
-        reported = {(split, s["file"]): s for split, s in json.load(f)}
-    os.remove(report)
-    out = {}
-    for split, (split_views, count) in expected.items():
-        shards = []
-        for name in writer.shard_names(split, num_shards[split]):
-            shard = reported.get((split, name))
-            if shard is None:  # no record fell in this shard (fewer records than shards)
-                if os.path.exists(os.path.join(build, name)):
-                    raise ValueError(f"{build}/{name}: written but not reported by any worker")
-                shard = writer.write_shard(build, name, [])
-            shards.append(shard)
-        got = sum(s["count"] for s in shards)
-        if got != count:
-            raise ValueError(f"{build}: split {split!r} has {got} labelled records, expected {count}")
-        out[split] = (split_views, shards)
-    return out
+    beam_output.run(build_pipeline, beam_args)
+    return beam_output.collect(build, num_shards, expected)

@@ -21,7 +21,9 @@ Determinism, all from stable ids, never from file-system or RNG order:
 
 The whole output is built in a hidden sibling folder and renamed into place
 (`mimic_keras.atomic.atomic_output`), so DIR is either absent, the previous output, or complete;
-a rerun with the same inputs and options does nothing.
+a rerun with the same inputs and options does nothing. With `--runner beam -- <Beam pipeline
+options>` the images are read, checked, encoded and written on Apache Beam
+(`pipelines/beam_images.py`, docs/beam.md): the same folder.
 
 In process, the same job is `run(Options(...))`; the flags above are generated from `Options`:
 
@@ -35,6 +37,7 @@ if __name__ == "__main__":
 
 import collections  # noqa: E402
 import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
@@ -49,6 +52,7 @@ from mimic_keras.jobs import option  # noqa: E402
 from mimic_keras.data import records, writer  # noqa: E402
 from mimic_keras.data.manifest import Manifest, ManifestError, Shard, Source, Split  # noqa: E402
 from mimic_keras.data.cifar10 import CLASSES, IMAGE_SHAPE  # noqa: E402
+from pipelines import beam_output  # noqa: E402
 from pipelines import cifar10_sources as sources  # noqa: E402
 from pipelines.cifar10_sources import ConversionError, SourceError  # noqa: E402
 
@@ -174,12 +178,20 @@ def _fingerprinted(options):
 
 
 def _check_replaceable(out_dir, fingerprint, options, force):
-    if force or not os.path.lexists(out_dir) or (os.path.isdir(out_dir) and not os.listdir(out_dir)):
+    if force:
         return
-    try:
-        old = Manifest.read(out_dir)
-    except (ManifestError, NotADirectoryError):
-        raise OutputError(f"{out_dir}: exists and is not a finished conversion; pass --force to replace it") from None
+    if jobs.is_url(out_dir):  # an object store: `atomic_output` refuses files no data job wrote
+        try:
+            old = Manifest.read(out_dir)
+        except ManifestError:
+            return
+    elif not os.path.lexists(out_dir) or (os.path.isdir(out_dir) and not os.listdir(out_dir)):
+        return
+    else:
+        try:
+            old = Manifest.read(out_dir)
+        except (ManifestError, NotADirectoryError):
+            raise OutputError(f"{out_dir}: exists and is not a finished conversion; pass --force to replace it") from None
     if old.fingerprint == fingerprint:
         raise OutputError(f"{out_dir}: a shard listed in its manifest is missing; pass --force to redo it")
     wanted, had = _fingerprinted(options), _fingerprinted(old.options or {})
@@ -203,6 +215,8 @@ class Options:
     resize: bool = option("resize / convert images that are not 32x32 RGB", False)
     force: bool = option("replace an output made from other inputs or options", False)
     follow_links: bool = option("read files of a source folder through links that lead outside it", False)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
 
 
 def run(options, verbose=True):
@@ -223,7 +237,7 @@ def run(options, verbose=True):
     Example:
         manifest = run(Options(source="cifar-10-python.tar.gz", out="cache/cifar10", limit=1000))
     """
-    source, unlabelled, out_dir = str(options.source), options.unlabelled, os.path.abspath(str(options.out))
+    source, unlabelled, out_dir = str(options.source), options.unlabelled, jobs.absolute(options.out)
     for name, minimum in (("limit", 1), ("shards", 1), ("val_size", 0)):
         value = getattr(options, name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum):
@@ -231,10 +245,11 @@ def run(options, verbose=True):
     for path in (source, unlabelled):
         if path is not None and path != "tfds" and not os.path.exists(path):
             raise SourceError(f"{path}: no such file or directory")
-    recorded = dataclasses.asdict(dataclasses.replace(
+    beam_output.check_runner(options.runner, options.beam_args, options.out)
+    recorded = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(  # as the manifest holds it
         options, out=out_dir, source=source if source == "tfds" else os.path.abspath(source),
         unlabelled=jobs.absolute(unlabelled),
-    ))
+    ))))
     fingerprint = hashlib.sha256(json.dumps({
         "converter": VERSION,
         "source": sources.identity(source),
@@ -259,12 +274,20 @@ def run(options, verbose=True):
     plan = {split: sorted(exs, key=lambda e: _hash("order", e.id))[:options.limit] for split, exs in plan.items()}
 
     seen = {}
+    num_shards = {split: min(options.shards or default_shards(len(exs)), len(exs)) for split, exs in plan.items()}
     with jobs.atomic_output(out_dir, force=options.force) as build:
-        splits = {
-            split: _write_split(build, split, exs, min(options.shards or default_shards(len(exs)), len(exs)),
-                                options.resize, verbose, seen)
-            for split, exs in plan.items()
-        }
+        if options.runner == "beam":
+            from pipelines import beam_images  # Beam is imported only when asked for
+
+            if verbose:
+                print(f"writing {', '.join(plan)} on Apache Beam ({' '.join(options.beam_args) or 'DirectRunner'})",
+                      file=sys.stderr)
+            encode_fn = functools.partial(encode, resize=options.resize)
+            splits = beam_images.convert_splits(build, plan, num_shards, encode_fn, CLASSES, options.beam_args,
+                                                check_duplicates=True, encodings=True)
+        else:
+            splits = {split: _write_split(build, split, exs, num_shards[split], options.resize, verbose, seen)
+                      for split, exs in plan.items()}
         kinds = sorted({k for s in splits.values() for k in s.extra["image_encodings"]})
         manifest = Manifest(
             dataset="cifar10",

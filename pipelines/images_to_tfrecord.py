@@ -15,10 +15,13 @@ Every image is decoded (one that cannot be is named in the error), converted to 
 (default: the most common size), then stored as PNG. `--unlabelled PATH` adds an `unlabelled`
 split (label -1) of any images under PATH. The output is built in a hidden sibling folder and
 renamed into place (`mimic_keras.jobs.atomic_output`); a rerun with the same inputs does nothing.
+With `--runner beam -- <Beam pipeline options>` the images are encoded and written on Apache Beam
+(`pipelines/beam_images.py`; the size survey still reads every image in this process).
 """
 
 import collections
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -32,11 +35,13 @@ from mimic_keras import jobs
 from mimic_keras.data import records, writer
 from mimic_keras.data.manifest import Manifest, Shard, Source, Split
 from mimic_keras.jobs import option
+from pipelines import beam_output
 from pipelines import cifar10_sources as sources
 from pipelines.cifar10_sources import ConversionError, Example, SourceError
 from pipelines.cifar10_to_tfrecord import carve_validation, default_shards
 
 VERSION = 1  # bump when the same inputs would give different records
+_NOT_FINGERPRINTED = ("out", "force", "runner", "beam_args")  # they change where or how, never the records
 SPLITS = ("train", "test")
 
 
@@ -55,6 +60,8 @@ class Options:
     limit: Optional[int] = option("at most N examples per split", None)
     num_classes: Optional[int] = option("refuse a tree with another number of classes", None)
     force: bool = option("replace an output made from other inputs or options", False)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
 
 
 def read_tree(path):
@@ -131,6 +138,19 @@ def encode(example, image_shape):
     return tf.io.encode_png(image).numpy()
 
 
+def _encode_png(example, image_shape):
+    return encode(example, image_shape), "png"
+
+
+def _write_split(build, split, examples, num_shards, image_shape, classes):
+    shards = writer.write_shards(build, split, (
+        records.image_example(encode(e, image_shape), e.label, e.id) for e in examples
+    ), num_shards)
+    counts = collections.Counter(e.label for e in examples)
+    return Split(count=len(examples), shards=[Shard(**s) for s in shards], extra={
+        "class_counts": {c: counts[i] for i, c in enumerate(classes)} if split != "unlabelled" else {}})
+
+
 def _hash(salt, example_id):
     return hashlib.sha256(f"{salt}:{example_id}".encode()).digest()
 
@@ -151,7 +171,7 @@ def run(options, verbose=True):
     Example:
         manifest = run(Options(source="my_images/", out="cache/images", image_size=64))
     """
-    out_dir = os.path.abspath(options.out)
+    out_dir = jobs.absolute(options.out)
     if not options.source:
         raise ConversionError("no source: give the folder or tar of train/<class>/ images (data.source=...)")
     for path in (options.source, options.unlabelled):
@@ -159,12 +179,13 @@ def run(options, verbose=True):
             raise SourceError(f"{path}: no such file or directory")
     if not 0 <= options.val_fraction < 1 or not 0 < options.test_fraction < 1:
         raise ConversionError("val_fraction must be in [0, 1) and test_fraction in (0, 1)")
-    recorded = dataclasses.asdict(dataclasses.replace(
-        options, out=out_dir, source=os.path.abspath(options.source), unlabelled=jobs.absolute(options.unlabelled)))
+    beam_output.check_runner(options.runner, options.beam_args, options.out)
+    recorded = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(  # as the manifest holds it
+        options, out=out_dir, source=os.path.abspath(options.source), unlabelled=jobs.absolute(options.unlabelled)))))
     fingerprint = hashlib.sha256(json.dumps({
         "converter": VERSION, "source": sources.identity(options.source),
         "unlabelled": sources.identity(options.unlabelled) if options.unlabelled else None,
-        "options": {k: v for k, v in recorded.items() if k not in ("out", "force")},
+        "options": {k: v for k, v in recorded.items() if k not in _NOT_FINGERPRINTED},
     }, sort_keys=True).encode()).hexdigest()
     if not options.force and writer.is_complete(out_dir, fingerprint):
         print(f"{out_dir}: already converted from these inputs with these options; skipped")
@@ -196,14 +217,15 @@ def run(options, verbose=True):
               f"images as {image_shape[0]}x{image_shape[1]}x{image_shape[2]}", file=sys.stderr)
 
     with jobs.atomic_output(out_dir, force=options.force) as build:
-        splits = {}
-        for split, exs in plan.items():
-            shards = writer.write_shards(build, split, (
-                records.image_example(encode(e, image_shape), e.label, e.id) for e in exs
-            ), min(default_shards(len(exs)), len(exs)))
-            counts = collections.Counter(e.label for e in exs)
-            splits[split] = Split(count=len(exs), shards=[Shard(**s) for s in shards], extra={
-                "class_counts": {c: counts[i] for i, c in enumerate(classes)} if split != "unlabelled" else {}})
+        num_shards = {split: min(default_shards(len(exs)), len(exs)) for split, exs in plan.items()}
+        if options.runner == "beam":
+            from pipelines import beam_images  # Beam is imported only when asked for
+
+            splits = beam_images.convert_splits(build, plan, num_shards, functools.partial(
+                _encode_png, image_shape=image_shape), classes, options.beam_args)
+        else:
+            splits = {split: _write_split(build, split, exs, num_shards[split], image_shape, classes)
+                      for split, exs in plan.items()}
         manifest = Manifest(
             dataset="images", fingerprint=fingerprint,
             source=Source.from_dict({"path": recorded["source"], "format": "folder",

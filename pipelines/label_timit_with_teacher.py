@@ -13,8 +13,10 @@ asked for, is labelled like the others: its frames' states are -1, the teacher's
 only targets. The manifest names the teachers and their sha256, the frame counts per split (and
 per speed factor), and the source folder (whose normalisation and decoder statistics readers
 follow). A rerun with the same inputs does nothing. The output is built in a hidden sibling
-folder and renamed into place (`mimic_keras.atomic.atomic_output`). In process, the same job is
-`run(Options(...))`; the flags above are generated from `Options`.
+folder and renamed into place (`mimic_keras.atomic.atomic_output`). With `--runner beam -- <Beam
+pipeline options>` the teacher pass runs as an Apache Beam pipeline
+(`pipelines/beam_timit_labelling.py`, docs/beam.md) and writes the same folder. In process, the
+same job is `run(Options(...))`; the flags above are generated from `Options`.
 """
 
 import dataclasses
@@ -32,7 +34,7 @@ from mimic_keras.data.manifest import Manifest, Shard, Split
 from mimic_keras.jobs import option
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
-from pipelines import labelling
+from pipelines import beam_output, labelling
 
 AUTOTUNE = tf.data.AUTOTUNE
 UTTERANCES_PER_SHARD = 256
@@ -84,6 +86,9 @@ class Options:
     batch_frames: int = option("frames per teacher call (whole utterances, so a little more)", 8192)
     shards: Optional[int] = option("shards per split (default: one per 256 utterances)", None)
     force: bool = option("redo even when a finished output with the same inputs exists", False)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
+    batch_utterances: int = option("with --runner beam: at most N utterances per teacher call", 32)
 
 
 def _check_teachers(data_dir, source, teacher, context):
@@ -117,6 +122,7 @@ def run(options):
         run(Options(data="cache/timit", teacher=("teacher.keras",), out="cache/timit-labelled"))
     """
     data_dir, context = options.data, options.context
+    beam_output.check_runner(options.runner, options.beam_args, options.out, data_dir)
     source = Manifest.read(data_dir)
     if source.dataset != "timit":
         raise ValueError(f"{data_dir}: not a converted TIMIT folder (dataset {source.dataset!r})")
@@ -133,6 +139,11 @@ def run(options):
         data_dir, source, teacher, labelling.recorded_options(options, splits, teacher), fingerprint,
         dataset="timit", context=context,
     )
+    num_shards = {
+        split: options.shards or max(1, -(-source.splits[split].count // UTTERANCES_PER_SHARD)) for split in splits
+    }
+    if options.runner == "beam":
+        return _run_on_beam(options, data_dir, source, teacher, splits, num_shards, manifest, started)
     with jobs.atomic_output(options.out, force=options.force) as build:
         for split in splits:
             count = source.splits[split].count
@@ -140,10 +151,27 @@ def run(options):
             progress = keras.utils.Progbar(count, unit_name="utterance", verbose=verbosity())
             counts = {"frames": 0}
             examples = _labelled_records(data_dir, split, teacher, context, options.batch_frames, counts, progress)
-            n_shards = options.shards or max(1, -(-count // UTTERANCES_PER_SHARD))
-            shards = writer.write_shards(build, split, examples, n_shards)
+            shards = writer.write_shards(build, split, examples, num_shards[split])
             manifest.splits[split] = Split(
                 count=sum(s["count"] for s in shards), frames=counts["frames"], factors=source.splits[split].factors,
+                shards=[Shard(**s) for s in shards],
+            )
+        return labelling.finish(build, manifest, started)
+
+
+def _run_on_beam(options, data_dir, source, teacher, splits, num_shards, manifest, started):
+    """The teacher pass as an Apache Beam pipeline (`pipelines/beam_timit_labelling.py`): the same folder."""
+    from pipelines import beam_timit_labelling  # Beam is imported only when asked for
+
+    print(f"labelling {', '.join(splits)} on Apache Beam ({' '.join(options.beam_args) or 'DirectRunner'})")
+    with jobs.atomic_output(options.out, force=options.force) as build:
+        labelled = beam_timit_labelling.label_splits(
+            build, data_dir, source, teacher.paths, splits, options.context, options.batch_utterances, num_shards,
+            options.beam_args,
+        )
+        for split, (shards, frames) in labelled.items():
+            manifest.splits[split] = Split(
+                count=sum(s["count"] for s in shards), frames=frames, factors=source.splits[split].factors,
                 shards=[Shard(**s) for s in shards],
             )
         return labelling.finish(build, manifest, started)

@@ -41,7 +41,7 @@ from mimic_keras.data.manifest import Manifest, Shard, Split
 from mimic_keras.jobs import option
 from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.training import verbosity
-from pipelines import labelling
+from pipelines import beam_output, labelling
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -177,11 +177,8 @@ class Options:
     batch_size: int = option("images per teacher call", 256)
     shards: Optional[int] = option("shards per split (default: about 10k examples per shard)", None)
     force: bool = option("redo even when a finished output with the same inputs exists", False)
-    runner: str = option(
-        "local: label in this process; beam: as an Apache Beam pipeline (pip install .[beam]), "
-        "its pipeline options after --", "local", choices=("local", "beam"),
-    )
-    beam_args: tuple[str, ...] = option("Beam pipeline options (the arguments after --)", (), rest=True)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
 
 
 def run(options):
@@ -204,8 +201,7 @@ def run(options):
     mixup_draws(0, mixup, mixup_alpha)  # checks the mixup options before any work
     if options.runner == "beam" and mixup:
         raise ValueError("--mixup is not supported with --runner beam (its partners need the whole split at once)")
-    if options.beam_args and options.runner != "beam":
-        raise ValueError(f"Beam pipeline options given without --runner beam: {' '.join(options.beam_args)}")
+    beam_output.check_runner(options.runner, options.beam_args, options.out, options.data)
     data_dir = options.data
     source = Manifest.read(data_dir)
     teacher = TeacherSet(list(options.teacher))
@@ -235,7 +231,6 @@ def run(options):
         if options.runner == "beam":
             from pipelines import beam_labelling  # Beam is imported only when asked for
 
-            beam_labelling.require_beam()
             print(f"labelling {', '.join(splits)} on Apache Beam ({' '.join(options.beam_args) or 'DirectRunner'})")
             labelled = beam_labelling.label_splits(
                 build, data_dir, source, teacher.paths, splits, views, options.batch_size, num_shards,

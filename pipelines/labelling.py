@@ -40,7 +40,7 @@ def finished(out_dir, fingerprint_, force):
 def recorded_options(options, splits, teacher):
     """`dataclasses.asdict(options)` as the manifest records it: absolute paths, the splits labelled."""
     recorded = dataclasses.replace(
-        options, data=os.path.abspath(options.data), out=os.path.abspath(options.out),
+        options, data=os.path.abspath(options.data), out=jobs.absolute(options.out),
         teacher=tuple(teacher.paths), splits=tuple(splits),
     )
     return json.loads(json.dumps(dataclasses.asdict(recorded)))

@@ -51,7 +51,7 @@ class Tree:
         value = self._files[name]
         if self.is_archive:
             return value
-        return lambda: _read_file(value)
+        return _FileReader(value)
 
     def read(self, name):
         value = self.data(name)
@@ -59,6 +59,16 @@ class Tree:
 
     def where_of(self, name):
         return f"{self.where}:{name}" if self.is_archive else os.path.join(self.where, name)
+
+
+class _FileReader:
+    """A callable reading one file of a folder; picklable, so an `Example` can travel to a Beam worker."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self):
+        return _read_file(self.path)
 
 
 def _read_file(path):
@@ -177,19 +187,25 @@ def _read_tar(path):
 
 def _member_reader(path, offset, size, name):
     """A callable reading one member of a plain tar from its offset: one image in memory at a time."""
+    return _MemberReader(path, offset, size, name)
 
-    def read():
+
+class _MemberReader:
+    """Reads one member of a plain tar; picklable, so an `Example` can travel to a Beam worker."""
+
+    def __init__(self, path, offset, size, name):
+        self.path, self.offset, self.size, self.name = path, offset, size, name
+
+    def __call__(self):
         try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read(size)
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(self.size)
         except OSError as e:
-            raise SourceError(f"{path}: cannot read {name} ({first_line(e)})") from None
-        if len(data) != size:
-            raise SourceError(f"{path}: truncated archive ({name} is cut short)")
+            raise SourceError(f"{self.path}: cannot read {self.name} ({first_line(e)})") from None
+        if len(data) != self.size:
+            raise SourceError(f"{self.path}: truncated archive ({self.name} is cut short)")
         return data
-
-    return read
 
 
 def _check_archive_end(archive, path):

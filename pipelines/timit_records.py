@@ -110,6 +110,13 @@ class TrainStats:
         seq = [phones.NUM_PHONES] + list(phone_ids) + [phones.NUM_PHONES]
         np.add.at(self.bigram, (seq[:-1], seq[1:]), 1)
 
+    def merge(self, other):
+        """Adds `other`'s sums into these (Beam's combiner merges the workers' partial statistics)."""
+        self.frames += other.frames
+        for name in ("sum", "sumsq", "state_counts", "transitions", "bigram"):
+            getattr(self, name).__iadd__(getattr(other, name))
+        return self
+
     def manifest_entries(self):
         mean = self.sum / self.frames
         std = np.sqrt(np.maximum(self.sumsq / self.frames - mean ** 2, 1e-8))
@@ -123,38 +130,59 @@ class TrainStats:
             },
         }
 
+
+def utterance_record(u, unlabelled=False):
+    """`(serialized record, the statistics' inputs (feats, states, segment ids, phone ids))` of one utterance.
+
+    With `unlabelled` (extra speech) the record has every state -1 and no transcription.
+    """
+    samples, segments, states, segment_ids, first = read_utterance(u)
+    feats = features.compute_features(samples).numpy()[first:first + len(states)]
+    phone_ids = [phones.PHONE_INDEX[p] for _, _, p in segments]
+    stats_inputs = (feats, states, segment_ids, phone_ids)
+    if unlabelled:
+        states, phone_ids = np.full(len(states), -1), []
+    return records.timit_example(feats, states, u.id, u.speaker, phone_ids), stats_inputs
+
+
 def utterance_records(split, utts, stats, counts, log, unlabelled=False):
     """Records of one split; `unlabelled`: every state -1 and no transcription (extra speech)."""
     started = time.time()
     for i, u in enumerate(utts, 1):
-        samples, segments, states, segment_ids, first = read_utterance(u)
-        feats = features.compute_features(samples).numpy()[first:first + len(states)]
-        phone_ids = [phones.PHONE_INDEX[p] for _, _, p in segments]
+        record, stats_inputs = utterance_record(u, unlabelled)
         if stats is not None:
-            stats.add(feats, states, segment_ids, phone_ids)
-        counts["frames"] += len(states)
-        if unlabelled:
-            states, phone_ids = np.full(len(states), -1), []
-        yield records.timit_example(feats, states, u.id, u.speaker, phone_ids)
+            stats.add(*stats_inputs)
+        counts["frames"] += len(stats_inputs[1])
+        yield record
         if i % 200 == 0 or i == len(utts):
             log(f"  {split}: {i}/{len(utts)} utterances, {counts['frames']} frames, {time.time() - started:.1f} s")
+
+
+def perturbed_copies(u, factors):
+    """`(factor, serialized record, frames)` of one utterance at each speed; the record is None when
+    no frame is left (state -1, no transcription)."""
+    samples, segments, *_ = read_utterance(u)
+    for f in factors:
+        feats = perturbed_features(samples, segments, f)
+        if feats is None:
+            yield f, None, 0
+            continue
+        yield f, records.timit_example(feats, np.full(len(feats), -1), f"{u.id}_sp{speed_key(f)}", u.speaker, [],
+                                       speed=f), len(feats)
 
 
 def perturbed_records(utts, factors, counts, log):
     """Unlabelled records: each utterance at each speed (state -1, no transcription)."""
     started = time.time()
     for i, u in enumerate(utts, 1):
-        samples, segments, *_ = read_utterance(u)
-        for f in factors:
-            feats = perturbed_features(samples, segments, f)
-            if feats is None:
+        for f, record, frames in perturbed_copies(u, factors):
+            if record is None:
                 log(f"  {PERTURBED_SPLIT}: {u.id} at speed {f:g} keeps no frame; left out")
                 continue
             entry = counts[speed_key(f)]
             entry["count"] += 1
-            entry["frames"] += len(feats)
-            yield records.timit_example(feats, np.full(len(feats), -1), f"{u.id}_sp{speed_key(f)}", u.speaker, [],
-                                        speed=f)
+            entry["frames"] += frames
+            yield record
         if i % 200 == 0 or i == len(utts):
             frames = sum(c["frames"] for c in counts.values())
             log(f"  {PERTURBED_SPLIT}: {i}/{len(utts)} utterances x {len(factors)} speeds, {frames} frames, "

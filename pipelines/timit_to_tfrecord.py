@@ -34,6 +34,8 @@ transition counts and phone bigram counts of the training transcriptions.
 Every input file is checked before anything is written; a bad one stops the job with a
 one-line error naming it. A rerun with the same inputs and options does nothing. The output is
 built in a hidden sibling folder and renamed into place (`mimic_keras.atomic.atomic_output`).
+With `--runner beam -- <Beam pipeline options>` the features are computed and written on Apache
+Beam (`pipelines/beam_timit.py`, docs/beam.md): the same folder (its workers check the files).
 
 In process, the same job is `run(Options(...))`; the flags above are generated from `Options`.
 Speakers and splits: `timit_corpus.py`; features, speed perturbation, statistics: `timit_records.py`.
@@ -53,6 +55,7 @@ from mimic_keras.data import features, phones, writer
 from mimic_keras.data.manifest import Manifest, Shard, Source, Split
 from mimic_keras.data.timit import EXTRA_SPLITS, PERTURBED_SPLIT, speed_key
 from mimic_keras.jobs import option
+from pipelines import beam_output
 from pipelines.timit_corpus import (  # noqa: F401  (the job's API, as before the split)
     CorpusError, Utterance, choose_dev_speakers, default_dev_speakers, find_parts, plan_extra, plan_splits,
     read_sentence, read_utterance, scan,
@@ -84,6 +87,8 @@ class Options:
     shards: Optional[int] = option("shards per split (default: one per 256 utterances)", None)
     limit: Optional[int] = option("at most N utterances per split", None)
     force: bool = option("redo even when a finished output with the same inputs exists", False)
+    runner: str = jobs.runner_option()
+    beam_args: tuple[str, ...] = jobs.beam_args_option()
 
 
 def _fingerprint(root, splits, options):
@@ -100,6 +105,65 @@ def _fingerprint(root, splits, options):
 def _write_split(build, split, records, n_shards, **fields):
     shards = writer.write_shards(build, split, records, n_shards)
     return Split(shards=[Shard(**s) for s in shards], **fields)
+
+
+_EXTRA_LABELS = "none: another corpus's TRAIN speech, every state -1"
+
+
+def _speed_counts(perturb):
+    return {speed_key(f): {"ratio": str(speed_ratio(f)), "count": 0, "frames": 0} for f in perturb}
+
+
+def _perturbed_split(split):
+    """The speed-perturbed copies' `Split`, its count and frames summed from its `factors`."""
+    split.count = sum(c["count"] for c in split.factors.values())
+    split.frames = sum(c["frames"] for c in split.factors.values())
+    split.extra.update(source_split="train", labels="none: speed-perturbed copies, every state -1, no transcription")
+    return split
+
+
+def _convert_in_process(build, manifest, splits, speakers, num_shards, perturb, beam_args, log):
+    """Every split (and the copies) converted in this process into `manifest`."""
+    stats = TrainStats()
+    for split, utts in splits.items():
+        log(f"{split}: {len(utts)} utterances from {len(speakers[split])} speakers")
+        counts = {"frames": 0}
+        is_extra = split in EXTRA_SPLITS
+        records = utterance_records(split, utts, stats if split == "train" else None, counts, log, is_extra)
+        manifest.splits[split] = _write_split(build, split, records, num_shards[split], count=len(utts),
+                                              speakers=speakers[split])
+        manifest.splits[split].frames = counts["frames"]
+        if is_extra:
+            manifest.splits[split].extra["labels"] = _EXTRA_LABELS
+    if perturb:
+        utts = splits["train"]
+        log(f"{PERTURBED_SPLIT}: {len(utts)} train utterances at speeds {', '.join(map(speed_key, perturb))}")
+        counts = _speed_counts(perturb)
+        manifest.splits[PERTURBED_SPLIT] = _perturbed_split(_write_split(
+            build, PERTURBED_SPLIT, perturbed_records(utts, perturb, counts, log), num_shards[PERTURBED_SPLIT],
+            count=0, speakers=speakers["train"], factors=counts))
+    manifest.extra.update(stats.manifest_entries())
+
+
+def _convert_on_beam(build, manifest, splits, speakers, num_shards, perturb, beam_args, log):
+    """Every split (and the copies) converted on Apache Beam (`pipelines/beam_timit.py`) into `manifest`."""
+    from pipelines import beam_timit  # Beam is imported only when asked for
+
+    log(f"converting {', '.join(num_shards)} on Apache Beam ({' '.join(beam_args) or 'DirectRunner'})")
+    written, stats = beam_timit.convert_splits(build, splits, num_shards, perturb, beam_args)
+    for split, (shards, tally) in written.items():
+        fields = {"speakers": speakers["train" if split == PERTURBED_SPLIT else split],
+                  "shards": [Shard(**s) for s in shards]}
+        if split != PERTURBED_SPLIT:
+            manifest.splits[split] = Split(count=len(splits[split]), frames=tally.get("frames", 0), **fields)
+            if split in EXTRA_SPLITS:
+                manifest.splits[split].extra["labels"] = _EXTRA_LABELS
+            continue
+        counts = _speed_counts(perturb)
+        for key, entry in counts.items():
+            entry.update(count=tally.get(f"{key}/count", 0), frames=tally.get(f"{key}/frames", 0))
+        manifest.splits[split] = _perturbed_split(Split(count=0, factors=counts, **fields))
+    manifest.extra.update(stats)
 
 
 def run(options, log=print):
@@ -120,7 +184,8 @@ def run(options, log=print):
         manifest = run(Options(timit="TIMIT", out="cache/timit", perturb=(0.9, 1.1)))
     """
     started = time.time()
-    root, out_dir, unlabelled = options.timit, os.path.abspath(options.out), options.unlabelled
+    root, out_dir, unlabelled = options.timit, jobs.absolute(options.out), options.unlabelled
+    beam_output.check_runner(options.runner, options.beam_args, options.out)
     corpus = scan(root)
     splits, speakers = plan_splits(corpus, options.dev_speakers, options.full_test, options.include_sa, options.limit)
     perturb = perturb_factors(options.perturb)
@@ -139,10 +204,11 @@ def run(options, log=print):
         log(f"{out_dir}: already converted from these files with these options; nothing to do")
         return Manifest.read(out_dir)
 
-    log(f"checking {sum(map(len, splits.values()))} utterances under {root}")
-    for utts in splits.values():
-        for u in utts:
-            read_utterance(u)
+    if options.runner != "beam":  # on Beam the workers check the files, and the first bad one stops the job
+        log(f"checking {sum(map(len, splits.values()))} utterances under {root}")
+        for utts in splits.values():
+            for u in utts:
+                read_utterance(u)
 
     recorded = dataclasses.replace(options, timit=os.path.abspath(root), out=out_dir, perturb=perturb,
                                    unlabelled=jobs.absolute(unlabelled))
@@ -162,37 +228,18 @@ def run(options, log=print):
             "fold_61_to_39": phones.FOLD_61_TO_39,
         },
     )
-    stats = TrainStats()
+    num_shards = {split: options.shards or max(1, math.ceil(len(utts) / UTTERANCES_PER_SHARD))
+                  for split, utts in splits.items()}
+    if perturb:
+        num_shards[PERTURBED_SPLIT] = options.shards or max(
+            1, math.ceil(len(splits["train"]) * len(perturb) / UTTERANCES_PER_SHARD))
     with jobs.atomic_output(out_dir, force=options.force) as build:
-        for split, utts in splits.items():
-            log(f"{split}: {len(utts)} utterances from {len(speakers[split])} speakers")
-            counts = {"frames": 0}
-            is_extra = split in EXTRA_SPLITS
-            records = utterance_records(split, utts, stats if split == "train" else None, counts, log, is_extra)
-            manifest.splits[split] = _write_split(
-                build, split, records, options.shards or max(1, math.ceil(len(utts) / UTTERANCES_PER_SHARD)),
-                count=len(utts), speakers=speakers[split],
-            )
-            manifest.splits[split].frames = counts["frames"]
-            if is_extra:
-                manifest.splits[split].extra["labels"] = "none: another corpus's TRAIN speech, every state -1"
+        convert_splits = _convert_on_beam if options.runner == "beam" else _convert_in_process
+        convert_splits(build, manifest, splits, speakers, num_shards, perturb, options.beam_args, log)
         if unlabelled:
             manifest.source.extra["unlabelled_left_out"] = left_out
             log(f"extra speech from {unlabelled}: {left_out} utterances left out "
                 "(their sentence is read in TEST or dev)")
-        if perturb:
-            utts = splits["train"]
-            log(f"{PERTURBED_SPLIT}: {len(utts)} train utterances at speeds {', '.join(map(speed_key, perturb))}")
-            counts = {speed_key(f): {"ratio": str(speed_ratio(f)), "count": 0, "frames": 0} for f in perturb}
-            n_shards = options.shards or max(1, math.ceil(len(utts) * len(perturb) / UTTERANCES_PER_SHARD))
-            split = _write_split(build, PERTURBED_SPLIT, perturbed_records(utts, perturb, counts, log), n_shards,
-                                 count=0, speakers=speakers["train"], factors=counts)
-            split.count = sum(c["count"] for c in counts.values())
-            split.frames = sum(c["frames"] for c in counts.values())
-            split.extra.update(source_split="train",
-                               labels="none: speed-perturbed copies, every state -1, no transcription")
-            manifest.splits[PERTURBED_SPLIT] = split
-        manifest.extra.update(stats.manifest_entries())
         manifest.extra["seconds"] = round(time.time() - started, 1)
         manifest.write(build)
     log(f"wrote {out_dir} in {manifest.extra['seconds']} s: " + ", ".join(

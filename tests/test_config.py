@@ -82,6 +82,12 @@ def test_speed_perturbation_overrides():
         ("data.context=3", ["data.context", "does not apply", "cifar10"]),
         ("mimic_train.augment=true", ["mimic_train.augment", "data.views"]),
         ("name=../outside", ["name", "letters"]),
+        ("mimic.groups=3", ["mimic.groups=3", "divide", "mimic.bottleneck=64"]),
+        ("mimic.groups=0", ["mimic.groups", "at least 1"]),
+        ("control_train.data=teacher", ["control_train.data", "labels, transfer"]),
+        ("control_train.data=transfer", ["control_train.data=transfer", "control_train.augment=false"]),
+        ("control_train.dropout=1.5", ["control_train.dropout", "at most 0.99"]),
+        ("control_train.weight_decay=-1", ["control_train.weight_decay", "at least 0"]),
     ],
 )
 def test_bad_values_are_one_line_naming_field_value_and_choices(override, words):
@@ -180,3 +186,63 @@ def test_export_fields_are_read_by_the_export_stage_only():
     cfg = config.get_preset("cifar10-quick")
     assert "export.tflite" in stages.reads("export", cfg)
     assert not any(k.startswith("export.") for s in stages.PIPELINE if s != "export" for k in stages.reads(s, cfg))
+
+
+def test_groups_must_divide_the_hidden_layer_and_need_a_bottleneck():
+    quick = config.get_preset("cifar10-quick")  # k=64, H=512
+    assert config.apply_overrides(quick, ["mimic.groups=4"]).mimic.groups == 4
+    with pytest.raises(config.ConfigError, match=r"^mimic.groups=8 must divide mimic.hidden=100$"):
+        config.apply_overrides(quick, ["mimic.groups=8", "mimic.hidden=100"])
+    with pytest.raises(config.ConfigError, match="mimic.groups=2 splits the bottleneck"):
+        config.apply_overrides(quick, ["mimic.groups=2", "mimic.bottleneck=0"])
+
+
+def test_the_control_has_its_own_regularisation_and_data():
+    from mimic_keras import stages
+
+    cfg = config.apply_overrides(config.get_preset("cifar10-quick"),
+                                 ["mimic.dropout=0.1", "mimic.weight_decay=1e-4", "control_train.dropout=0.5"])
+    built = cfg.control_train.architecture(cfg.mimic)
+    assert (built.dropout, built.weight_decay, built.hidden) == (0.5, 1e-4, cfg.mimic.hidden)
+    assert cfg.mimic.dropout == 0.1  # the mimic keeps its own
+    for name in ("control_train.dropout", "control_train.weight_decay", "control_train.data"):
+        assert [s for s in stages.PIPELINE if name in stages.reads(s, cfg)] == ["control"]
+    assert stages.STAGES["control"].inputs(cfg) == ("prepare",)
+    transfer = config.apply_overrides(cfg, ["control_train.data=transfer", "control_train.augment=false"])
+    assert stages.STAGES["control"].inputs(transfer) == ("prepare", "label")
+    assert [s for s in stages.PIPELINE if "mimic.groups" in stages.reads(s, cfg)] == ["mimic", "control"]
+
+
+def test_a_preset_giving_the_control_a_plain_train_section_still_loads():
+    cfg = config.get_preset("cifar10-quick")
+    cfg.control_train = config.TrainConfig(epochs=3)  # as presets written before ControlTrainConfig
+    checked = config.check(cfg)
+    assert isinstance(checked.control_train, config.ControlTrainConfig)
+    assert checked.control_train.epochs == 3 and checked.control_train.data == "labels"
+
+
+def test_data_runner_is_read_by_no_stage_and_reaches_the_jobs(tmp_path):
+    from mimic_keras import stages
+    from mimic_keras.layout import Layout
+    from mimic_keras.tasks import get_task
+
+    cfg = config.get_preset("cifar10-quick")
+    beam = config.apply_overrides(cfg, ["data.runner=beam",
+                                        "data.beam_options='--direct_num_workers=2 --direct_running_mode=multi_processing'"])
+    for stage in stages.PIPELINE:  # the Beam jobs write what the in-process ones write: nothing is redone
+        assert stages.reads(stage, beam) == stages.reads(stage, cfg)
+    options = get_task(beam).prepare_options(Layout(str(tmp_path)))
+    assert options.runner == "beam"
+    assert options.beam_args == ("--direct_num_workers=2", "--direct_running_mode=multi_processing")
+    assert get_task(cfg).prepare_options(Layout(str(tmp_path))).runner == "local"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.beam_options=--direct_num_workers=2"], "data.runner=local"),
+    (["data.runner=beam", "data.mixup=2"], "data.mixup with data.runner=beam"),
+    (["data.runner=beam", "data.beam_options=--flink_master='host"], "data.beam_options="),
+    (["data.runner=spark"], "data.runner='spark' is not one of: local, beam"),
+])
+def test_data_runner_mistakes_are_refused_before_any_stage(overrides, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.apply_overrides(config.get_preset("cifar10-quick"), overrides)

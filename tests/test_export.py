@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from mimic_keras.config import MimicConfig
 from mimic_keras.data import records
-from mimic_keras.export import export_image_classifier, next_version, read_metadata
+from mimic_keras.export import export_classifier, export_image_classifier
+from mimic_keras.export_versions import next_version, read_metadata
 from mimic_keras.models.mimics import build_mimic
 from tests.helpers import toy_images
 
@@ -88,3 +89,17 @@ def test_an_unchanged_model_is_not_exported_again(tmp_path):
     second = export_image_classifier(model, str(tmp_path), "cats", class_names=[f"c{i}" for i in range(10)])
     assert second == os.path.join(str(tmp_path), "cats", "2")
     assert read_metadata(second)["fingerprint"] != meta["fingerprint"]
+
+
+def test_a_feature_vector_classifier_is_served_on_its_own_input(tmp_path):
+    model = build_mimic(MimicConfig(conv_filters=0, bottleneck=0, hidden=8), num_classes=3, input_shape=(5,))
+    path = export_classifier(model, str(tmp_path), "mlp", class_names=["a", "b", "c"], input_name="features")
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    out = tf.saved_model.load(path).signatures["serving_default"](features=tf.constant(x))
+    np.testing.assert_allclose(out["logits"].numpy(), model(x), atol=1e-5)
+    np.testing.assert_array_equal(out["classes"].numpy(), np.argmax(model(x), -1))
+    meta = read_metadata(path)
+    assert (meta["task"], meta["input_shape"], meta["input_name"]) == ("classifier", [5], "features")
+    with open(os.path.join(path, "assets.extra", "classes.txt")) as f:
+        assert f.read().split() == ["a", "b", "c"]
+    assert export_classifier(model, str(tmp_path), "mlp", class_names=["a", "b", "c"], input_name="features") == path

@@ -29,7 +29,7 @@ import pytest
 import tensorflow as tf
 
 from mimic_keras import config as config_lib
-from mimic_keras import fit, jobs, locks, stages, training
+from mimic_keras import checkpoints, fit, jobs, locks, stages, training
 from mimic_keras.data import cifar10, verify, writer
 from mimic_keras.layout import Layout
 from pipelines import (
@@ -140,13 +140,13 @@ def test_resume_log_with_two_headers_and_a_cut_line_reads(tmp_path):
 def test_resume_from_a_damaged_backup_starts_over_instead_of_crashing(tmp_path, capsys):
     backup = tmp_path / "backup"
     backup.mkdir()
-    (backup / training.ResumableBackup.POINTER).write_text(json.dumps({"epoch": 2, "batch": 0, "weights": "gone.h5"}))
-    assert training.read_backup_state(str(backup)) is None  # its weights deleted by another run
-    (backup / training.ResumableBackup.POINTER).write_text('{"epoch": ')
-    assert training.read_backup_state(str(backup)) is None
+    (backup / checkpoints.ResumableBackup.POINTER).write_text(json.dumps({"epoch": 2, "batch": 0, "weights": "gone.h5"}))
+    assert checkpoints.read_backup_state(str(backup)) is None  # its weights deleted by another run
+    (backup / checkpoints.ResumableBackup.POINTER).write_text('{"epoch": ')
+    assert checkpoints.read_backup_state(str(backup)) is None
     assert "training starts over" in capsys.readouterr().out
     (backup / "run.json").write_text("[not a stamp")
-    assert training._prepare_backup(str(tmp_path), "stamp", "mimic") == str(backup)
+    assert checkpoints.prepare_backup(str(tmp_path), "stamp", "mimic") == str(backup)
     assert json.loads((backup / "run.json").read_text()) == {"stamp": "stamp"}
 
 

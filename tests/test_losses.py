@@ -47,13 +47,45 @@ def test_label_ce(logits):
 
 def test_registry():
     assert isinstance(losses.get_distillation_loss("l2_logits"), losses.L2Logits)
+    assert isinstance(losses.get_distillation_loss("l2_centered"), losses.L2Centered)
     assert losses.get_distillation_loss("kd", 5.0).temperature == 5.0
     assert losses.get_distillation_loss("ce") is None
     with pytest.raises(ValueError, match="unknown loss"):
         losses.get_distillation_loss("l1")
 
 
-@pytest.mark.parametrize("loss", [losses.L2Logits(), losses.KDKL(2.0), losses.L2Probs(2.0), losses.SoftTargetCE(3.0)])
+def _centre(x):
+    return x - x.mean(-1, keepdims=True)
+
+
+def test_l2_centered_ignores_a_per_example_shift_of_either_input(logits):
+    z, s = logits
+    shift = np.random.default_rng(1).normal(size=(6, 1)).astype(np.float32) * 5
+    expected = 0.5 * np.mean(np.sum((_centre(s) - _centre(z)) ** 2, axis=1))
+    loss = losses.L2Centered()
+    assert float(loss(z, s)) == pytest.approx(expected, rel=1e-5)
+    assert float(loss(z + shift, s)) == pytest.approx(expected, rel=1e-4)
+    assert float(loss(z, s - shift)) == pytest.approx(expected, rel=1e-4)
+    assert float(losses.L2Logits()(z + shift, s)) != pytest.approx(float(losses.L2Logits()(z, s)), rel=1e-2)
+
+
+def test_l2_centered_is_l2_logits_on_centred_vectors(logits):
+    z, s = (_centre(x) for x in logits)
+    assert float(losses.L2Centered()(z, s)) == pytest.approx(float(losses.L2Logits()(z, s)), rel=1e-5)
+
+
+def test_l2_centered_gradient_is_the_centred_difference(logits):
+    import tensorflow as tf
+
+    z, s = logits
+    student = tf.Variable(s)
+    with tf.GradientTape() as tape:
+        value = losses.L2Centered()(z, student)
+    # d/ds of mean_b ½‖C(s − z)‖² with C the (symmetric, idempotent) centring: C(s − z) / B.
+    np.testing.assert_allclose(tape.gradient(value, student).numpy(), _centre(s - z) / len(s), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", [losses.L2Logits(), losses.L2Centered(), losses.KDKL(2.0), losses.L2Probs(2.0), losses.SoftTargetCE(3.0)])
 def test_losses_serialize(loss):
     import keras
 

@@ -101,3 +101,93 @@ def test_a_variant_trains_on_the_base_runs_recorded_stages(tiny_run, tmp_path):
     assert row["variant"] == "narrow" and row["parameters"] > 0 and row["epochs"] == 3
     with open(os.path.join(f"{base}-w-narrow", "config.json")) as f:
         assert json.load(f)["mimic"]["hidden"] == 8
+
+
+# The base runs the sweep files name, as their presets and the overrides they were made with
+# (docs/results.md gives the commands).
+BASES = {
+    "runs/cifar10-cpu": ("cifar10-cpu", []),
+    "runs/timit-full": ("timit-quick", ["name=timit-full", "data.full_test=true", "mimic_train.epochs=8",
+                                        "control_train.epochs=8"]),
+}
+SWEEPS = os.path.join(os.path.dirname(__file__), "..", "experiments", "sweeps")
+
+
+@pytest.mark.parametrize("path", sorted(os.listdir(SWEEPS)))
+def test_every_sweep_file_loads_and_its_overrides_pass_the_config_checks(path):
+    spec = sweep.load_sweep(os.path.join(SWEEPS, path))
+    assert spec["name"] == path.removesuffix(".json")
+    preset, made_with = BASES[spec["base"]]
+    base = config_lib.apply_overrides(config_lib.get_preset(preset), made_with)
+    runs = sweep.variants(spec, best=[] if spec.get("best_of") else None)
+    assert len({variant for variant, _, _ in runs}) == len(runs) > 0
+    for _, overrides, common in runs:
+        cfg = config_lib.apply_overrides(base, [*common, *overrides])
+        if spec["stage"] == "control" and "control_train.data=transfer" in common:
+            # The fair control: the mimic's data, epochs and batch size, so its steps.
+            assert (cfg.control_train.epochs, cfg.control_train.batch_size) == (cfg.mimic_train.epochs,
+                                                                                cfg.mimic_train.batch_size)
+
+
+def test_seeds_and_best_of_expand_a_sweep(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("docs/experiments")
+    rows = [{"variant": "a", "overrides": "control_train.dropout=0", "val_accuracy": 0.70, "test_accuracy": 0.9},
+            {"variant": "b", "overrides": "control_train.dropout=0.5 control_train.label_smoothing=0.1",
+             "val_accuracy": 0.72, "test_accuracy": 0.1}]
+    with open("docs/experiments/grid.json", "w") as f:
+        json.dump({"base": "runs/x", "common": ["control_train.data=transfer"], "rows": rows}, f)
+    spec = sweep.load_sweep({"name": "s", "base": "runs/x", "stage": "control", "best_of": "grid", "seeds": [0, 2],
+                             "variants": {"fair": []}})
+    assert sweep.variants(spec) == [
+        (f"fair_s{seed}", [f"control_train.seed={seed}"],
+         ["control_train.data=transfer", "control_train.dropout=0.5", "control_train.label_smoothing=0.1"])
+        for seed in (0, 2)]  # the best by validation accuracy, not by test accuracy
+    with pytest.raises(ValueError, match="run sweep nope first"):
+        sweep.variants({**spec, "best_of": "nope"})
+    for bad, words in (({"seed": [1]}, r"unknown sweep key\(s\) seed;"), ({"seeds": [-1]}, "seeds"),
+                       ({"stage": "teacher"}, "stage")):
+        with pytest.raises(ValueError, match=words):
+            sweep.load_sweep({**spec, **bad})
+
+
+def test_list_prints_the_commands_and_checks_the_overrides(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("runs/base")
+    with open("runs/base/config.json", "w") as f:
+        json.dump(config_lib.to_dict(config_lib.get_preset("cifar10-cpu")), f)
+    spec = {"name": "g", "base": "runs/base", "stage": "mimic", "variants": {"g4": ["mimic.groups=4"]}, "seeds": [1]}
+    with open("g.json", "w") as f:
+        json.dump(spec, f)
+    assert sweep.main(["g.json", "--list"]) == 0
+    assert capsys.readouterr().out.strip() == ("python -m mimic_keras.fit mimic --preset runs/base/config.json "
+                                               "--workdir runs/base-g-g4_s1 mimic.groups=4 mimic_train.seed=1")
+    assert not os.path.exists("runs/base-g-g4_s1")  # nothing trained, no workdir made
+    spec["variants"]["g3"] = ["mimic.groups=3"]  # 3 does not divide k=256
+    with open("g.json", "w") as f:
+        json.dump(spec, f)
+    with pytest.raises(SystemExit):
+        sweep.main(["g.json", "--list"])
+    assert "mimic.groups=3 must divide mimic.bottleneck=256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("checkpoint, kept", [("last", 0.5), ("best", 0.7), ("best_accuracy", 0.8)])
+def test_a_rows_val_accuracy_is_that_of_the_kept_weights(checkpoint, kept):
+    history = {"val_loss": [3.0, 1.0, 2.0, 2.5], "val_accuracy": [0.6, 0.7, 0.8, 0.5]}
+    assert sweep._kept_val_accuracy(history, checkpoint) == {"val_accuracy": kept}
+    assert sweep._kept_val_accuracy({}, checkpoint) == {}
+
+
+def test_a_fair_control_variant_trains_on_the_base_runs_transfer_set(tiny_run, tmp_path, monkeypatch):
+    workdir, _, _ = tiny_run
+    base = str(tmp_path / "base")
+    os.symlink(workdir, base)
+    monkeypatch.chdir(tmp_path)
+    row = sweep.run_variant(base, "fair", "d5", ["control_train.dropout=0.5"],
+                            ["control_train.data=transfer", "control_train.augment=false"], stage="control")
+    assert row["objective"] == "transfer labels" and row["transfer_examples"] == 2 * 160  # the mimic's (views=1)
+    assert 0.0 <= row["val_accuracy"] <= 1.0 and row["epochs"] == 2
+    cfg = config_lib.get_preset(os.path.join(f"{base}-fair-d5", "config.json"))
+    assert cfg.control_train.dropout == 0.5 and cfg.mimic.dropout == 0.0
+    model = keras.saving.load_model(os.path.join(f"{base}-fair-d5", "control", "model.keras"), compile=False)
+    assert model.get_layer("dropout").rate == 0.5

@@ -44,9 +44,13 @@ def test_timit_runs_differ_in_per_with_a_speaker_paired_interval(tmp_path, capsy
     _, per, diff, low, high = rows[1]
     assert per == pytest.approx(0.5) and diff == low == high == pytest.approx(0.25)  # one more error everywhere
     assert rows[2][2] == pytest.approx(-0.25) and rows[2][3] <= -0.25 <= rows[2][4]
-    assert paired.main([str(a), f"{b}:mimic", f"{a}:control"]) == 0
+    assert paired.main([str(a), f"{b}:mimic", f"{a}:control", "--json", str(tmp_path / "p.json")]) == 0
     out = capsys.readouterr().out
     assert "| a:mimic | 25.00% | — |" in out and "+25.00 (+25.00 to +25.00) points" in out
+    stored = json.loads((tmp_path / "p.json").read_text())
+    assert stored["measure"] == "PER" and stored["command"].startswith("python experiments/paired_ci.py ")
+    assert stored["rows"][0]["paired_ci95"] is None
+    assert stored["rows"][2]["difference"] == pytest.approx(0.25) and stored["rows"][2]["paired_ci95"] == pytest.approx([0.25, 0.25])
 
 
 def test_cifar_runs_differ_in_accuracy_on_the_same_images(tmp_path, capsys):

@@ -45,6 +45,7 @@ def _redone(lines):
         ("distill.loss=kd", {"mimic", "evaluate", "export"}, "distill.loss l2_logits → kd"),
         ("data.views=2", {"label", "mimic", "evaluate", "export"}, "data.views 1 → 2"),
         ("teacher.dense_units=(12,)", {"teacher", "label", "mimic", "evaluate", "export"}, "teacher.dense_units"),
+        ("control_train.dropout=0.3", {"control", "evaluate", "export"}, "control_train.dropout null → 0.3"),
     ],
 )
 def test_a_change_redoes_exactly_its_readers_and_what_follows(tiny_copy, capsys, override, redone, why):
@@ -73,13 +74,51 @@ def test_a_change_redoes_exactly_its_readers_and_what_follows(tiny_copy, capsys,
         assert after["models"]["teacher_0"]["parameters"] != before["models"]["teacher_0"]["parameters"]
     with open(os.path.join(workdir, "export.json")) as f:
         exported = json.load(f)["mimic"]
-    assert exported.endswith(os.path.join("run", "2"))
+    # A new mimic is a new served version; the same mimic (a control-only change) keeps its version.
+    assert exported.endswith(os.path.join("run", "2" if "mimic" in redone else "1"))
     with open(os.path.join(workdir, "config.json")) as f:  # the workdir's config now holds the change
         saved = config_lib.from_dict(json.load(f))
     assert config_lib.apply_overrides(saved, [override]) == saved
 
     assert fit.main(["all", "--workdir", workdir]) == 0  # the workdir's config is the base: nothing to redo
     assert _redone(_stage_lines(capsys.readouterr().out)) == set()
+
+
+def test_the_control_on_the_transfer_set_follows_the_teachers_labels(tiny_copy, capsys):
+    workdir, args = tiny_copy
+    transfer = ["control_train.data=transfer", "control_train.augment=false"]
+    assert fit.main([*args, *transfer]) == 0
+    assert _redone(_stage_lines(capsys.readouterr().out)) == {"control", "evaluate", "export"}
+    report = _report(workdir)
+    assert report["objectives"]["control"] == "cross-entropy on transfer-set labels"
+    with open(os.path.join(workdir, "control", "history.json")) as f:
+        history = json.load(f)
+    assert len(history["epoch"]) == 2 and "val_accuracy" in history
+    from mimic_keras.tasks import get_task, training
+
+    cfg = config_lib.get_preset(os.path.join(workdir, "config.json"))
+    task, layout = get_task(cfg), Layout(workdir)
+    train, _, count = training.transfer_labels(task, layout, cfg.control_train)
+    labels = [y for _, y, _ in train.as_numpy_iterator()]
+    mimic_batches = list(training.transfer_datasets(task, layout, cfg.mimic_train)[0])
+    assert count == sum(len(y) for y in labels) == report["transfer_examples"] == 2 * 160  # the mimic's views
+    assert len(labels) == len(mimic_batches)  # the same steps as the mimic (same batch size here)
+    assert fit.main([*args, *transfer, "data.views=2"]) == 0
+    assert _redone(_stage_lines(capsys.readouterr().out)) == {"label", "mimic", "control", "evaluate", "export"}
+
+
+def test_a_field_added_after_a_stage_ran_keeps_it_up_to_date_at_its_default(tiny_copy):
+    workdir, _ = tiny_copy
+    cfg = config_lib.get_preset(os.path.join(workdir, "config.json"))
+    path = Layout(workdir).stamp("mimic")
+    with open(path) as f:
+        stamp = json.load(f)
+    del stamp["config"]["mimic.groups"]  # as written before the field existed
+    with open(path, "w") as f:
+        json.dump(stamp, f)
+    assert stages.check("mimic", cfg, Layout(workdir)).up_to_date
+    status = stages.check("mimic", config_lib.apply_overrides(cfg, ["mimic.groups=2"]), Layout(workdir))
+    assert not status.up_to_date and status.reason == "mimic.groups (unset) → 2"
 
 
 def test_force_then_evaluate_reports_the_new_model(tiny_copy, capsys):
@@ -97,6 +136,11 @@ def test_a_stage_refuses_to_run_on_stale_inputs(tiny_copy, capsys):
     workdir, args = tiny_copy
     assert fit.main(["mimic", *args[1:], "data.views=2"]) == 2
     assert "run stage 'label' first (data.views 1 → 2)" in capsys.readouterr().err
+    on_labels = ["control", *args[1:], "data.views=2", "control_train.dropout=0.1"]
+    transfer = ["control_train.data=transfer", "control_train.augment=false"]
+    assert fit.main([*on_labels, *transfer]) == 2  # on the transfer set, the control needs the new labels
+    assert "stage control: run stage 'label' first (data.views 1 → 2)" in capsys.readouterr().err
+    assert fit.main(on_labels) == 0  # on the labelled training set it does not
 
 
 def test_a_killed_stage_leaves_nothing_that_counts_as_done(tiny_copy):

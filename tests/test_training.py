@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimic_keras import training
+from mimic_keras import checkpoints, training
 from mimic_keras.config import TrainConfig
 
 
@@ -76,7 +76,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path):
     with pytest.raises(Crash):
         training.fit_run(_model(), _data(), None, CFG, run_dir, "test", extra_callbacks=[CrashAt(3, 4)])
     assert not os.path.exists(os.path.join(run_dir, "model.keras"))  # nothing final from a failed run
-    assert training.read_backup_state(os.path.join(run_dir, "backup"))["epoch"] == 2
+    assert checkpoints.read_backup_state(os.path.join(run_dir, "backup"))["epoch"] == 2
 
     log = {}
     resumed = _model()
@@ -96,13 +96,13 @@ def test_step_backups_resume_inside_the_interrupted_epoch(tmp_path):
     with pytest.raises(Crash):
         training.fit_run(_model(), _data(), None, CFG, run_dir, "test", extra_callbacks=[CrashAt(2, 6)],
                          backup_every=3)
-    state = training.read_backup_state(os.path.join(run_dir, "backup"))
+    state = checkpoints.read_backup_state(os.path.join(run_dir, "backup"))
     assert (state["epoch"], state["batch"]) == (1, 3)  # every 3 steps: the last after step 4 of epoch 2
     # A second crash in the first epoch after the resume must not send the run back to epoch 1.
     with pytest.raises(Crash):
         training.fit_run(_model(), _data(), None, CFG, run_dir, "test", extra_callbacks=[CrashAt(2, 5)],
                          backup_every=3)
-    assert training.read_backup_state(os.path.join(run_dir, "backup"))["epoch"] == 1
+    assert checkpoints.read_backup_state(os.path.join(run_dir, "backup"))["epoch"] == 1
     log = {}
     history = training.fit_run(_model(), _data(), None, CFG, run_dir, "test", extra_callbacks=[Recorder(log)],
                                backup_every=3)
@@ -173,8 +173,8 @@ def test_non_chief_workers_write_their_own_folder():
 
 def test_run_stamp_depends_on_config_and_shapes_not_names():
     a, b = _model(), _model()  # second model: other auto layer names in this process
-    assert training.run_stamp(CFG, a) == training.run_stamp(CFG, b)
-    assert training.run_stamp(CFG, a) != training.run_stamp(TrainConfig(epochs=6, batch_size=8), a)
+    assert checkpoints.run_stamp(CFG, a) == checkpoints.run_stamp(CFG, b)
+    assert checkpoints.run_stamp(CFG, a) != checkpoints.run_stamp(TrainConfig(epochs=6, batch_size=8), a)
 
 
 def test_save_epochs_keeps_the_models_of_those_epochs(tmp_path):

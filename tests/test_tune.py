@@ -38,14 +38,14 @@ def _results(workdir):
 
 def test_search_trains_only_within_budget_and_writes_a_usable_preset(labelled, monkeypatch, tmp_path):
     workdir, args = labelled
-    built, build_mimic = [], tune.hypermodel.build_mimic
+    built, student = [], tune.hypermodel.MimicHyperModel._student
 
-    def spy(*a, **k):
-        model = build_mimic(*a, **k)
+    def spy(self, cfg):  # each trial's student, as the task builds it
+        model = student(self, cfg)
         built.append(model.count_params())
         return model
 
-    monkeypatch.setattr(tune.hypermodel, "build_mimic", spy)
+    monkeypatch.setattr(tune.hypermodel.MimicHyperModel, "_student", spy)
     search = [*args, "--max-trials", "2", "--budget-params", str(BUDGET), *SPACE]
     assert tune.main([*search, "--overwrite"]) == 0
 
@@ -125,13 +125,13 @@ def test_a_search_whose_trials_all_fail_is_a_loud_error(labelled, monkeypatch, c
 
 def test_trials_build_under_the_runs_strategy(labelled, monkeypatch):
     workdir, args = labelled
-    strategies, build_mimic = [], tune.hypermodel.build_mimic
+    strategies, student = [], tune.hypermodel.MimicHyperModel._student
 
-    def spy(*a, **k):
+    def spy(self, cfg):
         strategies.append(tf.distribute.get_strategy())
-        return build_mimic(*a, **k)
+        return student(self, cfg)
 
-    monkeypatch.setattr(tune.hypermodel, "build_mimic", spy)
+    monkeypatch.setattr(tune.hypermodel.MimicHyperModel, "_student", spy)
     search = [*args, "strategy=mirrored", "mimic_train.epochs=1", "--tuner", "random", "--max-trials", "1"]
     assert tune.main([*search, "--overwrite", *SPACE]) == 0
     assert isinstance(strategies[-1], tf.distribute.MirroredStrategy)  # the trial's (the first is a dry build)

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from mimic_keras.config import ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
+from mimic_keras.config import ControlTrainConfig, ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
 from mimic_keras.config_schema import opt
 from mimic_keras.configs import image_transfer
 from mimic_keras.configs.image_transfer import ImageTransferData
@@ -36,7 +36,7 @@ def _cifar10_quick():
         teacher_train=TrainConfig(epochs=4, batch_size=128, learning_rate=2e-3),
         mimic=MimicConfig(conv_filters=32, conv_kernel=5, pool_size=2, bottleneck=64, hidden=512),
         mimic_train=TrainConfig(epochs=4, batch_size=128, learning_rate=1e-3, augment=False),
-        control_train=TrainConfig(epochs=4, batch_size=128, learning_rate=1e-3),
+        control_train=ControlTrainConfig(epochs=4, batch_size=128, learning_rate=1e-3),
     )
 
 
@@ -51,7 +51,7 @@ def _cifar10_cpu():
         teacher_train=TrainConfig(epochs=20, batch_size=128, learning_rate=1e-3),
         mimic=MimicConfig(conv_filters=64, conv_kernel=5, pool_size=2, bottleneck=256, hidden=2000),
         mimic_train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
-        control_train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
+        control_train=ControlTrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
         mixed_precision="mixed_bfloat16",
     )
 
@@ -65,7 +65,7 @@ def _cifar10_paper():
         teacher_train=TrainConfig(epochs=100, batch_size=128, learning_rate=1e-3),
         mimic=MimicConfig(conv_filters=128, conv_kernel=5, pool_size=2, bottleneck=1200, hidden=30000),
         mimic_train=TrainConfig(epochs=100, batch_size=128, learning_rate=1e-4, augment=False),
-        control_train=TrainConfig(epochs=100, batch_size=128, learning_rate=1e-4),
+        control_train=ControlTrainConfig(epochs=100, batch_size=128, learning_rate=1e-4),
     )
 
 

@@ -29,3 +29,6 @@ def check(cfg):
     if cfg.mimic_train.augment:
         raise ConfigError("mimic_train.augment=true: on-the-fly augmentation would pair images with logits of "
                           "other images; set it false and enlarge the transfer set with data.views")
+    if cfg.data.runner == "beam" and cfg.data.mixup:
+        raise ConfigError("data.mixup with data.runner=beam: the Beam labelling has no mixup images yet; "
+                          "set data.mixup=0 or data.runner=local")

@@ -9,7 +9,7 @@ weights=None: nothing is downloaded, or our `convnet`) is trained on the labels.
 from dataclasses import dataclass
 from typing import Optional
 
-from mimic_keras.config import ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
+from mimic_keras.config import ControlTrainConfig, ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
 from mimic_keras.config_schema import ConfigError, opt
 from mimic_keras.configs import image_transfer
 from mimic_keras.configs.image_transfer import ImageTransferData
@@ -61,7 +61,7 @@ def _images():
         teacher_train=TrainConfig(epochs=10, batch_size=64, learning_rate=1e-3),
         mimic=MimicConfig(conv_filters=32, conv_kernel=5, pool_size=2, bottleneck=64, hidden=1024),
         mimic_train=TrainConfig(epochs=10, batch_size=128, learning_rate=1e-3, augment=False),
-        control_train=TrainConfig(epochs=10, batch_size=128, learning_rate=1e-3, augment=False),
+        control_train=ControlTrainConfig(epochs=10, batch_size=128, learning_rate=1e-3, augment=False),
     )
 
 

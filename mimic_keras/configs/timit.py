@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from mimic_keras import timit_layout
-from mimic_keras.config import DataConfig, ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
+from mimic_keras.config import ControlTrainConfig, DataConfig, ExperimentConfig, MimicConfig, TeacherConfig, TrainConfig
 from mimic_keras.config_schema import ConfigError, opt
 
 TASK = "mimic_keras.tasks.timit:TimitTask"
@@ -60,7 +60,7 @@ def _timit_quick():
         teacher_train=TrainConfig(epochs=5, batch_size=256, learning_rate=1e-3, augment=False),
         mimic=MimicConfig(conv_filters=0, bottleneck=128, hidden=2048),
         mimic_train=TrainConfig(epochs=12, batch_size=256, learning_rate=1e-3, augment=False, checkpoint="best"),
-        control_train=TrainConfig(epochs=12, batch_size=256, learning_rate=1e-3, augment=False, checkpoint="best"),
+        control_train=ControlTrainConfig(epochs=12, batch_size=256, learning_rate=1e-3, augment=False, checkpoint="best"),
     )
 
 
@@ -77,7 +77,7 @@ def _timit_paper():
         teacher_train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
         mimic=MimicConfig(conv_filters=0, bottleneck=250, hidden=8000),
         mimic_train=TrainConfig(epochs=40, batch_size=256, learning_rate=5e-4, augment=False, checkpoint="best"),
-        control_train=TrainConfig(epochs=40, batch_size=256, learning_rate=5e-4, augment=False, checkpoint="best"),
+        control_train=ControlTrainConfig(epochs=40, batch_size=256, learning_rate=5e-4, augment=False, checkpoint="best"),
     )
 
 

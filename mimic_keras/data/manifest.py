@@ -30,6 +30,22 @@ from typing import Optional
 MANIFEST = "manifest.json"
 
 
+
+def _read_text(path):
+    """`path`'s text, or None when it is no file; through `tf.io.gfile` for a URL (`gs://...`)."""
+    if "://" in path:
+        import tensorflow as tf
+
+        if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+            return None
+        with tf.io.gfile.GFile(path) as f:
+            return f.read()
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return f.read()
+
+
 class ManifestError(ValueError):
     """A manifest that is missing, not JSON, or not shaped as one; the message names the file."""
 
@@ -207,18 +223,25 @@ class Manifest:
             ManifestError: not JSON, or missing keys or wrong types; one line naming the file.
         """
         path = os.path.join(str(folder), MANIFEST)
-        if not os.path.isfile(path):
-            raise ManifestMissing(f"{path}: no manifest; the folder is missing or its job did not finish")
         try:
-            with open(path) as f:
-                obj = json.load(f)
+            text = _read_text(path)
+            obj = None if text is None else json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ManifestError(f"{path}: not JSON ({str(e).splitlines()[0]})") from None
+        if text is None:
+            raise ManifestMissing(f"{path}: no manifest; the folder is missing or its job did not finish")
         return cls.from_dict(obj, path)
 
     def write(self, folder):
-        """Writes `folder/manifest.json` atomically (temporary file, fsync, rename)."""
+        """Writes `folder/manifest.json` atomically (temporary file, fsync, rename; on an object
+        store, one object written at once)."""
         path = os.path.join(str(folder), MANIFEST)
+        if "://" in str(folder):  # an object store (the Beam jobs' URL outputs)
+            import tensorflow as tf
+
+            with tf.io.gfile.GFile(path, "w") as f:
+                f.write(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+            return
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "w") as f:
             json.dump(self.to_dict(), f, indent=2, sort_keys=True)

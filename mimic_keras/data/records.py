@@ -11,6 +11,10 @@ Records labelled by a teacher (`pipelines/label_with_teacher.py`) add:
     logits  float[num_classes]   the teacher's pre-softmax scores for this image
     view    int64                0 for the original image, 1..N its augmented views, then
                                  N+1..N+M its mixup images (label -1; see the labelling job)
+
+Records are serialised deterministically (feature-map keys sorted): protobuf's map order
+otherwise changes from process to process, so the same record would get other bytes in another
+run or on another Beam worker, and its shard another sha256.
 """
 
 import numpy as np
@@ -71,7 +75,7 @@ def image_example(image_bytes, label, example_id, logits=None, view=None):
     if logits is not None:
         feature["logits"] = _floats(logits)
         feature["view"] = _int64(0 if view is None else view)
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def decode_image(encoded, image_shape=(32, 32, 3)):
@@ -170,7 +174,7 @@ def timit_example(features, states, utterance_id, speaker, phones, logits=None, 
     example = tf.train.SequenceExample(context=context, feature_lists=tf.train.FeatureLists(feature_list=lists))
     if logits is not None:
         return timit_logits_example(example.SerializeToString(), logits)
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)
 
 
 def timit_logits_example(serialized, logits):
@@ -188,7 +192,7 @@ def timit_logits_example(serialized, logits):
         uid = example.context.feature["id"].bytes_list.value[0].decode()
         raise ValueError(f"{uid}: logits of shape {logits.shape}, expected ({num_frames}, {timit_layout.NUM_STATES})")
     example.feature_lists.feature_list["logits"].CopyFrom(_float_list(logits))
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)
 
 
 def parse_timit_example(serialized, with_logits=False):

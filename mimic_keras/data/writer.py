@@ -6,6 +6,7 @@ manifest is finished, a folder without one is not. `is_complete` lets jobs skip 
 """
 
 import contextlib
+import hashlib
 import os
 
 import tensorflow as tf
@@ -64,7 +65,9 @@ def write_shards(out_dir, split, records, num_shards):
 
 def write_shard(out_dir, name, records):
     """Writes one shard file atomically (temporary name, fsync, rename), for writers that place
-    each record themselves (the Beam jobs, one shard per worker task).
+    each record themselves (the Beam jobs, one shard per worker task). Paths go through
+    `tf.io.gfile`, so `out_dir` may be any file system TensorFlow has registered (`gs://`...;
+    the rename is then the file system's own, and there is no fsync).
 
     Args:
         out_dir: output folder (it must exist).
@@ -74,18 +77,31 @@ def write_shard(out_dir, name, records):
     Returns:
         `{"file", "sha256", "count"}`, as `write_shards` gives per shard.
     """
-    tmp = os.path.join(out_dir, f".{name}.tmp-{os.getpid()}")
+    final = f"{str(out_dir).rstrip('/')}/{name}"
+    tmp = f"{str(out_dir).rstrip('/')}/.{name}.tmp-{os.getpid()}"
+    local = "://" not in final
     count = 0
     try:
         with tf.io.TFRecordWriter(tmp) as w:
             for record in records:
                 w.write(record)
                 count += 1
-        _fsync_and_rename(tmp, os.path.join(out_dir, name))
+        if local:
+            _fsync_and_rename(tmp, final)
+        else:
+            tf.io.gfile.rename(tmp, final, overwrite=True)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return {"file": name, "sha256": sha256_file(os.path.join(out_dir, name)), "count": count}
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.remove(tmp)
+    return {"file": name, "sha256": sha256_file(final) if local else _sha256_gfile(final), "count": count}
+
+
+def _sha256_gfile(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_manifest(out_dir, manifest):
@@ -119,7 +135,8 @@ def is_complete(out_dir, fingerprint=None):
     if fingerprint is not None and manifest.fingerprint != fingerprint:
         return False
     shards = [shard.file for split in manifest.splits.values() for shard in split.shards]
-    return all(os.path.exists(os.path.join(out_dir, name)) for name in shards)
+    exists = tf.io.gfile.exists if "://" in str(out_dir) else os.path.exists
+    return all(exists(os.path.join(out_dir, name)) for name in shards)
 
 
 def split_files(out_dir, split):

@@ -87,16 +87,24 @@ class ImageScorer:
     Each model's validation loss is its own objective: cross-entropy for label-trained nets,
     the distillation loss for the mimic.
 
+    A dataset whose records hold other inputs than images (feature vectors, ...) subclasses it
+    and sets `load` (a folder's split as arrays `label`, `logits` and the model's inputs) and
+    `inputs` (the key of those inputs).
+
     Args:
         cfg: the run's `ExperimentConfig`.
         data_dir: the converted folder (its test split).
         transfer_dir: the teacher-labelled folder (its validation split, with the teacher's logits).
     """
 
+    inputs = "image"  # the key of the model's inputs in what `load` returns
+    noun = "images"  # what the report's title calls the test examples
+    load = staticmethod(load_arrays)
+
     def __init__(self, cfg, data_dir, transfer_dir):
         self.cfg = cfg
-        self.test = load_arrays(data_dir, "test")
-        self.val = load_arrays(transfer_dir, "validation", num_classes=cfg.num_classes)
+        self.test = self.load(data_dir, "test")
+        self.val = self.load(transfer_dir, "validation", num_classes=cfg.num_classes)
         self.distill_loss = losses_lib.get_distillation_loss(cfg.distill.loss, cfg.distill.temperature)
 
     def summary(self):
@@ -105,7 +113,8 @@ class ImageScorer:
 
     def predict(self, model):
         """A model's test and validation logits."""
-        return {"test": predict_logits(model, self.test["image"]), "validation": predict_logits(model, self.val["image"])}
+        return {"test": predict_logits(model, self.test[self.inputs]),
+                "validation": predict_logits(model, self.val[self.inputs])}
 
     def ensemble(self, members):
         """The members' mean logits (what the ensemble labelled the transfer set with)."""
@@ -133,11 +142,11 @@ class ImageScorer:
         return {"teacher_agreement": agreement(outputs["test"], reference["test"]),
                 "val_l2_to_teacher": float(losses_lib.L2Logits()(self.val["logits"], outputs["validation"]))}
 
-    @staticmethod
-    def markdown_table(report):
+    @classmethod
+    def markdown_table(cls, report):
         """The report's models as a Markdown table."""
         lines = [
-            f"### {report['name']}: test set of {report['test_examples']} images, "
+            f"### {report['name']}: test set of {report['test_examples']} {cls.noun}, "
             f"transfer set of {report['transfer_examples']}",
             "",
             "| model | parameters | epochs | test accuracy (± 95% CI) | validation loss | agreement with teacher |",

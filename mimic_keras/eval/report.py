@@ -11,11 +11,12 @@ keys are the same for every dataset: `name`, the scorer's dataset keys, `transfe
 import json
 import os
 
-import keras
 import numpy as np
 
+from mimic_keras.checkpoints import BEST
 from mimic_keras.data import writer
 from mimic_keras.eval import figures
+from mimic_keras.teachers_io import load_teacher
 from mimic_keras.training import read_history
 
 STUDENTS = ("mimic", "control")
@@ -25,12 +26,14 @@ def _row(name, columns, history, checkpoint):
     row = {"model": name, **columns}
     if history and history.get("epoch"):
         row["epochs"] = len(history["epoch"])
-        if checkpoint == "best" and history.get("val_loss"):
-            row["best_epoch"] = int(history["epoch"][int(np.argmin(history["val_loss"]))])
+        monitor, mode = BEST.get(checkpoint, (None, None))
+        if history.get(monitor):
+            pick = np.nanargmin if mode == "min" else np.nanargmax
+            row["best_epoch"] = int(history["epoch"][int(pick(history[monitor]))])
     return row
 
 
-def evaluate(cfg, scorer, model_dirs, transfer_examples):
+def evaluate(cfg, scorer, models, transfer_examples):
     """Scores every model role of a finished run; returns the report dict (nothing written).
 
     Args:
@@ -40,8 +43,9 @@ def evaluate(cfg, scorer, model_dirs, transfer_examples):
             row's columns, `ensemble(members)` the teachers' mean outputs and
             `ensemble_columns(teacher_rows, outputs)` their row, `teacher_columns(outputs,
             reference)` a student's columns against them, `summary()` the report's dataset keys.
-        model_dirs: model name → its run folder (`model.keras`, `history.json`), for
-            `teacher_0` ... `teacher_<n-1>`, `mimic` and `control`.
+        models: model name → its model (a `.keras` file or a SavedModel folder, in the run
+            folder that holds its `history.json`), for `teacher_0` ... `teacher_<n-1>`,
+            `mimic` and `control` (`Task.model_paths`).
         transfer_examples: examples per epoch of the mimic's transfer set.
 
     Returns:
@@ -53,13 +57,13 @@ def evaluate(cfg, scorer, model_dirs, transfer_examples):
 
     def score(name, teacher=None):
         print(f"scoring {name}", flush=True)
-        model = load_model(model_dirs[name])
+        model = load_teacher(models[name])
         outputs = scorer.predict(model)
         columns = scorer.columns(name, model, outputs, teacher=teacher)
         role = "teacher" if teacher is not None else name
-        return outputs, _row(name, columns, read_history(model_dirs[name]), checkpoint[role])
+        return outputs, _row(name, columns, read_history(os.path.dirname(models[name])), checkpoint[role])
 
-    teachers = [name for name in model_dirs if name.startswith("teacher_")]
+    teachers = [name for name in models if name.startswith("teacher_")]
     for i, name in enumerate(teachers):
         outputs, row = score(name, teacher=i)
         members.append(outputs)
@@ -78,12 +82,12 @@ def evaluate(cfg, scorer, model_dirs, transfer_examples):
         "checkpoint": checkpoint,
         "models": rows,
         "objectives": objectives(cfg),
-        "histories": run_histories(model_dirs),
+        "histories": run_histories(models),
     }
 
 
 def checkpoint_protocol(cfg):
-    """Which weights each model is evaluated with (`last` epoch or `best` validation loss)."""
+    """Which weights each model is evaluated with (`last` epoch, `best` validation loss, `best_accuracy`)."""
     return {"teacher": cfg.teacher_train.checkpoint, "mimic": cfg.mimic_train.checkpoint,
             "control": cfg.control_train.checkpoint}
 
@@ -91,22 +95,27 @@ def checkpoint_protocol(cfg):
 def objectives(cfg):
     """What the mimic and the control minimise, in words (the titles of their learning curves)."""
     d = cfg.distill
-    names = {"l2_logits": "L2 on teacher logits", "l2_probs": f"L2 on teacher probabilities, T={d.temperature:g}",
+    names = {"l2_logits": "L2 on teacher logits", "l2_centered": "L2 on teacher logits, centred per example",
+             "l2_probs": f"L2 on teacher probabilities, T={d.temperature:g}",
              "kd": f"KD, T={d.temperature:g}", "soft_ce": f"CE on teacher probabilities, T={d.temperature:g}",
              "ce": "cross-entropy on transfer-set labels"}
     mimic = names.get(d.loss, d.loss)
     if d.loss != "ce" and d.alpha < 1.0:
         mimic = f"{d.alpha:g} × {mimic} + {1 - d.alpha:g} × label CE"
-    return {"mimic": mimic, "control": "cross-entropy on labels"}
+    control = "cross-entropy on transfer-set labels" if cfg.control_train.data == "transfer" else "cross-entropy on labels"
+    if cfg.control_train.label_smoothing:
+        control += f", label smoothing {cfg.control_train.label_smoothing:g}"
+    return {"mimic": mimic, "control": control}
 
 
-def run_histories(model_dirs):
-    """Each model's `history.json`, by model name; missing ones left out.
+def run_histories(models):
+    """Each model's `history.json` (beside its model), by model name; missing ones left out.
 
     Args:
-        model_dirs: model name → its run folder.
+        models: model name → its model path.
     """
-    return {name: h for name, h in ((name, read_history(d)) for name, d in model_dirs.items()) if h}
+    found = ((name, read_history(os.path.dirname(path))) for name, path in models.items())
+    return {name: history for name, history in found if history}
 
 
 def write_report(report, markdown, out_dir):
@@ -122,7 +131,7 @@ def write_report(report, markdown, out_dir):
     return report
 
 
-def redraw(cfg, model_dirs, out_dir):
+def redraw(cfg, models, out_dir):
     """Redraws the figures of a run from its `report.json` in `out_dir`; returns the paths written.
 
     A report written before evaluate stored the training histories gets them (and the
@@ -137,33 +146,13 @@ def redraw(cfg, model_dirs, out_dir):
     with open(path) as f:
         report = json.load(f)
     if "histories" not in report:
-        report.update(objectives=objectives(cfg), histories=run_histories(model_dirs))
+        report.update(objectives=objectives(cfg), histories=run_histories(models))
         writer.write_json_atomic(path, report)
         print(f"added the training histories to {path}", flush=True)
     return figures.plot_run(report, out_dir)
 
 
-# -- a run folder's roles -------------------------------------------------------------------------
-
-
-def load_model(folder):
-    """The model of a run folder: `model.keras`, or `saved_model/` (a teacher given as a SavedModel)."""
-    from mimic_keras.teachers_io import load_teacher
-
-    saved = os.path.join(folder, "saved_model")
-    if not os.path.exists(os.path.join(folder, "model.keras")) and os.path.isdir(saved):
-        return load_teacher(saved)
-    return keras.saving.load_model(os.path.join(folder, "model.keras"), compile=False)
-
-
-def model_dirs(cfg, layout):
-    """Model name → run folder of a run (`teacher_<i>`, `mimic`, `control`), from its `Layout`."""
-    dirs = {f"teacher_{i}": layout.teacher_dir(i) for i in range(cfg.teacher.num_teachers)}
-    dirs.update({name: layout.run_dir(name) for name in STUDENTS})
-    return dirs
-
-
-def evaluate_run(cfg, layout, scorer, transfer_examples):
+def evaluate_run(cfg, layout, scorer, transfer_examples, models):
     """Evaluates every model of a finished run and writes the report files into its workdir; returns the report.
 
     Args:
@@ -171,11 +160,7 @@ def evaluate_run(cfg, layout, scorer, transfer_examples):
         layout: the run's `Layout`.
         scorer: the task's scorer (`Task.scorer`).
         transfer_examples: examples per epoch of the mimic's transfer set.
+        models: model name → model path (`Task.model_paths`).
     """
-    report = evaluate(cfg, scorer, model_dirs(cfg, layout), transfer_examples)
+    report = evaluate(cfg, scorer, models, transfer_examples)
     return write_report(report, scorer.markdown_table(report), layout.workdir)
-
-
-def redraw_figures(cfg, layout):
-    """`redraw` for a run folder."""
-    return redraw(cfg, model_dirs(cfg, layout), layout.workdir)

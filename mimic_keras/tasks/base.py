@@ -8,7 +8,7 @@ itself (strategy scope, compile, crash-safe fit) is shared: `mimic_keras.tasks.t
 
 
 class Task:
-    """Base class; one subclass per dataset (`cifar10`, `timit`).
+    """Base class; one subclass per dataset (`cifar10`, `timit`, `images`).
 
     Args:
         cfg: the run's `ExperimentConfig`.
@@ -19,13 +19,18 @@ class Task:
     def __init__(self, cfg):
         self.cfg = cfg
 
+    def _missing(self, method):
+        return NotImplementedError(
+            f"dataset {self.cfg.data.dataset!r}: its task ({type(self).__name__}) does not implement Task.{method}"
+        )
+
     def prepare_options(self, layout):
         """The `Options` of the job (`pipelines/`) that converts the raw data into `layout.data`."""
-        raise NotImplementedError
+        raise self._missing("prepare_options")
 
     def label_options(self, layout):
         """The `Options` of the job that writes the teachers' logits over the transfer set into `layout.transfer`."""
-        raise NotImplementedError
+        raise self._missing("label_options")
 
     def prepare(self, layout):
         """Converts the raw data (`cfg.data.source`) into `layout.data`, in process, replacing what is there."""
@@ -37,25 +42,25 @@ class Task:
 
     def label_datasets(self, layout, train_cfg):
         """(train, validation, train count): batches of (inputs, int labels)."""
-        raise NotImplementedError
+        raise self._missing("label_datasets")
 
     def transfer_datasets(self, layout, train_cfg):
         """(train, validation, train count): batches of (inputs, {"logits", "label"})."""
-        raise NotImplementedError
+        raise self._missing("transfer_datasets")
 
     def transfer_examples(self, layout):
         """Examples per epoch of the mimic's transfer set, as the run's data options select them."""
-        raise NotImplementedError
+        raise self._missing("transfer_examples")
 
     def install_teachers(self, layout):
         """Puts teachers the config names (already trained) at `teacher_paths(layout)`; False: train them."""
         return False
 
     def build_teacher(self, index):
-        raise NotImplementedError
+        raise self._missing("build_teacher")
 
     def build_student(self, name):
-        raise NotImplementedError
+        raise self._missing("build_student")
 
     def evaluate(self, layout):
         """Evaluates every model of the run, writes report.json / report.md; returns the report.
@@ -65,31 +70,50 @@ class Task:
         """
         from mimic_keras.eval.report import evaluate_run
 
-        return evaluate_run(self.cfg, layout, self.scorer(layout), self.transfer_examples(layout))
+        return evaluate_run(self.cfg, layout, self.scorer(layout), self.transfer_examples(layout),
+                            self.model_paths(layout))
 
     def scorer(self, layout):
         """The report loop's scorer: each model role's columns and the Markdown table."""
-        raise NotImplementedError
+        raise self._missing("scorer")
 
-    def student_scores(self, model, data_dir, transfer_dir, transcripts_dir):
-        """One student's scores against the labels and the teacher of its transfer set (a sweep row)."""
-        raise NotImplementedError
+    def student_scores(self, model, layout, stage="mimic"):
+        """One student's scores against the labels and the teacher of the run's transfer set (a sweep row).
+
+        `stage` names the student (a sweep's variant), for any files scoring writes in the workdir.
+        """
+        raise self._missing("student_scores")
 
     def export(self, layout, model, name, role="mimic"):
         """Exports model `role` as a SavedModel (and `cfg.export.tflite` LiteRT files) named `name`; returns its folder."""
-        raise NotImplementedError
+        raise self._missing("export")
 
     def representative(self, layout, count=300):
         """`count` model inputs from the transfer set, as one array (LiteRT int8 calibration, benchmarks)."""
-        raise NotImplementedError
+        raise self._missing("representative")
 
     def deployed_scores(self, layout, predict, role="mimic"):
         """Test scores (`test_accuracy`, TIMIT also `test_per`) of a logits function over the test split."""
-        raise NotImplementedError
+        raise self._missing("deployed_scores")
 
     def teacher_paths(self, layout):
+        """Each teacher's model (a `.keras` file or a SavedModel folder), in its run folder."""
         return layout.teacher_models(self.cfg.teacher.num_teachers)
 
+    def model_paths(self, layout):
+        """Model name → model path of every model the report scores: teachers, mimic, control."""
+        paths = {f"teacher_{i}": path for i, path in enumerate(self.teacher_paths(layout))}
+        paths.update((role, layout.model(role)) for role in ("mimic", "control"))
+        return paths
+
+
+
+def runner_options(data):
+    """`{"runner", "beam_args"}` of a data job's `Options` from the data config (`data.runner`,
+    `data.beam_options`): where prepare and label run, never what they write."""
+    import shlex
+
+    return {"runner": data.runner, "beam_args": tuple(shlex.split(data.beam_options))}
 
 
 def run_job(options):

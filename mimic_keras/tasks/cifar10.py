@@ -4,7 +4,7 @@ from mimic_keras.data import cifar10, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models.mimics import build_mimic
 from mimic_keras.models.convnet import build_teacher
-from mimic_keras.tasks.base import Task
+from mimic_keras.tasks.base import Task, runner_options
 
 
 REPRESENTATIVE = 300  # transfer-set inputs the int8 LiteRT variant is calibrated on
@@ -18,7 +18,8 @@ class Cifar10Task(Task):
 
         data = self.cfg.data
         return cifar10_to_tfrecord.Options(out=layout.data, source=data.source, val_size=data.val_size,
-                                           limit=data.limit, unlabelled=data.unlabelled, force=True)
+                                           limit=data.limit, unlabelled=data.unlabelled, force=True,
+                                           **runner_options(data))
 
     def label_options(self, layout):
         from pipelines import label_with_teacher
@@ -30,6 +31,7 @@ class Cifar10Task(Task):
         return label_with_teacher.Options(
             data=layout.data, teacher=tuple(self.teacher_paths(layout)), out=layout.transfer, views=data.views,
             mixup=data.mixup, mixup_alpha=data.mixup_alpha, splits=tuple(splits), force=True,
+            **runner_options(data),
         )
 
     def label_datasets(self, layout, train_cfg):
@@ -75,10 +77,10 @@ class Cifar10Task(Task):
 
         return ImageScorer(self.cfg, layout.data, layout.transfer)
 
-    def student_scores(self, model, data_dir, transfer_dir, transcripts_dir):
+    def student_scores(self, model, layout, stage="mimic"):
         from mimic_keras.eval import image_scoring
 
-        return image_scoring.student_scores(model, data_dir, transfer_dir, self.cfg.num_classes)
+        return image_scoring.student_scores(model, layout.data, layout.transfer, self.cfg.num_classes)
 
     def export(self, layout, model, name, role="mimic"):
         from mimic_keras.export import export_image_classifier

@@ -18,6 +18,7 @@ from mimic_keras.data.manifest import Manifest
 from mimic_keras.models.adapters import CastTo, ProbabilitiesToLogits
 from mimic_keras.models.convnet import build_teacher as build_convnet
 from mimic_keras.models.mimics import build_mimic
+from mimic_keras.tasks.base import runner_options
 from mimic_keras.tasks.cifar10 import Cifar10Task
 from mimic_keras.teachers_io import load_teacher
 
@@ -78,7 +79,7 @@ class ImagesTask(Cifar10Task):
         return images_to_tfrecord.Options(
             out=layout.data, source=data.source, image_size=size, channels=channels, val_fraction=data.val_fraction,
             test_fraction=data.test_fraction, unlabelled=data.unlabelled, limit=data.limit,
-            num_classes=self.cfg.num_classes, force=True,
+            num_classes=self.cfg.num_classes, force=True, **runner_options(data),
         )
 
     def label_datasets(self, layout, train_cfg):

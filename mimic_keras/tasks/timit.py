@@ -16,7 +16,7 @@ from mimic_keras.data import timit, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models import speech_teachers
 from mimic_keras.models.mimics import build_mimic
-from mimic_keras.tasks.base import Task
+from mimic_keras.tasks.base import Task, runner_options
 
 
 class TimitTask(Task):
@@ -28,7 +28,7 @@ class TimitTask(Task):
         data = self.cfg.data
         return timit_to_tfrecord.Options(timit=data.source, out=layout.data, limit=data.limit,
                                          perturb=tuple(data.perturb), unlabelled=data.unlabelled,
-                                         full_test=data.full_test, force=True)
+                                         full_test=data.full_test, force=True, **runner_options(data))
 
     def label_options(self, layout):
         from pipelines import label_timit_with_teacher
@@ -39,6 +39,7 @@ class TimitTask(Task):
         return label_timit_with_teacher.Options(
             data=layout.data, teacher=tuple(self.teacher_paths(layout)), out=layout.transfer,
             context=self.cfg.data.context, splits=(*splits, *timit.extra_splits(layout.data)), force=True,
+            **runner_options(self.cfg.data),
         )
 
     def _frames(self, data_dir, split, train_cfg, training, target="label", speeds=None):
@@ -78,10 +79,11 @@ class TimitTask(Task):
 
         return SpeechScorer(self.cfg, layout.data, layout.path("transcripts"))
 
-    def student_scores(self, model, data_dir, transfer_dir, transcripts_dir):
+    def student_scores(self, model, layout, stage="mimic"):
         from mimic_keras.eval import speech_scoring
 
-        return speech_scoring.student_scores(model, data_dir, transfer_dir, self.cfg.data.context, transcripts_dir)
+        return speech_scoring.student_scores(model, layout.data, layout.transfer, self.cfg.data.context,
+                                             layout.path("transcripts", stage))
 
     def export(self, layout, model, name, role="mimic"):
         """Exports a frame classifier whose utterance signature takes raw [T, 123] features.

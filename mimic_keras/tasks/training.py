@@ -37,16 +37,27 @@ def _shard_by_files(dataset, folder, splits):
     return distribute_options(dataset, num_files=files) if files else dataset
 
 
-def _train_on_labels(task, layout, strategy, model_fn, train_cfg, run_dir, stage):
+def _train_on_labels(task, layout, strategy, model_fn, train_cfg, run_dir, stage, data=None):
+    """Trains `model_fn()` by cross-entropy on labels: those of the training set, or of `data`.
+
+    Args:
+        data: (train, validation, count) batches of (inputs, labels, weights) and (inputs,
+            labels), e.g. `transfer_labels`; None: the task's labelled training set.
+    """
     keras.utils.set_random_seed(train_cfg.seed)
-    train, val, count = task.label_datasets(layout, train_cfg)
-    train = _shard_by_files(train, layout.data, ("train",))
+    if data is None:
+        train, val, count = task.label_datasets(layout, train_cfg)
+        train = _shard_by_files(train, layout.data, ("train",))
+    else:
+        train, val, count = data
+    accuracy = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     with strategy.scope():
         model = model_fn()
         model.compile(
             optimizer=training.make_optimizer(train_cfg, training.steps_for(count, train_cfg.batch_size)),
             loss=losses.label_loss(train_cfg.label_smoothing),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            # Weighted, so that masked (unlabelled) examples do not count as class 0.
+            **({"metrics": accuracy} if data is None else {"weighted_metrics": accuracy}),
             **_compile_kwargs(task.cfg),
         )
     _summary(model)
@@ -88,10 +99,17 @@ def train_teachers(cfg, layout, strategy, intent=None):
 
 
 def train_control(cfg, layout, strategy):
-    """The control: the mimic's exact architecture, trained on the labels."""
-    task = get_task(cfg)
-    return _train_on_labels(task, layout, strategy, lambda: task.build_student("control"), cfg.control_train,
-                            layout.run_dir("control"), "control")
+    """The control: the mimic's architecture (with `control_train`'s regularisation), trained on labels.
+
+    With `control_train.data=transfer` it trains on the labels of the mimic's transfer set
+    (the same augmented views, batch after batch as the mimic sees them), else on the labelled
+    training set.
+    """
+    train_cfg = cfg.control_train
+    task = get_task(dataclasses.replace(cfg, mimic=train_cfg.architecture(cfg.mimic)))
+    data = transfer_labels(task, layout, train_cfg) if train_cfg.data == "transfer" else None
+    return _train_on_labels(task, layout, strategy, lambda: task.build_student("control"), train_cfg,
+                            layout.run_dir("control"), "control", data=data)
 
 
 def check_transfer_set(task, layout):
@@ -131,6 +149,24 @@ def compile_distiller(cfg, student, steps_per_epoch):
     distiller = Distiller(student, loss=cfg.distill.loss, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)
     distiller.compile(optimizer=training.make_optimizer(cfg.mimic_train, steps_per_epoch), **_compile_kwargs(cfg))
     return distiller
+
+
+def transfer_labels(task, layout, train_cfg):
+    """(train, validation, count) of the transfer set with its labels as targets, for training on labels.
+
+    Training batches are (inputs, labels, weights): an unlabelled example (label -1: extra
+    images, mixup, perturbed speech) weighs 0, as in the `Distiller`'s label loss, so the steps
+    are the mimic's, batch for batch. Validation batches are (inputs, labels).
+    """
+    import tensorflow as tf
+
+    def weighted(x, y):
+        label = tf.reshape(y["label"], [-1])
+        return x, tf.maximum(label, 0), tf.cast(label >= 0, tf.float32)
+
+    train, val, count = transfer_datasets(task, layout, train_cfg)
+    return (train.map(weighted, num_parallel_calls=tf.data.AUTOTUNE),
+            val.map(lambda x, y: (x, y["label"]), num_parallel_calls=tf.data.AUTOTUNE), count)
 
 
 def train_mimic(cfg, layout, strategy):

@@ -1,5 +1,7 @@
 """The hypermodel: one trial's mimic, built inside a compiled `Distiller`."""
 
+import copy
+
 import keras
 import keras_tuner
 
@@ -19,12 +21,23 @@ class MimicHyperModel(keras_tuner.HyperModel):
         input_shape: one example's shape.
         steps_per_epoch: training steps per epoch (for the cosine schedule's length).
         budget: parameter budget or None; a candidate over it raises `FailedTrialError` unbuilt.
+        task: the run's `Task`, which builds each trial's student as the mimic stage does (its
+            datasets already built, so it knows its input shape); None: `build_mimic` on
+            `input_shape`.
     """
 
-    def __init__(self, cfg, space, default, input_shape, steps_per_epoch, budget=None):
+    def __init__(self, cfg, space, default, input_shape, steps_per_epoch, budget=None, task=None):
         super().__init__(name="mimic")
         self.cfg, self.space, self.default = cfg, space, default
         self.input_shape, self.steps_per_epoch, self.budget = input_shape, steps_per_epoch, budget
+        self.task = task
+
+    def _student(self, cfg):
+        if self.task is None:
+            return build_mimic(cfg.mimic, cfg.num_classes, input_shape=self.input_shape, name="mimic")
+        trial = copy.copy(self.task)  # the task with what it learnt from the data, on the trial's config
+        trial.cfg = cfg
+        return trial.build_student("mimic")
 
     def build(self, hp):
         cfg = apply_values(self.cfg, self.space.declare(hp, self.default))
@@ -33,7 +46,7 @@ class MimicHyperModel(keras_tuner.HyperModel):
             # The oracle never proposes these; this guards a resumed or hand-made trial.
             raise keras_tuner.errors.FailedTrialError(f"over budget: {params:,} > {self.budget:,} parameters")
         keras.utils.set_random_seed(cfg.mimic_train.seed)  # every trial starts from the same draw
-        student = build_mimic(cfg.mimic, cfg.num_classes, input_shape=self.input_shape, name="mimic")
+        student = self._student(cfg)
         distiller = Distiller(
             student, loss=cfg.distill.loss, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature
         )

@@ -67,7 +67,8 @@ def search(cfg, layout, strategy, space, max_trials, budget=None, tuner="hyperba
     if max_trials < 1:
         raise ValueError(f"max_trials {max_trials}: must be at least 1")
     space.validate(cfg)
-    train, val, count = transfer_datasets(get_task(cfg), layout, cfg.mimic_train)
+    task = get_task(cfg)
+    train, val, count = transfer_datasets(task, layout, cfg.mimic_train)
     input_shape = tuple(int(d) for d in train.element_spec[0].shape[1:])
 
     def sizer(values):
@@ -85,7 +86,7 @@ def search(cfg, layout, strategy, space, max_trials, budget=None, tuner="hyperba
     if max_seconds is not None:
         oracle.deadline = time.time() + max_seconds
     steps = training.steps_for(count, cfg.mimic_train.batch_size)
-    hypermodel = MimicHyperModel(cfg, space, default, input_shape, steps, budget)
+    hypermodel = MimicHyperModel(cfg, space, default, input_shape, steps, budget, task=task)
     kt = MimicTuner(oracle, hypermodel, distribution_strategy=strategy, directory=layout.workdir, project_name="tune",
                     overwrite=overwrite)
     os.makedirs(tune_dir, exist_ok=True)  # overwrite removed it

@@ -175,6 +175,7 @@ def test_size_figure_of_speech_rows_adds_the_per_and_its_interval():
 def test_kind_of_tells_reports_from_sweeps():
     assert plots.kind_of(_report()) == "run"
     assert plots.kind_of(_sweep()) == "sweep"
+    assert plots.kind_of({"kind": "intervals", "rows": []}) == "intervals"  # no figures, not a sweep
     with pytest.raises(ValueError, match="neither a run report"):
         plots.kind_of({"name": "x"})
 
@@ -196,6 +197,7 @@ def test_write_plots_names_files_after_the_json(tmp_path):
     folder = tmp_path / "docs" / "experiments"
     assert plots.write_plots(sweep) == [str(folder / n) for n in ("losses.png", "losses_hidden.png", "losses_teacher.png")]
     assert all(_is_png(str(folder / n)) for n in ("losses.png", "losses_hidden.png", "losses_teacher.png"))
+    assert plots.write_plots(_write(folder / "losses_paired.json", {"kind": "intervals", "comparisons": []})) == []
 
 
 def test_committed_sweeps_redraw(tmp_path):

@@ -48,13 +48,13 @@ def _model(folder, value, history=None):
     if history:
         with open(os.path.join(folder, "history.json"), "w") as f:
             json.dump(history, f)
-    return folder
+    return os.path.join(folder, "model.keras")
 
 
 def test_every_role_is_scored_once_and_students_against_the_ensemble(tmp_path):
     cfg = config_lib.get_preset("cifar10-quick")
-    cfg.mimic_train.checkpoint = "best"
-    history = {"epoch": [1, 2, 3], "val_loss": [3.0, 1.0, 2.0]}
+    cfg.mimic_train.checkpoint, cfg.control_train.checkpoint = "best", "best_accuracy"
+    history = {"epoch": [1, 2, 3], "val_loss": [3.0, 1.0, 2.0], "val_accuracy": [0.1, 0.2, 0.4]}
     dirs = {"teacher_0": _model(tmp_path / "t0", 1.0), "teacher_1": _model(tmp_path / "t1", 3.0),
             "mimic": _model(tmp_path / "m", 2.5, history), "control": _model(tmp_path / "c", 0.0, history)}
     scorer = _Scorer()
@@ -66,8 +66,9 @@ def test_every_role_is_scored_once_and_students_against_the_ensemble(tmp_path):
     assert list(rows) == ["teacher_0", "teacher_1", "ensemble", "mimic", "control"]
     assert rows["ensemble"]["parameters"] == 4 and rows["ensemble"]["output"] == 2.0
     assert rows["mimic"]["teacher_gap"] == 0.5 and rows["control"]["teacher_gap"] == -2.0
-    assert rows["mimic"]["epochs"] == 3 and rows["mimic"]["best_epoch"] == 2  # mimic kept its best epoch
-    assert "best_epoch" not in rows["control"] and "epochs" not in rows["teacher_0"]
+    assert rows["mimic"]["epochs"] == 3 and rows["mimic"]["best_epoch"] == 2  # the lowest validation loss
+    assert rows["control"]["best_epoch"] == 3  # the highest validation accuracy
+    assert "epochs" not in rows["teacher_0"]
     assert set(report["histories"]) == {"mimic", "control"} and report["transfer_examples"] == 7
     written = report_lib.write_report(report, scorer.markdown_table(report), str(tmp_path))
     assert written is report and (tmp_path / "report.md").read_text() == "| table |\n"
@@ -76,8 +77,10 @@ def test_every_role_is_scored_once_and_students_against_the_ensemble(tmp_path):
 
 def test_one_teacher_has_no_ensemble_row(tmp_path):
     cfg = config_lib.get_preset("cifar10-quick")
+    history = {"epoch": [1, 2], "val_loss": [3.0, 1.0]}
     dirs = {"teacher_0": _model(tmp_path / "t0", 1.0), "mimic": _model(tmp_path / "m", 1.5),
-            "control": _model(tmp_path / "c", 0.5)}
+            "control": _model(tmp_path / "c", 0.5, history)}
     report = report_lib.evaluate(cfg, _Scorer(), {k: str(v) for k, v in dirs.items()}, transfer_examples=7)
     assert [r["model"] for r in report["models"]] == ["teacher_0", "mimic", "control"]
+    assert report["models"][2]["epochs"] == 2 and "best_epoch" not in report["models"][2]  # checkpoint=last
     assert report["models"][1]["teacher_gap"] == 0.5

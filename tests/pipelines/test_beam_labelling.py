@@ -100,3 +100,21 @@ def test_a_failing_worker_leaves_no_output_that_counts_as_done(setup):
         label_with_teacher.run(_options(broken, paths, out, runner="beam", beam_args=TWO_WORKERS, force=True))
     assert {name: writer.sha256_file(os.path.join(out, name)) for name in os.listdir(out)} == before
     assert not [n for n in os.listdir(root) if n.startswith(".beam_failed.")]  # no build folder left
+
+
+def test_an_output_url_is_labelled_through_gfile(setup):
+    # TensorFlow's `ram://` file system stands in for `gs://` (no bucket here).
+    root, data, paths, local = setup
+    out = "ram://beam-tests/labelled"
+    manifest = label_with_teacher.run(_options(data, paths, out, runner="beam"))
+    expected = Manifest.read(local)
+    assert Manifest.read(out).fingerprint == expected.fingerprint == manifest.fingerprint
+    for name, split in expected.splits.items():
+        assert [(s.file, s.count) for s in Manifest.read(out).splits[name].shards] == [
+            (s.file, s.count) for s in split.shards]
+    files = sorted(s.file for split in expected.splits.values() for s in split.shards)
+    assert sorted(tf.io.gfile.listdir(out)) == sorted([*files, "manifest.json"])
+    ids = [tf.io.parse_single_example(s, records.logits_features(10))["id"].numpy()
+           for s in tf.data.TFRecordDataset(f"{out}/{files[0]}")]
+    assert ids == [r["id"] for r in _shard_records(local)[files[0]]]
+    assert label_with_teacher.run(_options(data, paths, out, runner="beam")).to_dict() == Manifest.read(out).to_dict()

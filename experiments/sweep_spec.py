@@ -1,0 +1,81 @@
+"""A sweep's definition: the JSON file (or dict) `experiments/mimic_sweep.py` runs, checked and expanded.
+
+    {"name": "losses", "base": "runs/cifar10-cpu", "stage": "mimic", "common": [...],
+     "variants": {"NAME": [overrides], ...}, "teachers": {}, "seeds": [], "best_of": null}
+
+`variants(sweep)` lists what to train: each variant once per seed (`seeds`), with `common`
+and, for `best_of`, the overrides of that earlier sweep's row with the highest validation
+accuracy (from `docs/experiments/<best_of>.json`).
+"""
+
+import json
+import os
+
+KEYS = ("name", "description", "base", "stage", "common", "variants", "teachers", "seeds", "best_of")
+
+
+def load_sweep(path_or_dict):
+    """A sweep as a dict (see the module docstring), checked; from a JSON file or a dict."""
+    if isinstance(path_or_dict, dict):
+        sweep = dict(path_or_dict)
+    else:
+        with open(path_or_dict) as f:
+            sweep = json.load(f)
+    missing = [key for key in ("name", "base", "variants") if key not in sweep]
+    if missing:
+        raise ValueError(f"sweep lacks {', '.join(missing)}")
+    unknown = sorted(set(sweep) - set(KEYS))
+    if unknown:
+        raise ValueError(f"unknown sweep key(s) {', '.join(unknown)}; known: {', '.join(KEYS)}")
+    if not isinstance(sweep["variants"], dict) or not all(isinstance(v, list) for v in sweep["variants"].values()):
+        raise ValueError("sweep variants must be an object of NAME: [overrides]")
+    if sweep.setdefault("stage", "mimic") not in ("mimic", "control"):
+        raise ValueError(f"sweep stage {sweep['stage']!r} is not mimic or control")
+    sweep.setdefault("common", [])
+    sweep.setdefault("teachers", {})
+    seeds = sweep.setdefault("seeds", [])
+    if not isinstance(seeds, list) or not all(isinstance(x, int) and x >= 0 for x in seeds):
+        raise ValueError(f"sweep seeds must be a list of integers ≥ 0, got {seeds!r}")
+    for variant, paths in sweep["teachers"].items():
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            raise ValueError(f"teacher files of {variant} not found: {', '.join(missing)}")
+    return sweep
+
+
+def best_overrides(name, folder="docs/experiments"):
+    """The common and variant overrides of sweep `name`'s row with the highest validation accuracy.
+
+    Raises:
+        ValueError: the sweep has not run yet, or no row has a validation accuracy.
+    """
+    path = os.path.join(folder, f"{name}.json")
+    if not os.path.exists(path):
+        raise ValueError(f"best_of: {path} not found: run sweep {name} first")
+    with open(path) as f:
+        done = json.load(f)
+    rows = [r for r in done["rows"] if r.get("val_accuracy") is not None]
+    if not rows:
+        raise ValueError(f"best_of: no row of {path} has a validation accuracy")
+    best = max(rows, key=lambda r: r["val_accuracy"])
+    print(f"best of {name} by validation accuracy: {best['variant']} ({best['val_accuracy']:.2%})", flush=True)
+    return [*done.get("common", []), *best["overrides"].split()]
+
+
+def variants(sweep, best=None):
+    """[(variant, overrides, common)] of a loaded sweep: each variant at each seed, `best_of` resolved.
+
+    Args:
+        best: the overrides to use for `best_of` instead of reading them (None: read them).
+    """
+    if best is None:
+        best = best_overrides(sweep["best_of"]) if sweep.get("best_of") else []
+    common = [*sweep["common"], *best]
+    runs = []
+    for variant, overrides in sweep["variants"].items():
+        for seed in sweep["seeds"] or [None]:
+            if seed is None:
+                runs.append((variant, overrides, common))
+            else:
+                runs.append((f"{variant}_s{seed}", [*overrides, f"{sweep['stage']}_train.seed={seed}"], common))
+    return runs

@@ -1,0 +1,74 @@
+"""experiments/stored_intervals.py: what stored accuracies, agreements and PER intervals decide."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mimic_keras.eval import stats
+
+_SPEC = importlib.util.spec_from_file_location(
+    "stored_intervals", os.path.join(os.path.dirname(__file__), "..", "experiments", "stored_intervals.py"))
+stored = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(stored)
+
+
+def _models(seed, n=2000):
+    """Per-example predictions of a teacher and two students that mostly copy it."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    teacher = np.where(rng.random(n) < 0.8, labels, rng.integers(0, 10, n))
+    a = np.where(rng.random(n) < 0.85, teacher, rng.integers(0, 10, n))
+    b = np.where(rng.random(n) < 0.75, teacher, rng.integers(0, 10, n))
+    return labels, teacher, a, b
+
+
+def _score(pred, labels, teacher):
+    correct = pred == labels
+    return {"accuracy": correct.mean(), "ci95": stats.accuracy_ci95(correct), "agreement": (pred == teacher).mean()}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_paired_interval_lies_between_the_narrowest_and_the_widest(seed):
+    labels, teacher, a, b = _models(seed)
+    for same_teacher in (True, False):
+        row = stored.accuracy_pair(_score(a, labels, teacher), _score(b, labels, teacher), same_teacher)
+        diff, half = stats.paired_difference_ci95(b == labels, a == labels)
+        assert row["test_examples"] == len(labels) and row["difference"] == pytest.approx(diff)
+        assert row["paired_ci95_narrowest"][0] >= diff - half - 1e-12
+        assert diff + half <= row["paired_ci95_widest"][1] + 1e-12
+    with_teacher = stored.accuracy_pair(_score(a, labels, teacher), _score(b, labels, teacher), True)
+    without = stored.accuracy_pair(_score(a, labels, teacher), _score(b, labels, teacher), False)
+    assert with_teacher["discordance_bound_from"] == "agreements with the common teacher"
+    assert with_teacher["paired_ci95_widest"][1] < without["paired_ci95_widest"][1]
+
+
+def test_groups_from_data_write_one_json_each(tmp_path, capsys):
+    sweep = {"rows": [
+        {"variant": "x", "test_accuracy": 0.70, "test_accuracy_ci95": 1.96 * np.sqrt(0.21 / 10000), "test_agreement": 0.9},
+        {"variant": "y", "test_accuracy": 0.75, "test_accuracy_ci95": 1.96 * np.sqrt(0.1875 / 10000), "test_agreement": 0.9},
+        {"variant": "p", "test_per": 0.25, "test_per_ci95": [0.23, 0.27]},
+        {"variant": "q", "test_per": 0.20, "test_per_ci95": [0.19, 0.21]},
+        {"variant": "r", "test_per": 0.30}]}
+    (tmp_path / "s.json").write_text(json.dumps(sweep))
+    s = str(tmp_path / "s.json")
+    groups = {"acc": {"same_teacher": True, "comparisons": [{"label": "y - x", "base": f"{s}:x", "other": f"{s}:y"}]},
+              "per": {"comparisons": [{"label": "q - p", "base": f"{s}:p", "other": f"{s}:q"},
+                                      {"label": "r - p", "base": f"{s}:p", "other": f"{s}:r"}]},
+              "seeds": {"kind": "seeds", "comparisons": [{"label": "s", "base": [f"{s}:x", f"{s}:x"], "other": [f"{s}:y", f"{s}:y"]}]}}
+    (tmp_path / "c.json").write_text(json.dumps(groups))
+    assert stored.main([str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 0
+    acc = json.loads((tmp_path / "acc_paired.json").read_text())["comparisons"][0]
+    assert acc["test_examples"] == 10000 and acc["discordance_at_most"] == pytest.approx(0.2)
+    assert acc["paired_ci95"] is None and "paired_ci.py" in acc["paired_why_not"]
+    per = json.loads((tmp_path / "per_paired.json").read_text())["comparisons"]
+    assert per[0]["paired_ci95_widest"] == pytest.approx([-0.08, -0.02])  # half-widths 0.02 + 0.01
+    assert per[1]["independent_ci95"] is None and "not stored either" in per[1]["paired_why_not"]
+    seeds = json.loads((tmp_path / "seeds_paired.json").read_text())["comparisons"][0]
+    assert seeds["difference"] == pytest.approx(0.05) and seeds["every_other_beats_every_base"]
+    assert "acc_paired.json" in capsys.readouterr().out
+    groups["acc"]["comparisons"][0]["other"] = f"{s}:missing"
+    (tmp_path / "c.json").write_text(json.dumps(groups))
+    assert stored.main([str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 2
