@@ -121,8 +121,9 @@ class ExperimentConfig:
     distill: DistillConfig = section(DistillConfig, "the mimic's objective")
     strategy: str = opt("default", "distribution strategy: default | mirrored[:DEV,DEV...] | multi_worker",
                         stages=())
-    mixed_precision: Optional[str] = opt(None, "Keras dtype policy, e.g. mixed_bfloat16",
-                                         choices=("mixed_bfloat16", "mixed_float16", "float32"),
+    mixed_precision: Optional[str] = opt(None, "Keras dtype policy; auto_bfloat16: mixed_bfloat16 where "
+                                         "bfloat16 is native (GPU, AVX512-BF16, AMX), else float32",
+                                         choices=("mixed_bfloat16", "mixed_float16", "float32", "auto_bfloat16"),
                                          stages=("teacher", "mimic", "control"))
     jit_compile: bool = opt(False, "XLA (measured slower on CPU)", stages=())
     steps_per_execution: int = opt(1, "training steps per call into the graph", min=1, stages=())

@@ -231,8 +231,10 @@ def setup(cfg):
         # Same seed, same numbers: deterministic kernels (slower) and every seed set per stage.
         tf.config.experimental.enable_op_determinism()
     if cfg.mixed_precision:
-        note = runtime.bfloat16_note(cfg.mixed_precision, bool(tf.config.list_physical_devices("GPU")))
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
+        policy = runtime.resolve_policy(cfg.mixed_precision, has_gpu)
+        note = runtime.bfloat16_note(policy, has_gpu)
         if note:
             print(note, flush=True)
-        keras.mixed_precision.set_global_policy(cfg.mixed_precision)
+        keras.mixed_precision.set_global_policy(policy)
     return get_strategy(cfg.strategy)

@@ -52,7 +52,7 @@ def _cifar10_cpu():
         mimic=MimicConfig(conv_filters=64, conv_kernel=5, pool_size=2, bottleneck=256, hidden=2000),
         mimic_train=TrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
         control_train=ControlTrainConfig(epochs=20, batch_size=256, learning_rate=1e-3, augment=False),
-        mixed_precision="mixed_bfloat16",
+        mixed_precision="auto_bfloat16",  # bfloat16 where the hardware has it natively
     )
 
 
