@@ -9,8 +9,8 @@ tree as a folder or tar; `pipelines/cifar10_sources.py` reads them all. Writes t
 `train`, `validation` (carved from train), `test` and, with `--unlabelled`, `unlabelled`
 (label -1), then `manifest.json`.
 
-Images: raw pixels (official releases, TFDS) become lossless PNG; JPEG/PNG files that already
-are 32x32 RGB keep their own bytes (decoded once to check the shape).
+Images (`pipelines/cifar10_images.py`): raw pixels (official releases, TFDS) become lossless
+PNG; JPEG/PNG files that already are 32x32 RGB keep their own bytes (decoded once to check).
 
 Determinism, all from stable ids, never from file-system or RNG order:
 - validation: stratified by class; each class gives its share of `val_size` (largest
@@ -45,7 +45,6 @@ import time  # noqa: E402
 from typing import Optional  # noqa: E402
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from mimic_keras import jobs  # noqa: E402
 from mimic_keras.jobs import option  # noqa: E402
@@ -54,11 +53,11 @@ from mimic_keras.data.manifest import Manifest, ManifestError, Shard, Source, Sp
 from mimic_keras.data.cifar10 import CLASSES, IMAGE_SHAPE  # noqa: E402
 from pipelines import beam_output  # noqa: E402
 from pipelines import cifar10_sources as sources  # noqa: E402
+from pipelines.cifar10_images import encode  # noqa: E402
 from pipelines.cifar10_sources import ConversionError, SourceError  # noqa: E402
 
 VERSION = 1  # bump when the same inputs would give different records
 RECORDS_PER_SHARD = 8192
-_MAGIC = ((b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF8", "gif"), (b"BM", "bmp"))
 
 
 class OutputError(ConversionError):
@@ -103,41 +102,6 @@ def default_shards(count):
     while shards * RECORDS_PER_SHARD < count and shards < 1024:
         shards *= 2
     return shards
-
-
-def _to_rgb(image):
-    channels = image.shape[-1]
-    if channels in (1, 2):  # grey, grey + alpha
-        return tf.image.grayscale_to_rgb(image[..., :1])
-    return image[..., :3]  # drops alpha
-
-
-def encode(example, resize=False):
-    """The record's image bytes and their encoding (`png`, `jpeg`), checked to be 32x32 RGB."""
-    if example.pixels is not None:
-        if example.pixels.shape != IMAGE_SHAPE:
-            raise SourceError(f"{example.where}: pixels of shape {example.pixels.shape}, expected {IMAGE_SHAPE}")
-        return tf.io.encode_png(example.pixels).numpy(), "png"
-    data = example.encoded()
-    kind = next((k for magic, k in _MAGIC if data.startswith(magic)), None)
-    if kind is None:
-        raise SourceError(f"{example.where}: not a JPEG, PNG, GIF or BMP image")
-    try:
-        image = tf.io.decode_image(data, expand_animations=False)
-    except tf.errors.OpError as e:
-        raise SourceError(f"{example.where}: cannot decode {kind} ({sources.first_line(e.message)})") from None
-    if tuple(image.shape) == IMAGE_SHAPE:
-        if kind in ("jpeg", "png"):
-            return data, kind
-        return tf.io.encode_png(image).numpy(), "png"
-    if not resize:
-        h, w, c = image.shape
-        raise SourceError(
-            f"{example.where}: image is {h}x{w} with {c} channel(s), expected 32x32 RGB (--resize converts)"
-        )
-    image = tf.image.resize(_to_rgb(image), IMAGE_SHAPE[:2], method="bilinear", antialias=True)
-    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-    return tf.io.encode_png(image).numpy(), "png"
 
 
 def _write_split(out_dir, split, examples, num_shards, resize, verbose, seen):
