@@ -9,7 +9,9 @@ lines go to stdout and stay. `quiet(verbose=True)` shows everything instead.
 What is hidden, when not verbose:
 
 * TensorFlow's C++ logs (`TF_CPP_MIN_LOG_LEVEL=3`; set it yourself to choose another level:
-  an explicit setting in the environment is kept). Child processes inherit it.
+  an explicit setting in the environment is kept). Child processes inherit it. The notices
+  TensorFlow prints while it loads regardless of that level (oneDNN's) are hidden: `quiet` runs
+  TensorFlow's first import with stderr sent to /dev/null for the load alone.
 * TensorFlow's and absl's Python logging below ERROR: AutoGraph's "could not transform
   <function> and will run it as-is" and the `tf.function` retracing notices.
 * The Keras warnings in `HARMLESS_WARNINGS`, by message; every other warning still shows.
@@ -26,6 +28,7 @@ if __name__ == "__main__":
 ```
 """
 
+import importlib.util
 import logging
 import os
 import sys
@@ -84,3 +87,50 @@ def quiet(verbose=False):
         absl_logging.set_verbosity(absl_logging.ERROR)
     for message, category in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
+    _silence_tensorflow_load()
+
+
+class _SilentTensorFlowLoad:
+    """A `sys.meta_path` finder: the first import of `tensorflow` runs with fd 2 on /dev/null.
+
+    Some notices TensorFlow's C++ side prints while it loads ignore `TF_CPP_MIN_LOG_LEVEL`:
+    with `TF_ENABLE_ONEDNN_OPTS=1` (`mimic_keras.runtime`'s default), TF 2.21 prints "oneDNN
+    custom operations are on" and absl's "All log messages before absl::InitializeLog()"
+    through absl's pre-init logging. They come once, while the package initialises; the hook
+    hides stderr for that alone (an import error still raises, after stderr is back), and
+    removes itself. Nothing is loaded before something asks for TensorFlow, so a command that
+    never needs it (`fit config`, a bad value) stays fast.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        _remove_hook()
+        spec = importlib.util.find_spec(name)
+        if spec is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            sys.stderr.flush()
+            saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+            try:
+                load(module)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _remove_hook():
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _SilentTensorFlowLoad)]
+
+
+def _silence_tensorflow_load():
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _SilentTensorFlowLoad) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SilentTensorFlowLoad())

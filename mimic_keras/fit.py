@@ -99,8 +99,8 @@ def _worker_member(cfg):
 
 def main(argv=None):
     args = parse_args(argv)
-    console.quiet(args.verbose)  # before TensorFlow is imported
     runtime.configure()  # oneDNN on (faster here); before TensorFlow is imported
+    console.quiet(args.verbose)  # before TensorFlow is imported
     overrides = ([f"data.source={args.timit}"] if args.timit else []) + args.overrides
     if args.stage == "report" and args.preset is None and args.workdir and not os.path.exists(Layout(args.workdir).config):
         print(f"error: stage report: {args.workdir} holds no run (no config.json, no report.json): "

@@ -17,8 +17,8 @@ Example:
 ```python
 from mimic_keras import console, runtime
 
-console.quiet()
-runtime.configure()  # then import tensorflow
+runtime.configure()
+console.quiet()  # then import tensorflow
 ```
 """
 

@@ -91,3 +91,17 @@ def test_quiet_filters_only_the_known_warnings_and_keeps_an_explicit_log_level()
 
 def test_only_a_dash_m_launch_counts():
     assert not console.launched_with_dash_m()  # pytest imported us
+
+
+def test_tensorflow_s_load_notices_are_hidden_and_errors_still_show():
+    # With oneDNN on, TF 2.21 prints its notice at load whatever TF_CPP_MIN_LOG_LEVEL says.
+    code = ("import sys; from mimic_keras import console; console.quiet(); "
+            "loaded = 'tensorflow' in sys.modules; import tensorflow; "
+            "print('lazy' if not loaded else 'eager'); print('after the load', file=sys.stderr)")
+    result = _run(["-c", code], {"TF_ENABLE_ONEDNN_OPTS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "lazy"  # nothing loaded before it was asked for
+    assert not TF_NOISE.search(result.stderr), result.stderr
+    assert result.stderr.strip() == "after the load"  # stderr is back after the load
+    shown = _run(["-c", "import tensorflow"], {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert TF_NOISE.search(shown.stderr), "the notice no longer shows without quiet: this test checks nothing"

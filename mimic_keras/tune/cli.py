@@ -13,8 +13,8 @@ import sys
 from mimic_keras import console, runtime
 
 if console.launched_with_dash_m():  # `python -m mimic_keras.tune`: quiet before TensorFlow loads
-    console.quiet(verbose="--verbose" in sys.argv[1:])
     runtime.configure()
+    console.quiet(verbose="--verbose" in sys.argv[1:])
 
 from mimic_keras import config as config_lib  # noqa: E402
 from mimic_keras.tune.oracles import OBJECTIVE, TUNERS  # noqa: E402
