@@ -40,6 +40,20 @@ def write_image_dir(out_dir, sizes, seed=0):
     return manifest
 
 
+def save_tiny_teachers(root, count=2):
+    """Saves `count` tiny CIFAR convnet teachers (seeds 0, 1, ...) as `root/teacher_<i>.keras`; returns the paths."""
+    from mimic_keras.config import TeacherConfig
+    from mimic_keras.models.convnet import build_teacher
+
+    paths = []
+    for i in range(count):
+        keras.utils.set_random_seed(i)
+        teacher = build_teacher(TeacherConfig(conv_filters=(8,), dense_units=(16,)), name=f"teacher_{i}")
+        paths.append(os.path.join(str(root), f"teacher_{i}.keras"))
+        teacher.save(paths[-1])
+    return paths
+
+
 def run_serialization_test(model, inputs, tmp_path, atol=1e-6):
     """Saves `model` to .keras, reloads it, and checks the outputs match. Returns the reloaded model."""
     os.makedirs(tmp_path, exist_ok=True)

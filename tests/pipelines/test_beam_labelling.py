@@ -5,17 +5,14 @@ Skipped where apache-beam is not installed (the default lane); `.ci/run`'s Beam 
 import os
 import shutil
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from mimic_keras.config import TeacherConfig
 from mimic_keras.data import records, writer
 from mimic_keras.data.manifest import Manifest
-from mimic_keras.models.convnet import build_teacher
 from pipelines import label_with_teacher
-from tests.helpers import write_image_dir
+from tests.helpers import save_tiny_teachers, write_image_dir
 
 beam = pytest.importorskip("apache_beam")
 pytestmark = pytest.mark.beam
@@ -28,12 +25,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("beam_label")
     data = str(root / "data")
     write_image_dir(data, {"train": 40, "validation": 6, "unlabelled": 5})  # train: 2 source shards
-    paths = []
-    for i in range(2):
-        keras.utils.set_random_seed(i)
-        teacher = build_teacher(TeacherConfig(conv_filters=(8,), dense_units=(16,)), name=f"teacher_{i}")
-        paths.append(str(root / f"teacher_{i}.keras"))
-        teacher.save(paths[-1])
+    paths = save_tiny_teachers(root)
     local = str(root / "local")
     label_with_teacher.run(_options(data, paths, local))
     return root, data, paths, local

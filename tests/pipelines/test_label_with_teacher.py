@@ -12,7 +12,7 @@ from mimic_keras.export import export_image_classifier
 from mimic_keras.models.convnet import build_teacher
 from mimic_keras.teachers_io import TeacherSet, model_fingerprint
 from pipelines import label_with_teacher, labelling
-from tests.helpers import write_image_dir
+from tests.helpers import save_tiny_teachers, write_image_dir
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +20,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("label")
     data = str(root / "data")
     write_image_dir(data, {"train": 12, "validation": 4, "test": 4, "unlabelled": 5})
-    paths = []
-    for i in range(2):
-        keras.utils.set_random_seed(i)
-        teacher = build_teacher(TeacherConfig(conv_filters=(8,), dense_units=(16,)), name=f"teacher_{i}")
-        paths.append(str(root / f"teacher_{i}.keras"))
-        teacher.save(paths[-1])
+    paths = save_tiny_teachers(root)
     return root, data, paths
 
 
