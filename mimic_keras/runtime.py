@@ -67,7 +67,7 @@ def bfloat16_note(policy, has_gpu, flags=None):
     if not policy or "bfloat16" not in policy or has_gpu:
         return None
     flags = cpu_flags() if flags is None else flags
-    if flags is None or any(flag in flags for flag in NATIVE_BFLOAT16_FLAGS):
+    if flags is None or _native_bfloat16(flags):
         return None
     return (f"note: mixed_precision={policy} on a CPU without native bfloat16 ({' or '.join(NATIVE_BFLOAT16_FLAGS)} "
             "absent): it is emulated here; compare with mixed_precision=float32 (bench/precision_xla.py)")
@@ -86,5 +86,9 @@ def resolve_policy(policy, has_gpu, flags=None):
     if policy != AUTO_BFLOAT16:
         return policy
     flags = cpu_flags() if flags is None else flags
-    native = has_gpu or (flags is not None and any(flag in flags for flag in NATIVE_BFLOAT16_FLAGS))
+    native = has_gpu or (flags is not None and _native_bfloat16(flags))
     return "mixed_bfloat16" if native else "float32"
+
+
+def _native_bfloat16(flags):
+    return any(flag in flags for flag in NATIVE_BFLOAT16_FLAGS)
