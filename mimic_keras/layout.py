@@ -15,6 +15,8 @@
 import os
 from dataclasses import dataclass
 
+STUDENTS = ("mimic", "control")  # the shallow nets of a run, each in its own run folder
+
 
 @dataclass(frozen=True)
 class Layout:

@@ -16,10 +16,10 @@ import numpy as np
 from mimic_keras.checkpoints import BEST
 from mimic_keras.data import writer
 from mimic_keras.eval import figures
+from mimic_keras.layout import STUDENTS
 from mimic_keras.teachers_io import load_teacher
 from mimic_keras.training import read_history
 
-STUDENTS = ("mimic", "control")
 
 
 def _row(name, columns, history, checkpoint):

@@ -6,6 +6,8 @@ exports. It takes paths from a `Layout` and holds no other state than its config
 itself (strategy scope, compile, crash-safe fit) is shared: `mimic_keras.tasks.training`.
 """
 
+from mimic_keras.layout import STUDENTS
+
 
 class Task:
     """Base class; one subclass per dataset (`cifar10`, `timit`, `images`).
@@ -103,7 +105,7 @@ class Task:
     def model_paths(self, layout):
         """Model name → model path of every model the report scores: teachers, mimic, control."""
         paths = {f"teacher_{i}": path for i, path in enumerate(self.teacher_paths(layout))}
-        paths.update((role, layout.model(role)) for role in ("mimic", "control"))
+        paths.update((role, layout.model(role)) for role in STUDENTS)
         return paths
 
 
