@@ -149,7 +149,7 @@ def keras_worker(mimic, opts, steps):
     import keras
     import tensorflow as tf
 
-    from mimic_keras import optimizers, training
+    from mimic_keras import optimizers
     from mimic_keras.models.mimics import build_mimic
     from mimic_keras.tasks.training import compile_distiller
 
@@ -241,6 +241,56 @@ def gemm_worker(opts, n=2048, reps=8, rounds=5):
     return {"flops": max(rates), "detail": f"oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}"}
 
 
+def step_gemm_worker(mimic, opts, rounds=20):
+    """The step's own convolution and matmuls alone, forward and backward, in one graph.
+
+    What the step would cost if everything but its GEMMs were free: the ceiling at these
+    shapes (thin matrices run below the 2048² rate), with the faster of oneDNN off and on.
+    """
+    if opts.get("onednn") is not None:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = opts["onednn"]
+    import numpy as np
+    import tensorflow as tf
+
+    shape, filters, kernel, bottleneck, hidden, classes, batch, _ = MIMICS[mimic]
+    rng = np.random.default_rng(0)
+
+    def tensor(*dims):
+        return tf.constant(rng.normal(size=dims).astype(np.float32))
+
+    x = tensor(batch, *shape)
+    conv_w = tensor(kernel, kernel, shape[-1], filters) if filters else None
+    features = (shape[0] // 2) * (shape[1] // 2) * filters if filters else shape[0]
+    dims = (features, bottleneck, hidden, classes)
+    weights = [tensor(a, b) for a, b in zip(dims, dims[1:])]
+    activations = [tensor(batch, d) for d in dims]  # stand-ins of the same shapes
+    grads = [tensor(batch, d) for d in dims[1:]]
+    conv_out = tensor(batch, shape[0], shape[1], filters) if filters else None
+
+    @tf.function
+    def gemms():
+        total = 0.0
+        if filters:
+            total += tf.reduce_sum(tf.nn.conv2d(x, conv_w, 1, "SAME"))
+            total += tf.reduce_sum(tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=tf.shape(conv_w), out_backprop=conv_out, strides=[1, 1, 1, 1], padding="SAME"))
+        for i, w in enumerate(weights):
+            total += tf.reduce_sum(activations[i] @ w)  # forward
+            total += tf.reduce_sum(tf.matmul(activations[i], grads[i], transpose_a=True))  # weight gradient
+            if i or filters:  # input gradient (none for the raw input of the MLP)
+                total += tf.reduce_sum(tf.matmul(grads[i], w, transpose_b=True))
+        return total
+
+    gemms().numpy()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        gemms().numpy()
+        times.append(time.perf_counter() - start)
+    return {"wall_s": statistics.median(times),
+            "detail": f"oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}"}
+
+
 def worker_main(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import warnings
@@ -248,6 +298,8 @@ def worker_main(args):
     warnings.filterwarnings("ignore")
     if args.worker == "gemm":
         result = gemm_worker({"onednn": args.onednn})
+    elif args.worker == "step-gemms":
+        result = step_gemm_worker(args.mimic, {"onednn": args.onednn})
     else:
         _, opts = CASES[args.worker]
         if opts["stack"] == "torch":
@@ -310,12 +362,16 @@ def main(argv=None):
                                                      else ""), flush=True)
 
     ceiling_runs, results = [], {(m, c): [] for m in args.mimics for c in cases}
+    step_gemms = {m: [] for m in args.mimics}
     details = {}
     for round_ in range(rounds):
         for onednn in ("0", "1"):
-            ceiling_runs.append(_run(sys.executable, ["--worker", "gemm", "--onednn", onednn]).get("flops", 0.0))
+            ceiling_runs.append((onednn, _run(sys.executable, ["--worker", "gemm", "--onednn", onednn]).get("flops", 0.0)))
         for mimic in args.mimics:
             steps = max(4, MIMICS[mimic][7] // (2 if args.quick else 1))
+            for onednn in ("0", "1"):
+                result = _run(sys.executable, ["--worker", "step-gemms", "--mimic", mimic, "--onednn", onednn])
+                step_gemms[mimic].append(result.get("wall_s", float("inf")))
             for case in cases:
                 runner, _ = CASES[case]
                 result = _run(pythons[runner], ["--worker", case, "--mimic", mimic, "--steps", str(steps)])
@@ -323,17 +379,23 @@ def main(argv=None):
                 details[(mimic, case)] = result.get("detail", result.get("error"))
                 rate = f"{MIMICS[mimic][6] / result['wall_s']:.1f} samples/s" if "wall_s" in result else result["error"]
                 print(f"  round {round_ + 1}/{rounds} {mimic} {case}: {rate}", file=sys.stderr, flush=True)
-    ceiling = max(ceiling_runs)
+    ceiling = max(flops for _, flops in ceiling_runs)
+    by_library = {name: max(f for o, f in ceiling_runs if o == onednn) for name, onednn in (("Eigen", "0"), ("oneDNN", "1"))}
     print(f"float32 GEMM ceiling (2048² tf.matmul, best of {len(ceiling_runs)} runs, oneDNN off and on): "
-          f"{ceiling / 1e9:.1f} GFLOP/s", flush=True)
+          f"{ceiling / 1e9:.1f} GFLOP/s (" + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in by_library.items()) + ")",
+          flush=True)
     for mimic in args.mimics:
         shape, filters, kernel, bottleneck, hidden, classes, batch, _ = MIMICS[mimic]
         head = f"uint8 32×32×3 → conv {filters} {kernel}×{kernel} → pool" if filters else f"{shape[0]}"
         flops = step_flops(mimic)
+        gemm_rate = batch / min(step_gemms[mimic])
         print(f"\n{mimic}: {head} → k {bottleneck} → H {hidden} → {classes}, batch {batch}; "
               f"{flops / 1e6:.0f} MFLOP per training example")
+        print(f"  the step's GEMMs alone (its convolution and matmuls, forward and backward, best of "
+              f"{len(step_gemms[mimic])} runs, oneDNN off and on): {gemm_rate:.1f} samples/s, "
+              f"{gemm_rate * flops / ceiling:.1%} of the ceiling")
         print(f"  {'case':18s} {'samples/s':>10} {'vs keras':>9} {'step ms':>9} {'CPU ms/step':>12} {'CPU vs keras':>13} "
-              f"{'of ceiling':>11}   samples/s per round; what ran")
+              f"{'of ceiling':>11} {'of GEMMs':>9}   samples/s per round; what ran")
         base = None
         for case in cases:
             runs = [r for r in results[(mimic, case)] if "wall_s" in r]
@@ -349,7 +411,7 @@ def main(argv=None):
             cvs = f"{cpu / base[1]:12.2f}x" if base else f"{'':>13}"
             per_round = ", ".join(f"{batch / r['wall_s']:.0f}" for r in runs)
             print(f"  {case:18s} {rate:10.1f} {vs} {wall * 1e3:9.1f} {cpu * 1e3:12.1f} {cvs} "
-                  f"{rate * flops / ceiling:10.1%}   {per_round}; {details[(mimic, case)]}")
+                  f"{rate * flops / ceiling:10.1%} {rate / gemm_rate:8.1%}   {per_round}; {details[(mimic, case)]}")
     print(f"\n(median over rounds of each run's median step; 'vs keras': samples/s ratio, >1 faster; "
           f"'CPU vs keras': CPU time per step ratio, <1 cheaper; load average {os.getloadavg()[0]:.1f} at the end; "
           f"wall {time.perf_counter() - started:.0f} s)")
