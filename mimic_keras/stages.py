@@ -108,6 +108,14 @@ def _teacher_outputs(cfg, layout):
     return made + [f for path in cfg.teacher.path for f in _files(os.path.abspath(path))]
 
 
+def _mimic_outputs(cfg, layout):
+    # Besides its model, the files it reads from outside the run (as with the teacher stage's
+    # given teachers): a grown transfer set that changes makes the mimic, and what follows, stale.
+    from mimic_keras.tasks import get_task
+
+    return [layout.model("mimic"), *get_task(cfg).mimic_sources(layout)]
+
+
 def _manifest(folder):
     return lambda cfg, layout: [os.path.join(getattr(layout, folder), "manifest.json")]
 
@@ -128,7 +136,7 @@ STAGES = {
         Stage("prepare", _prepare, (), _manifest("data")),
         Stage("teacher", _teacher, ("prepare",), _teacher_outputs),
         Stage("label", _label, ("prepare", "teacher"), _manifest("transfer")),
-        Stage("mimic", _mimic, ("label",), lambda cfg, lay: [lay.model("mimic")]),
+        Stage("mimic", _mimic, ("label",), _mimic_outputs),
         Stage("control", _control, _control_after, lambda cfg, lay: [lay.model("control")]),
         Stage("evaluate", _evaluate, ("teacher", "label", "mimic", "control"), lambda cfg, lay: [lay.report_json]),
         Stage("export", _export, ("mimic", "teacher", "evaluate"), _export_outputs, version=2),

@@ -1,4 +1,4 @@
-"""What image datasets share: a transfer set of the training images, augmented views and mixup images.
+"""What image datasets share: a transfer set of the training images, augmented views, mixup and grown images.
 
 `ImageTransferData` is the data section both image datasets extend (`cifar10.py`,
 `images.py`); a new option of the image transfer set is declared here, once.
@@ -22,6 +22,8 @@ class ImageTransferData(DataConfig):
     mixup_alpha: float = opt(1.0, "mixup weight λ ~ Beta(α, α)", above=0.0, stages=("label",))
     transfer_views: Optional[int] = opt(None, "train the mimic on the originals + first N views (none: all)",
                                         min=0, stages=("mimic",))
+    extra_transfer: Optional[str] = opt(None, "a folder of teacher-labelled records the mimic also trains on "
+                                        "(python -m mimic_keras.grow --out)", stages=("mimic",))
 
 
 def check(cfg):

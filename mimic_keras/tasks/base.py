@@ -17,6 +17,13 @@ class Task:
     """
 
     name = None
+    # What `mimic_keras.grow` needs to synthesise transfer examples by gradient ascent on the
+    # inputs: their valid range and the step their stored values are multiples of (1 for uint8
+    # pixels; None: continuous). A task without `input_range` cannot grow its transfer set and
+    # says why in `cannot_grow`.
+    input_range = None
+    input_step = None
+    cannot_grow = "its task does not give single transfer examples to synthesise from (Task.grow_source)"
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -53,6 +60,20 @@ class Task:
     def transfer_examples(self, layout):
         """Examples per epoch of the mimic's transfer set, as the run's data options select them."""
         raise self._missing("transfer_examples")
+
+    def mimic_sources(self, layout):
+        """Files from outside the run that the mimic stage reads (extra transfer records): their
+        digests join the stage's stamp, so a changed one makes the mimic stale."""
+        return []
+
+    def grow_source(self, layout):
+        """The transfer set's training records as a dataset of dicts: `inputs` (one model input),
+        `label`, `id`, `view` and the teachers' `logits`, in file order."""
+        raise ValueError(f"dataset {self.cfg.data.dataset!r}: cannot grow its transfer set: {self.cannot_grow}")
+
+    def grow_record(self, inputs, label, example_id, logits, view):
+        """One synthesised input (already quantised) as a record of the transfer set's format (bytes)."""
+        raise ValueError(f"dataset {self.cfg.data.dataset!r}: cannot grow its transfer set: {self.cannot_grow}")
 
     def install_teachers(self, layout):
         """Puts teachers the config names (already trained) at `teacher_paths(layout)`; False: train them."""

@@ -1,6 +1,9 @@
 """CIFAR-10 as a `Task`: image TFRecords, convnet teachers, conv + bottleneck mimics."""
 
+import os
+
 from mimic_keras.data import cifar10, writer
+from mimic_keras.data.manifest import MANIFEST, Manifest
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models.mimics import build_mimic
 from mimic_keras.models.convnet import build_teacher
@@ -12,6 +15,8 @@ REPRESENTATIVE = 300  # transfer-set inputs the int8 LiteRT variant is calibrate
 
 class Cifar10Task(Task):
     name = "cifar10"
+    input_range = (0.0, 255.0)  # uint8 pixels: the models scale them themselves
+    input_step = 1.0
 
     def prepare_options(self, layout):
         from pipelines import cifar10_to_tfrecord
@@ -49,6 +54,8 @@ class Cifar10Task(Task):
         ds = cifar10.load_split(layout.transfer, "train", num_classes=n, max_view=max_view, mixup_views=mixup_views)
         if "unlabelled" in manifest["splits"]:
             ds = ds.concatenate(cifar10.load_split(layout.transfer, "unlabelled", num_classes=n))
+        if self.cfg.data.extra_transfer:
+            ds = ds.concatenate(cifar10.load_split(self._extra_transfer(layout), "train", num_classes=n))
         count = self.transfer_examples(layout)
         train = cifar10.input_pipeline(
             ds, train_cfg.batch_size, training=True, target="distill", seed=train_cfg.seed,
@@ -64,7 +71,41 @@ class Cifar10Task(Task):
         """Examples per epoch of the mimic's transfer set (the views and mixup images it keeps)."""
         splits = writer.read_manifest(layout.transfer)["splits"]
         count = _transfer_views(self.cfg.data, splits["train"])[2]
-        return count + (splits["unlabelled"]["count"] if "unlabelled" in splits else 0)
+        count += splits["unlabelled"]["count"] if "unlabelled" in splits else 0
+        if self.cfg.data.extra_transfer:
+            count += writer.read_manifest(self._extra_transfer(layout))["splits"]["train"]["count"]
+        return count
+
+    def mimic_sources(self, layout):
+        """The manifest of `data.extra_transfer` (it lists its shards' sha256s), when set."""
+        extra = self.cfg.data.extra_transfer
+        return [os.path.join(os.path.abspath(extra), MANIFEST)] if extra else []
+
+    def _extra_transfer(self, layout):
+        """`data.extra_transfer`, checked: a `train` split labelled by the teachers of the run's transfer set."""
+        extra = self.cfg.data.extra_transfer
+        manifest, ours = Manifest.read(extra), Manifest.read(layout.transfer)
+        if "train" not in manifest.splits or manifest.num_classes != self.cfg.num_classes:
+            raise ValueError(f"data.extra_transfer={extra}: needs a train split of {self.cfg.num_classes} logits "
+                             f"per example (has {sorted(manifest.splits)}, {manifest.num_classes} logits)")
+        if manifest.teacher is None or sorted(manifest.teacher.sha256) != sorted(ours.teacher.sha256):
+            raise ValueError(f"data.extra_transfer={extra} was labelled by other teachers than {layout.transfer}")
+        return extra
+
+    def grow_source(self, layout):
+        """The transfer set's training records, the image under `inputs`."""
+        ds = cifar10.load_split(layout.transfer, "train", num_classes=self.cfg.num_classes)
+        return ds.map(lambda ex: {"inputs": ex["image"], **{k: v for k, v in ex.items() if k != "image"}})
+
+    def grow_record(self, inputs, label, example_id, logits, view):
+        """A labelled image record, the image as PNG (lossless: the quantised pixels are kept)."""
+        import numpy as np
+        import tensorflow as tf
+
+        from mimic_keras.data import records
+
+        png = tf.io.encode_png(np.asarray(inputs, np.uint8)).numpy()
+        return records.image_example(png, int(label), example_id, logits=logits, view=int(view))
 
     def build_teacher(self, index):
         return build_teacher(self.cfg.teacher, self.cfg.num_classes, name=f"teacher_{index}")

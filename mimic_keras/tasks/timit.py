@@ -21,6 +21,9 @@ from mimic_keras.tasks.base import Task, runner_options
 
 class TimitTask(Task):
     name = "timit"
+    cannot_grow = ("its transfer records are whole utterances, and each frame's input is a context window "
+                   "it shares with its neighbours: a window changed on its own fits no utterance "
+                   "(growing works on image runs)")
 
     def prepare_options(self, layout):
         from pipelines import timit_to_tfrecord
