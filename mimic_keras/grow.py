@@ -188,11 +188,15 @@ def ascend(teachers, mimic, inputs, steps, step_size, epsilon, input_range, inpu
         with tf.GradientTape() as tape:
             tape.watch(x)
             total = tf.reduce_sum(gap(x))
-        grad = tape.gradient(total, x)
-        if grad is None:
-            raise ValueError("the teacher or the mimic gives no gradient with respect to its input "
-                             "(does it cast its input to integers?)")
-        return tf.clip_by_value(x + step_size * tf.sign(grad), lower, upper)
+        return tf.clip_by_value(x + step_size * tf.sign(tape.gradient(total, x)), lower, upper)
+
+    probe = tf.constant(np.asarray(inputs[:1], np.float32))
+    for net in (*nets, student):
+        with tf.GradientTape() as tape:
+            tape.watch(probe)
+            total = tf.reduce_sum(tf.cast(net(probe, training=False), tf.float32))
+        if tape.gradient(total, probe) is None:
+            raise ValueError(f"{net.name} gives no gradient with respect to its input (does it cast it to integers?)")
 
     out = []
     for start in range(0, len(inputs), batch_size):

@@ -204,3 +204,14 @@ def test_extra_transfer_from_other_teachers_is_refused(run, grown, tmp_path):
     with pytest.raises(ValueError, match="labelled by other teachers"):
         task.transfer_examples(run)
     assert model_fingerprint(run.model("teacher_0")) in writer.read_manifest(run.transfer)["teacher"]["sha256"]
+
+
+def test_ascent_refuses_a_model_without_a_gradient_to_its_input():
+    from mimic_keras.models.adapters import CastTo
+
+    inputs = keras.Input((8, 8, 1), dtype="uint8")
+    flat = lambda cast: keras.layers.Dense(3)(keras.layers.Flatten()(CastTo(cast)(inputs)))  # noqa: E731
+    mimic, teacher = keras.Model(inputs, flat("float32")), keras.Model(inputs, flat("uint8"), name="rounding")
+    sources = np.zeros((2, 8, 8, 1), np.float32)
+    with pytest.raises(ValueError, match="rounding gives no gradient with respect to its input"):
+        grow_lib.ascend([teacher], mimic, sources, 1, 1.0, 2.0, (0.0, 255.0), 1.0)
