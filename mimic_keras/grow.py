@@ -17,7 +17,7 @@ finished image run (its teacher(s), labelled transfer set and mimic) and:
    set plus the synthesised inputs labelled with their source's class (adversarial training;
    the teacher's own logits would teach it nothing), and, as the control for the extra epochs,
    a copy for E epochs on the training set alone; scores both and the original on the test
-   split (`Task.student_scores`). The run's teacher is never touched.
+   split (`Task.student_scores`; `mimic_keras.finetune`). The run's teacher is never touched.
 
     python -m mimic_keras.grow --workdir runs/cifar10-cpu --out runs/cifar10-cpu-grow/round_1 \\
         --pool 20000 --per-round 5000 --finetune-teacher 2
@@ -39,7 +39,7 @@ from typing import Optional
 
 import numpy as np
 
-from mimic_keras import console, jobs
+from mimic_keras import console, finetune, jobs
 from mimic_keras.jobs import option
 
 SUMMARY = "grow.json"
@@ -286,7 +286,8 @@ def run(options):
     with jobs.atomic_output(options.out, force=options.force) as build:
         shards = writer.write_shards(build, "train", records, max(1, round(len(grown) / 10_000)))
         if options.finetune_teacher:
-            summary["finetune"] = finetune(task, layout, stored, picked["label"], options, build)
+            summary["finetune"] = finetune.compare(task, layout, stored, picked["label"], build, options.finetune_teacher,
+                                                   options.finetune_lr, options.seed)
         summary["seconds"] = round(time.time() - started, 1)
         writer.write_json_atomic(os.path.join(build, SUMMARY), summary)
         Manifest(
@@ -297,61 +298,6 @@ def run(options):
             extra={k: transfer.extra[k] for k in ("classes", "image_shape") if k in transfer.extra},
         ).write(build)
     return summary
-
-
-def finetune(task, layout, inputs, labels, options, out):
-    """Fine-tunes copies of teacher_0 with and without the grown `inputs` (their source `labels`); scores all three.
-
-    Returns:
-        {"epochs", "learning_rate", "examples", "original", "control", "grown"}: the last three
-        are `task.student_scores` rows (test accuracy and its interval, agreement with the
-        run's teacher logits, ...) of teacher_0, the copy fine-tuned on its training set alone
-        and the copy fine-tuned on it plus the grown inputs; models in `out/teacher_0_<name>/`.
-    """
-    import keras
-
-    from mimic_keras.teachers_io import load_teacher
-
-    cfg = task.cfg.teacher_train
-    learning_rate = options.finetune_lr or cfg.learning_rate / 10
-    train_cfg = dataclasses.replace(cfg, epochs=options.finetune_teacher, learning_rate=learning_rate,
-                                    seed=options.seed, save_epochs=())
-    path = task.teacher_paths(layout)[0]
-    labelled = np.asarray(labels) >= 0  # sources without a class (mixup, unlabelled) teach nothing here
-    rows = {"original": task.student_scores(load_teacher(path), layout, "teacher_0")}
-    for name, extra in (("control", None), ("grown", (inputs[labelled], np.asarray(labels)[labelled]))):
-        keras.utils.set_random_seed(options.seed)
-        model = load_teacher(path)
-        if not model.trainable_weights:
-            raise ValueError(f"{path}: teacher_0 has no trainable weights (a SavedModel?): it cannot be fine-tuned")
-        run_dir = os.path.join(out, f"teacher_0_{name}")
-        _fit(task, layout, model, train_cfg, extra, run_dir)
-        rows[name] = task.student_scores(model, layout, f"teacher_0_{name}")
-        print(f"teacher_0 fine-tuned {options.finetune_teacher} epochs ({name}): test accuracy "
-              f"{rows[name]['test_accuracy']:.2%} (original {rows['original']['test_accuracy']:.2%})", flush=True)
-    return {"epochs": options.finetune_teacher, "learning_rate": learning_rate, "examples": int(labelled.sum()),
-            **rows}
-
-
-def _fit(task, layout, model, train_cfg, extra, run_dir):
-    """Trains `model` on the task's labelled training set, the `extra` (inputs, labels) spread through each epoch."""
-    import keras
-    import tensorflow as tf
-
-    from mimic_keras import losses, training
-
-    train, val, count = task.label_datasets(layout, train_cfg)
-    if extra is not None and len(extra[0]):
-        share = len(extra[0]) / (count + len(extra[0]))
-        grown = tf.data.Dataset.from_tensor_slices(extra).shuffle(len(extra[0]), seed=train_cfg.seed).repeat()
-        train = tf.data.Dataset.sample_from_datasets(
-            [train.unbatch(), grown], weights=[1 - share, share], seed=train_cfg.seed, stop_on_empty_dataset=True,
-        ).batch(train_cfg.batch_size)
-        count += len(extra[0])
-    model.compile(optimizer=training.make_optimizer(train_cfg, training.steps_for(count, train_cfg.batch_size)),
-                  loss=losses.label_loss(train_cfg.label_smoothing),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    return training.fit_run(model, train, val, train_cfg, run_dir, f"fine-tune {os.path.basename(run_dir)}")
 
 
 def grow(workdir, out, **kwargs):
