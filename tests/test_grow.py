@@ -215,3 +215,12 @@ def test_ascent_refuses_a_model_without_a_gradient_to_its_input():
     sources = np.zeros((2, 8, 8, 1), np.float32)
     with pytest.raises(ValueError, match="rounding gives no gradient with respect to its input"):
         grow_lib.ascend([teacher], mimic, sources, 1, 1.0, 2.0, (0.0, 255.0), 1.0)
+
+
+def test_the_extra_examples_are_spread_through_the_epoch_each_once():
+    from mimic_keras.tasks.cifar10 import _spread
+
+    base, extra = tf.data.Dataset.range(90), tf.data.Dataset.range(100, 110)
+    order = list(_spread(base, extra, 10, 100, seed=0).as_numpy_iterator())
+    assert sorted(order) == [*range(90), *range(100, 110)]
+    assert any(x >= 100 for x in order[:50]) and order == list(_spread(base, extra, 10, 100, seed=0).as_numpy_iterator())

@@ -54,9 +54,11 @@ class Cifar10Task(Task):
         ds = cifar10.load_split(layout.transfer, "train", num_classes=n, max_view=max_view, mixup_views=mixup_views)
         if "unlabelled" in manifest["splits"]:
             ds = ds.concatenate(cifar10.load_split(layout.transfer, "unlabelled", num_classes=n))
-        if self.cfg.data.extra_transfer:
-            ds = ds.concatenate(cifar10.load_split(self._extra_transfer(layout), "train", num_classes=n))
         count = self.transfer_examples(layout)
+        if self.cfg.data.extra_transfer:
+            extra = self._extra_transfer(layout)
+            ds = _spread(ds, cifar10.load_split(extra, "train", num_classes=n),
+                         writer.read_manifest(extra)["splits"]["train"]["count"], count, train_cfg.seed)
         train = cifar10.input_pipeline(
             ds, train_cfg.batch_size, training=True, target="distill", seed=train_cfg.seed,
             shuffle_buffer=min(count, 50_000),
@@ -153,6 +155,15 @@ class Cifar10Task(Task):
         return {"test_accuracy": float(np.mean(logits.argmax(-1) == test["label"]))}
 
 
+
+
+def _spread(ds, extra, extra_count, count, seed):
+    """`ds` and `extra` (`extra_count` of `count` examples) drawn at random in proportion, each example once:
+    the extra examples spread through the epoch, where appended they would fill only its last shuffle buffer."""
+    import tensorflow as tf
+
+    share = extra_count / count
+    return tf.data.Dataset.sample_from_datasets([ds, extra], weights=[1 - share, share], seed=seed)
 
 
 def _transfer_views(data, train_split):
