@@ -224,3 +224,10 @@ def test_the_extra_examples_are_spread_through_the_epoch_each_once():
     order = list(_spread(base, extra, 10, 100, seed=0).as_numpy_iterator())
     assert sorted(order) == [*range(90), *range(100, 110)]
     assert any(x >= 100 for x in order[:50]) and order == list(_spread(base, extra, 10, 100, seed=0).as_numpy_iterator())
+
+
+def test_extra_transfer_is_a_field_of_image_runs_only():
+    images = config_lib.apply_overrides(config_lib.get_preset("images"), ["data.extra_transfer=grown"])
+    assert images.data.extra_transfer == "grown" and get_task(images).input_range == (0.0, 255.0)
+    with pytest.raises(config_lib.ConfigError, match="extra_transfer"):
+        config_lib.apply_overrides(config_lib.get_preset("timit-quick"), ["data.extra_transfer=grown"])
