@@ -237,6 +237,7 @@ def run(options):
     """
     import keras
 
+    from mimic_keras import stages
     from mimic_keras.data import writer
     from mimic_keras.data.manifest import Manifest, Shard, Source, Split
     from mimic_keras.tasks.training import check_transfer_set
@@ -252,6 +253,9 @@ def run(options):
         with open(os.path.join(options.out, SUMMARY)) as f:
             return json.load(f)
     started = time.time()
+    status = stages.check("mimic", task.cfg, layout)
+    if not status.up_to_date:  # still usable (a mimic trained by hand), but the summary says so
+        print(f"note: {options.workdir}: its mimic stage is not up to date ({status.reason})", flush=True)
     teachers = TeacherSet(task.teacher_paths(layout))
     mimic = keras.saving.load_model(layout.model("mimic"), compile=False)
     picked, scored, pool_mean = select(task, layout, mimic, options.per_round, options.pool, options.seed,
@@ -270,7 +274,7 @@ def run(options):
         "mimic": os.path.abspath(layout.model("mimic")), "teachers": teachers.paths,
         "options": {k: v for k, v in dataclasses.asdict(options).items() if k != "force"},
         "seed": options.seed, "transfer_examples": int(transfer.splits["train"].count), "scored": scored,
-        "grown": len(grown),
+        "grown": len(grown), "mimic_up_to_date": status.up_to_date,
         "disagreement": {"scored_mean": pool_mean, "before": float(picked["score"].mean()),
                          "after": float(after.mean()), "after_median": float(np.median(after)),
                          "increased": float(np.mean(after > picked["score"]))},

@@ -123,6 +123,7 @@ def test_summary_json(run, grown):
         assert json.load(f) == summary
     assert (summary["grown"], summary["scored"], summary["transfer_examples"]) == (PER_ROUND, POOL, N_TRAIN)
     assert summary["source_run"] == os.path.abspath(run.workdir) and summary["seed"] == 3
+    assert summary["mimic_up_to_date"] is True
     assert summary["options"]["epsilon"] == EPSILON and summary["options"]["steps"] == 5
     assert 0 < summary["max_abs_change"] <= EPSILON
 
