@@ -232,3 +232,12 @@ def test_extra_transfer_is_a_field_of_image_runs_only():
     assert images.data.extra_transfer == "grown" and get_task(images).input_range == (0.0, 255.0)
     with pytest.raises(config_lib.ConfigError, match="extra_transfer"):
         config_lib.apply_overrides(config_lib.get_preset("timit-quick"), ["data.extra_transfer=grown"])
+
+
+def test_cli_grows_a_run(run, tmp_path, capsys):
+    out = str(tmp_path / "round")
+    args = ["--workdir", run.workdir, "--out", out, "--per-round", "2", "--pool", "4", "--steps", "1"]
+    assert grow_lib.main(args) == 0
+    assert "disagreement of the 2 picked" in capsys.readouterr().out
+    assert writer.read_manifest(out)["splits"]["train"]["count"] == 2
+    assert "grow.json" in os.listdir(out)
