@@ -30,6 +30,8 @@ def _row(name, columns, history, checkpoint):
         if history.get(monitor):
             pick = np.nanargmin if mode == "min" else np.nanargmax
             row["best_epoch"] = int(history["epoch"][int(pick(history[monitor]))])
+        if (history.get("early_stop") or {}).get("stopped_epoch"):  # `patience`: it ran fewer than its epochs
+            row["stopped_early"] = True
     return row
 
 
