@@ -35,7 +35,8 @@ class TrainConfig:
                                   "(none: train all epochs; refused with checkpoint=last); the learning-rate "
                                   "schedule still spans all epochs", min=1)
     seed: int = opt(0, "random seed", min=0)
-    label_smoothing: float = opt(0.0, "label smoothing (training on labels)", min=0.0, max=0.99)
+    label_smoothing: float = opt(0.0, "label smoothing of the loss on labels (mimic: its label term, weighted "
+                                 "1 - distill.alpha, or all of distill.loss=ce)", min=0.0, max=0.99)
     save_epochs: tuple[int, ...] = opt((), "also keep the model after these epochs (epoch_<n>.keras)", min=1)
 
 

@@ -98,3 +98,11 @@ def test_a_run_that_stopped_early_says_so_in_its_row(tmp_path):
     rows = {r["model"]: r for r in report["models"]}
     assert rows["control"]["stopped_early"] and rows["control"]["best_epoch"] == 2
     assert "stopped_early" not in rows["mimic"]
+
+
+def test_the_mimics_objective_names_its_label_smoothing_when_it_has_a_label_term():
+    cfg = config_lib.get_preset("cifar10-quick")
+    cfg.mimic_train.label_smoothing = 0.1
+    assert report_lib.objectives(cfg)["mimic"] == "L2 on teacher logits"  # alpha = 1: no label term to smooth
+    cfg.distill.alpha = 0.5
+    assert report_lib.objectives(cfg)["mimic"] == "0.5 × L2 on teacher logits + 0.5 × label CE, label smoothing 0.1"
