@@ -219,3 +219,12 @@ def test_deterministic_runs_give_identical_models(tiny_run, tmp_path):
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_between_lists_what_a_change_must_redo_to_reach_a_stage():
+    cfg = config_lib.get_preset("cifar10-quick")
+    assert stages.between("teacher", "mimic", cfg) == ["teacher", "label", "mimic"]
+    assert stages.between("mimic", "mimic", cfg) == ["mimic"]
+    assert stages.between("teacher", "control", cfg) == []  # the label-trained control needs no teacher
+    transfer = config_lib.apply_overrides(cfg, ["control_train.data=transfer", "control_train.augment=false"])
+    assert stages.between("teacher", "control", transfer) == ["teacher", "label", "control"]
