@@ -12,8 +12,8 @@ A run lives in a folder:
 Crash safety: a run killed at any instant (SIGKILL, preemption, power) and started again
 with the same command resumes from its last checkpoint (end of the last finished epoch, or
 every `backup_every` steps) and ends with the same number of epochs (with `patience`, at the
-epoch an uninterrupted run stops at: `mimic_keras.early_stop` counts from `log.csv`). A backup written by a
-run with another training config or model shape is discarded, not resumed. Under
+epoch an uninterrupted run stops at: `mimic_keras.early_stop` counts from `log.csv`). A backup
+written by a run with another training config or model shape is discarded, not resumed. Under
 multi-worker training, workers other than the chief write into `run_dir/worker_<i>/`.
 """
 
@@ -110,6 +110,8 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     run_dir = worker_run_dir(run_dir, model.distribute_strategy)
     os.makedirs(run_dir, exist_ok=True)
     csv_path = os.path.join(run_dir, "log.csv")
+    # Patience without validation is refused before the backup is touched.
+    stopper = _early_stop(cfg, val_ds, csv_path) if cfg.patience is not None else None
     backup = prepare_backup(run_dir, run_stamp(cfg, model), stage)
     # The CSV row of an epoch is written before its backup: a crash between the two repeats
     # that epoch, and the log keeps the rerun's row (see _read_csv_log).
@@ -121,11 +123,11 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     if cfg.save_epochs:
         callbacks.append(EpochSnapshots(save_model or model, run_dir, cfg.save_epochs))
     epochs = cfg.epochs
-    if cfg.patience is not None:
-        callbacks.append(_early_stop(cfg, val_ds, csv_path))
+    if stopper is not None:
+        callbacks.append(stopper)
         epochs = _epochs_left(cfg, backup, csv_path)
     if cfg.checkpoint in BEST and val_ds is not None:
-        # Train all epochs, then return to the weights of the best validation epoch.
+        # Train all epochs (or until `patience` stops), then return to the weights of the best validation epoch.
         monitor, mode = BEST[cfg.checkpoint]
         callbacks.append(BestCheckpoint(os.path.join(backup, "best.weights.h5"), monitor, mode))
     elif cfg.checkpoint != "last" and cfg.checkpoint not in BEST:
