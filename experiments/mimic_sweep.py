@@ -21,7 +21,10 @@ A rerun retrains nothing (each variant's stages are up to date) and rewrites the
 Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
 with the base run's config plus the overrides. `--stage control` trains the label-trained
-control instead; `--teachers NAME=T1.keras[,T2.keras]` gives variant NAME its own transfer
+control instead; `--stage teacher` trains the variant's own teachers, then, as the stage graph
+says, labels its transfer set with them and trains the mimic on it (`fit teacher`, `fit label`,
+`fit mimic`; the row is the mimic's, the teachers' scores are in its `teachers` and a second
+table); `--teachers NAME=T1.keras[,T2.keras]` gives variant NAME its own transfer
 set, labelled by those teachers (`fit label`, then `fit mimic`), e.g. to compare ensembles or teacher
 checkpoints. Results (parameters, epochs, wall time, test
 accuracy, validation L2 to the teacher, agreement; for TIMIT, state frame accuracy and PER on
@@ -39,7 +42,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sweep_spec import load_sweep, variants  # noqa: E402  (load_sweep: part of this script's API)
+from sweep_spec import STAGES, load_sweep, variants  # noqa: E402  (load_sweep: part of this script's API)
 
 
 def _scalars(log_dir, tag):
@@ -97,21 +100,50 @@ def _record_teachers(base, workdir, overrides):
     stages.record("teacher", cfg, Layout(workdir))
 
 
+def _config(base, overrides):
+    """The base run's config with `overrides` (checked); the default config without a base run (`--list`)."""
+    from mimic_keras import config as config_lib
+
+    path = base and os.path.join(base, "config.json")
+    if not path or not os.path.exists(path):
+        return config_lib.ExperimentConfig()
+    return config_lib.apply_overrides(config_lib.get_preset(path), overrides)
+
+
+def _student(stage):
+    """The student a variant's row scores: the mimic of a teacher sweep (trained on its teachers' labels)."""
+    return "mimic" if stage == "teacher" else stage
+
+
+def _variant_stages(stage, teachers, cfg):
+    """The `fit` stages a variant runs, in order: its stage, or from new teachers (trained or given) to the mimic."""
+    from mimic_keras import stages
+
+    if stage == "teacher":
+        return stages.between("teacher", "mimic", cfg)  # teacher, label, mimic
+    return ["label", stage] if teachers else [stage]
+
+
 def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=None):
     """Trains one variant in `<base>-<name>-<variant>` and returns its table row.
 
     With `teachers` (model files), the variant's transfer set is labelled anew by them (an
-    ensemble when several) instead of being the base run's.
+    ensemble when several) instead of being the base run's. With `stage="teacher"` the variant
+    trains its own teachers, labels its transfer set with them and trains the mimic on it (the
+    stages between teacher and mimic); its row is the mimic's, with the teachers' own scores
+    under `teachers`.
     """
     workdir = f"{base.rstrip('/')}-{name}-{variant}"
     os.makedirs(workdir, exist_ok=True)
     _link(os.path.join(base, "data"), os.path.join(workdir, "data"))
-    stages = [stage]
     if teachers:
+        overrides = [f"teacher.num_teachers={len(teachers)}", *overrides]
+    stages = _variant_stages(stage, teachers, _config(base, [*common, *overrides]))
+    if stage == "teacher":
+        _stage_records(base, workdir, ["prepare"])
+    elif teachers:
         for i, path in enumerate(teachers):
             _link(path, os.path.join(workdir, "teacher", f"teacher_{i}", "model.keras"))
-        overrides = [f"teacher.num_teachers={len(teachers)}", *overrides]
-        stages = ["label", stage]
         _stage_records(base, workdir, ["prepare"])
         _record_teachers(base, workdir, [*common, *overrides])
     else:
@@ -123,13 +155,22 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
                "--workdir", workdir, *common, *overrides]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
-    with open(os.path.join(workdir, stage, "history.json")) as f:
-        history = json.load(f)
+    row = _row(workdir, variant, stage, overrides)
+    if stage == "teacher":
+        row["teachers"] = _teacher_rows(workdir)
+    return row
+
+
+def _row(workdir, variant, stage, overrides):
+    """The table row of a variant's student: epochs, wall time, the learning curve, its scores."""
     from mimic_keras import config as config_lib
 
+    student = _student(stage)
+    with open(os.path.join(workdir, student, "history.json")) as f:
+        history = json.load(f)
     cfg = config_lib.get_preset(os.path.join(workdir, "config.json"))
-    train_loss = _scalars(os.path.join(workdir, stage, "logs", "train"), "epoch_loss")
-    val_loss = _scalars(os.path.join(workdir, stage, "logs", "validation"), "epoch_loss")
+    train_loss = _scalars(os.path.join(workdir, student, "logs", "train"), "epoch_loss")
+    val_loss = _scalars(os.path.join(workdir, student, "logs", "validation"), "epoch_loss")
     start = train_loss[0][0] - (train_loss[1][0] - train_loss[0][0] if len(train_loss) > 1 else 0)
     row = {
         "variant": variant,
@@ -137,18 +178,43 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
         "overrides": " ".join(overrides),
         "epochs": len(history.get("epoch", [])),
         # What the student learned from, and from how many examples per epoch (the transfer set's).
-        "objective": cfg.distill.loss if stage == "mimic" else f"{cfg.control_train.data} labels",
+        "objective": cfg.distill.loss if student == "mimic" else f"{cfg.control_train.data} labels",
         **({"transfer_examples": _transfer_examples(cfg, workdir)}
-           if stage == "mimic" or cfg.control_train.data == "transfer" else {}),
-        **_kept_val_accuracy(history, getattr(cfg, f"{stage}_train").checkpoint),
+           if student == "mimic" or cfg.control_train.data == "transfer" else {}),
+        **_stopped_epoch(history),
+        **_kept_val_accuracy(history, getattr(cfg, f"{student}_train").checkpoint),
         "wall_seconds": round(train_loss[-1][0] - start, 1),
         "curve": {"seconds": [round(t - start, 1) for t, _, _ in train_loss],
                   "loss": [v for _, _, v in train_loss], "val_loss": [v for _, _, v in val_loss],
                   "val_accuracy": history.get("val_accuracy", []),
                   **{k: history[k] for k in sorted(history) if k.startswith("hidden_")}},
-        **_evaluate(workdir, stage),
+        **_evaluate(workdir, student),
     }
     return row
+
+
+def _stopped_epoch(history):
+    """{"stopped_epoch": N} of a run that `patience` stopped before its last epoch, else {}."""
+    stop = (history.get("early_stop") or {}).get("stopped_epoch")
+    return {"stopped_epoch": stop} if stop else {}
+
+
+def _teacher_rows(workdir):
+    """Each teacher a variant trained: epochs run, validation accuracy kept, scores (Table 1's teacher rows)."""
+    import keras
+
+    from mimic_keras.training import read_history
+
+    task, layout = _task(workdir)
+    rows = []
+    for i, path in enumerate(task.teacher_paths(layout)):
+        history = read_history(layout.teacher_dir(i)) or {}
+        model = keras.saving.load_model(path, compile=False)
+        rows.append({"teacher": f"teacher_{i}", "kind": task.cfg.teacher.kind_of(i),
+                     "epochs": len(history.get("epoch", [])), **_stopped_epoch(history),
+                     **_kept_val_accuracy(history, task.cfg.teacher_train.checkpoint),
+                     **task.student_scores(model, layout, f"teacher_{i}")})
+    return rows
 
 
 def _kept_val_accuracy(history, checkpoint):
@@ -190,6 +256,7 @@ def write_outputs(name, rows, common, base):
         lines += ["", f"TIMIT: test accuracy is the state frame accuracy on the {test_set} (95% CI with utterances as "
                   "clusters); PER with 39 folded phones, each student's decoder tuned on dev, 95% interval from "
                   "resampling test speakers."]
+    lines += _teacher_table(rows, test_set, speech)
     with open(f"docs/experiments/{name}.md", "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -197,6 +264,25 @@ def write_outputs(name, rows, common, base):
 
     plot_sweep({"base": base, "common": common, "rows": rows}, f"docs/experiments/{name}.png")
     print("\n".join(lines))
+
+
+def _teacher_table(rows, test_set, speech):
+    """The teachers that the variants of a teacher sweep trained, one line each; [] for other sweeps."""
+    teachers = [(r["variant"], t) for r in rows for t in r.get("teachers", [])]
+    if not teachers:
+        return []
+    if speech:
+        from mimic_keras.eval.speech_scoring import format_per
+    lines = ["", "Teachers (the table above: the mimic trained on each variant's teachers' labels).", "",
+             "| variant | teacher | kind | epochs | val accuracy | test accuracy (± 95% CI) |"
+             + (f" PER dev | PER {test_set} (95% interval) |" if speech else ""),
+             "|---|---|---|---:|---:|---:|" + ("---:|---:|" if speech else "")]
+    for variant, t in teachers:
+        epochs = f"{t['epochs']}" + (f" (stopped at {t['stopped_epoch']})" if t.get("stopped_epoch") else "")
+        lines.append(f"| {variant} | {t['teacher']} | {t['kind']} | {epochs} | {_percent(t.get('val_accuracy'))} | "
+                     f"{t['test_accuracy']:.2%} ± {t['test_accuracy_ci95']:.2%} |"
+                     + (f" {t['dev_per']:.2%} | {format_per(t['test_per'], t.get('test_per_ci95'))} |" if speech else ""))
+    return lines
 
 
 def _percent(value):
@@ -224,12 +310,9 @@ def list_sweep(sweep):
     if sweep.get("best_of") and not os.path.exists(os.path.join("docs", "experiments", f"{sweep['best_of']}.json")):
         best = [f"<the overrides of {sweep['best_of']}'s best row: run it first>"]
     for variant, overrides, common in variants(sweep, best):
-        if os.path.exists(base_config) and best is None:
-            from mimic_keras import config as config_lib
-
-            config_lib.apply_overrides(config_lib.get_preset(base_config), [*common, *overrides])
+        cfg = _config(sweep["base"] if best is None else None, [*common, *overrides])  # checks the overrides
         workdir = f"{sweep['base'].rstrip('/')}-{sweep['name']}-{variant}"
-        stages = ["label", sweep["stage"]] if sweep["teachers"].get(variant) else [sweep["stage"]]
+        stages = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)
         for stage in stages:
             print(shlex.join(["python", "-m", "mimic_keras.fit", stage, "--preset",
                               base_config, "--workdir", workdir, *common, *overrides]))
@@ -253,8 +336,9 @@ def main(argv=None):
     parser.add_argument("--name")
     parser.add_argument("--common", nargs="*", default=None)
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value key=value ...")
-    parser.add_argument("--stage", choices=("mimic", "control"), default=None,
-                        help="train the mimic (on the transfer set) or the control (on the labels)")
+    parser.add_argument("--stage", choices=STAGES, default=None,
+                        help="train the mimic (on the transfer set), the control (on the labels), or the teachers "
+                             "(then label the variant's transfer set with them and train the mimic)")
     parser.add_argument("--teachers", action="append", default=[], metavar="NAME=PATH[,PATH...]",
                         help="label variant NAME's transfer set anew with these teacher files (an ensemble when several)")
     parser.add_argument("--list", action="store_true",

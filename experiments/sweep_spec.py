@@ -12,6 +12,9 @@ import json
 import os
 
 KEYS = ("name", "description", "base", "stage", "common", "variants", "teachers", "seeds", "best_of")
+# What a sweep retrains: the mimic, the control, or the teachers (and then, as the stage graph
+# says, the transfer set's labels and the mimic).
+STAGES = ("mimic", "control", "teacher")
 
 
 def load_sweep(path_or_dict):
@@ -29,10 +32,11 @@ def load_sweep(path_or_dict):
         raise ValueError(f"unknown sweep key(s) {', '.join(unknown)}; known: {', '.join(KEYS)}")
     if not isinstance(sweep["variants"], dict) or not all(isinstance(v, list) for v in sweep["variants"].values()):
         raise ValueError("sweep variants must be an object of NAME: [overrides]")
-    if sweep.setdefault("stage", "mimic") not in ("mimic", "control"):
-        raise ValueError(f"sweep stage {sweep['stage']!r} is not mimic or control")
+    if sweep.setdefault("stage", "mimic") not in STAGES:
+        raise ValueError(f"sweep stage {sweep['stage']!r} is not one of: {', '.join(STAGES)}")
     sweep.setdefault("common", [])
-    sweep.setdefault("teachers", {})
+    if sweep.setdefault("teachers", {}) and sweep["stage"] == "teacher":
+        raise ValueError("sweep teachers: a sweep of stage teacher trains its own teachers")
     seeds = sweep.setdefault("seeds", [])
     if not isinstance(seeds, list) or not all(isinstance(x, int) and x >= 0 for x in seeds):
         raise ValueError(f"sweep seeds must be a list of integers ≥ 0, got {seeds!r}")

@@ -169,6 +169,9 @@ def run_stamp(cfg, model):
     new process.
     """
     train = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
+    # `patience` decides only where the run stops, counted from its log (`mimic_keras.early_stop`),
+    # not what a checkpoint holds: leaving it out keeps backups written before it existed resumable.
+    train.pop("patience", None)
     shapes = [list(w.shape) for w in model.weights]
     blob = json.dumps({"train": train, "weights": shapes}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()

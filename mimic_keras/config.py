@@ -233,6 +233,7 @@ def check(cfg):
     if cfg.strategy.partition(":")[0] not in STRATEGIES:
         raise ConfigError(f"strategy={cfg.strategy!r} is not one of: {', '.join(STRATEGIES)} (or mirrored:DEV,DEV)")
     _check_students(cfg)
+    _check_training(cfg)
     if cfg.data.beam_options.strip() and cfg.data.runner != "beam":
         raise ConfigError("data.beam_options: Beam pipeline options given with data.runner=local; set data.runner=beam")
     try:
@@ -254,6 +255,14 @@ def _check_students(cfg):
     if control.data == "transfer" and control.augment:
         raise ConfigError("control_train.data=transfer trains on the transfer set's augmented views: "
                           "set control_train.augment=false")
+
+
+def _check_training(cfg):
+    for name in ("teacher_train", "mimic_train", "control_train"):
+        train = getattr(cfg, name)
+        if train.patience is not None and train.checkpoint == "last":  # checkpoint=last watches nothing
+            raise ConfigError(f"{name}.patience={train.patience} watches the value that {name}.checkpoint keeps: "
+                              "set it to best (validation loss) or best_accuracy (validation accuracy)")
 
 
 def _set(cfg, path, text):

@@ -30,8 +30,13 @@ class TrainConfig:
     augment: bool = opt(True, "random crop + flip on the fly (images only)")
     checkpoint: str = opt("last", "weights kept: the last epoch's, the best validation loss's (best) or "
                           "validation accuracy's (best_accuracy)", choices=("last", "best", "best_accuracy"))
+    patience: Optional[int] = opt(None, "stop once the value `checkpoint` keeps (best: validation loss, "
+                                  "best_accuracy: validation accuracy) has not improved for this many epochs "
+                                  "(none: train all epochs; refused with checkpoint=last); the learning-rate "
+                                  "schedule still spans all epochs", min=1)
     seed: int = opt(0, "random seed", min=0)
-    label_smoothing: float = opt(0.0, "label smoothing (training on labels)", min=0.0, max=0.99)
+    label_smoothing: float = opt(0.0, "label smoothing of the loss on labels (mimic: its label term, weighted "
+                                 "1 - distill.alpha, or all of distill.loss=ce)", min=0.0, max=0.99)
     save_epochs: tuple[int, ...] = opt((), "also keep the model after these epochs (epoch_<n>.keras)", min=1)
 
 

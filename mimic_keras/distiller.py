@@ -31,6 +31,8 @@ class Distiller(keras.Model):
         alpha: weight of the distillation loss; `1 - alpha` weights cross-entropy on the labels
             of labelled examples. Ignored (taken as 0) for `loss="ce"`.
         temperature: softening temperature for `kd`, `l2_probs` and `soft_ce`.
+        label_smoothing: smoothing ε of the label loss (`1 - alpha` of the loss; `loss="ce"`):
+            the target puts 1 − ε on the label and ε evenly over all classes.
 
     Example:
     ```python
@@ -42,7 +44,8 @@ class Distiller(keras.Model):
     ```
     """
 
-    def __init__(self, student, teacher=None, loss="l2_logits", alpha=1.0, temperature=1.0, **kwargs):
+    def __init__(self, student, teacher=None, loss="l2_logits", alpha=1.0, temperature=1.0, label_smoothing=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -57,7 +60,8 @@ class Distiller(keras.Model):
         self.temperature = float(temperature)
         self.distillation_loss = losses_lib.get_distillation_loss(loss, temperature)
         self.alpha = float(alpha) if self.distillation_loss is not None else 0.0
-        self.label_loss = losses_lib.label_loss()
+        self.label_smoothing = float(label_smoothing)
+        self.label_loss = losses_lib.label_loss(self.label_smoothing)
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.agreement_tracker = keras.metrics.Mean(name="agreement")
         # The wrapper has no weights of its own: it is built when its student is (callbacks
@@ -154,6 +158,7 @@ class Distiller(keras.Model):
             loss=self.loss_name,
             alpha=self.alpha if self.distillation_loss is not None else 0.0,
             temperature=self.temperature,
+            label_smoothing=self.label_smoothing,
         )
         return config
 

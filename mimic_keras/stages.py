@@ -204,6 +204,16 @@ def _upstream(stage, cfg):
     return [name for name in PIPELINE if name in seen]
 
 
+def between(first, last, cfg):
+    """`first`, `last` and the stages on the way from one to the other, in pipeline order.
+
+    What must be redone to see a change of `first` in `last`'s outputs: `between("teacher",
+    "mimic", cfg)` is teacher, label, mimic.
+    """
+    return [name for name in PIPELINE
+            if (name == first or first in _upstream(name, cfg)) and (name == last or name in _upstream(last, cfg))]
+
+
 def run(stage, cfg, layout, strategy, known):
     """Runs `stage` and records what made its outputs; returns its new fingerprint.
 
@@ -231,4 +241,4 @@ def record(stage, cfg, layout, known=None):
     return stamps.fingerprint(stamp)
 
 
-__all__ = ["Layout", "PIPELINE", "STAGES", "check", "reads", "record", "run"]
+__all__ = ["Layout", "PIPELINE", "STAGES", "between", "check", "reads", "record", "run"]

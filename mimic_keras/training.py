@@ -3,15 +3,17 @@
 A run lives in a folder:
 
     run_dir/model.keras      the trained model (written atomically after training)
-    run_dir/history.json     loss and metrics per epoch (the learning curves)
+    run_dir/history.json     loss and metrics per epoch (the learning curves); with `patience`,
+                             `early_stop`: what was watched and the epoch the run stopped at
     run_dir/log.csv          the same, one row per epoch as it finishes (kept across resumes)
     run_dir/backup/          mid-run state for resuming after a crash (removed on success)
     run_dir/logs/            TensorBoard logs
 
 Crash safety: a run killed at any instant (SIGKILL, preemption, power) and started again
 with the same command resumes from its last checkpoint (end of the last finished epoch, or
-every `backup_every` steps) and ends with the same number of epochs. A backup written by a
-run with another training config or model shape is discarded, not resumed. Under
+every `backup_every` steps) and ends with the same number of epochs (with `patience`, at the
+epoch an uninterrupted run stops at: `mimic_keras.early_stop` counts from `log.csv`). A backup
+written by a run with another training config or model shape is discarded, not resumed. Under
 multi-worker training, workers other than the chief write into `run_dir/worker_<i>/`.
 """
 
@@ -25,9 +27,11 @@ import sys
 import keras
 import numpy as np
 
+from mimic_keras import early_stop
 from mimic_keras.atomic import write_json_atomic
 from mimic_keras.checkpoints import (
-    BEST, BestCheckpoint, EpochSnapshots, ResumableBackup, prepare_backup, run_stamp, save_model_atomic,
+    BEST, BestCheckpoint, EpochSnapshots, ResumableBackup, prepare_backup, read_backup_state, run_stamp,
+    save_model_atomic,
 )
 from mimic_keras.distribute import is_chief, worker_index
 from mimic_keras.optimizers import FusedAdam, FusedSGD
@@ -106,6 +110,8 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     run_dir = worker_run_dir(run_dir, model.distribute_strategy)
     os.makedirs(run_dir, exist_ok=True)
     csv_path = os.path.join(run_dir, "log.csv")
+    # Patience without validation is refused before the backup is touched.
+    stopper = _early_stop(cfg, val_ds, csv_path) if cfg.patience is not None else None
     backup = prepare_backup(run_dir, run_stamp(cfg, model), stage)
     # The CSV row of an epoch is written before its backup: a crash between the two repeats
     # that epoch, and the log keeps the rerun's row (see _read_csv_log).
@@ -116,8 +122,12 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     ]
     if cfg.save_epochs:
         callbacks.append(EpochSnapshots(save_model or model, run_dir, cfg.save_epochs))
+    epochs = cfg.epochs
+    if stopper is not None:
+        callbacks.append(stopper)
+        epochs = _epochs_left(cfg, backup, csv_path)
     if cfg.checkpoint in BEST and val_ds is not None:
-        # Train all epochs, then return to the weights of the best validation epoch.
+        # Train all epochs (or until `patience` stops), then return to the weights of the best validation epoch.
         monitor, mode = BEST[cfg.checkpoint]
         callbacks.append(BestCheckpoint(os.path.join(backup, "best.weights.h5"), monitor, mode))
     elif cfg.checkpoint != "last" and cfg.checkpoint not in BEST:
@@ -127,12 +137,36 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False, profile_batch=0),
         *extra_callbacks,
     ]
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks, verbose=verbosity())
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbosity())
     curves = _read_csv_log(csv_path)
+    if cfg.patience is not None:
+        curves["early_stop"] = early_stop.summary(curves, cfg.checkpoint, cfg.patience, cfg.epochs)
     save_model_atomic(save_model or model, os.path.join(run_dir, "model.keras"))
     write_json_atomic(os.path.join(run_dir, "history.json"), curves)
     shutil.rmtree(backup)  # only now: a crash before this point still resumes
     return curves
+
+
+def _early_stop(cfg, val_ds, csv_path):
+    """The `EarlyStop` callback of `cfg.patience`, watching what `cfg.checkpoint` keeps."""
+    monitor, mode = early_stop.monitored(cfg.checkpoint)
+    if val_ds is None:
+        raise ValueError(f"patience={cfg.patience} watches {monitor}, but this run has no validation data")
+    return early_stop.EarlyStop(lambda: _read_csv_log(csv_path), monitor, mode, cfg.patience)
+
+
+def _epochs_left(cfg, backup, csv_path):
+    """The `epochs` to give `fit`: those done when a resumed run had already stopped early, else `cfg.epochs`.
+
+    A run killed after its last epoch's checkpoint but before its model was saved must not
+    train one more epoch on resuming.
+    """
+    state = read_backup_state(backup)
+    if state is None:
+        return cfg.epochs
+    monitor, mode = early_stop.monitored(cfg.checkpoint)
+    done = early_stop.logged_values(_read_csv_log(csv_path), monitor, state["epoch"])
+    return state["epoch"] if early_stop.stopping_epoch(done, mode, cfg.patience) else cfg.epochs
 
 
 def _read_csv_log(path):

@@ -246,3 +246,16 @@ def test_data_runner_is_read_by_no_stage_and_reaches_the_jobs(tmp_path):
 def test_data_runner_mistakes_are_refused_before_any_stage(overrides, message):
     with pytest.raises(config.ConfigError, match=message):
         config.apply_overrides(config.get_preset("cifar10-quick"), overrides)
+
+
+@pytest.mark.parametrize("section", ["teacher_train", "mimic_train", "control_train"])
+def test_patience_needs_a_checkpoint_rule_that_watches_something(section):
+    quick = config.get_preset("cifar10-quick")
+    for rule in ("best", "best_accuracy"):
+        cfg = config.apply_overrides(quick, [f"{section}.patience=5", f"{section}.checkpoint={rule}"])
+        assert getattr(cfg, section).patience == 5
+    with pytest.raises(config.ConfigError, match=rf"^{section}.patience=5 watches the value that {section}.checkpoint"):
+        config.apply_overrides(quick, [f"{section}.patience=5", f"{section}.checkpoint=last"])
+    with pytest.raises(config.ConfigError, match=f"{section}.patience=0: must be at least 1"):
+        config.apply_overrides(quick, [f"{section}.patience=0", f"{section}.checkpoint=best"])
+    assert getattr(config.apply_overrides(quick, [f"{section}.patience=none"]), section).patience is None

@@ -60,6 +60,24 @@ def test_loss_matches_hand_computation_with_unlabelled_examples():
     assert res["agreement"] == pytest.approx(np.mean(s.argmax(1) == z.argmax(1)))
 
 
+@pytest.mark.parametrize("loss, alpha", [("ce", 1.0), ("l2_logits", 0.0)])
+def test_label_smoothing_applies_to_the_label_loss(loss, alpha):
+    x, y = toy_images(8)
+    y[:3] = -1  # unlabelled: still no label loss
+    z = np.random.default_rng(0).normal(size=(8, 10)).astype(np.float32)
+    student = _student()
+    s = student.predict(x, verbose=0)
+    d = Distiller(student, loss=loss, alpha=alpha, label_smoothing=0.2)
+    d.compile(optimizer="sgd")
+    res = d.evaluate(x, {"logits": z, "label": y}, batch_size=8, verbose=0, return_dict=True)
+    log_p = s - s.max(1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
+    target = np.full((8, 10), 0.2 / 10)
+    target[np.arange(8), np.maximum(y, 0)] += 0.8
+    ce_each = -(target * log_p).sum(1) * (y >= 0)
+    assert res["loss"] == pytest.approx(ce_each.sum() / 8, rel=1e-4)
+
+
 def test_compile_metrics_count_labelled_examples_only(tmp_path):
     x, _ = toy_images(16)
     z = np.random.default_rng(0).normal(size=(16, 10)).astype(np.float32)
@@ -121,9 +139,9 @@ def test_cached_mode_without_logits_is_an_error():
 def test_distiller_round_trip(tmp_path):
     x, _ = toy_images(4)
     teacher = build_ensemble([_teacher(2, "t0"), _teacher(3, "t1")])
-    d = Distiller(_student(), teacher=teacher, loss="kd", alpha=0.3, temperature=4.0)
+    d = Distiller(_student(), teacher=teacher, loss="kd", alpha=0.3, temperature=4.0, label_smoothing=0.1)
     restored = run_serialization_test(d, x, tmp_path)
-    assert (restored.loss_name, restored.alpha, restored.temperature) == ("kd", 0.3, 4.0)
+    assert (restored.loss_name, restored.alpha, restored.temperature, restored.label_smoothing) == ("kd", 0.3, 4.0, 0.1)
     np.testing.assert_allclose(restored.teacher.predict(x, verbose=0), teacher.predict(x, verbose=0), atol=1e-6)
 
 

@@ -103,6 +103,34 @@ def test_a_variant_trains_on_the_base_runs_recorded_stages(tiny_run, tmp_path):
         assert json.load(f)["mimic"]["hidden"] == 8
 
 
+def test_a_teacher_variant_trains_its_teachers_then_relabels_and_trains_the_mimic(tiny_run, tmp_path, monkeypatch):
+    import shutil
+
+    from mimic_keras import stages
+    from mimic_keras.layout import Layout
+
+    base = str(tmp_path / "base")
+    shutil.copytree(tiny_run[0], base)
+    monkeypatch.chdir(tmp_path)
+    common = ["teacher_train.epochs=4", "teacher_train.patience=1", "teacher_train.checkpoint=best_accuracy"]
+    row = sweep.run_variant(base, "t1", "s1", ["teacher_train.seed=1"], common, stage="teacher")
+    workdir = f"{base}-t1-s1"
+    assert not os.path.islink(os.path.join(workdir, "teacher")) and not os.path.islink(os.path.join(workdir, "transfer"))
+    cfg = config_lib.get_preset(os.path.join(workdir, "config.json"))
+    assert (cfg.teacher_train.seed, cfg.teacher_train.patience) == (1, 1)
+    for stage in ("teacher", "label", "mimic"):  # done, from the variant's own teachers
+        assert stages.check(stage, cfg, Layout(workdir)).up_to_date
+    assert row["stage"] == "teacher" and row["objective"] == "l2_logits" and row["epochs"] == 3  # the mimic's
+    assert [t["teacher"] for t in row["teachers"]] == ["teacher_0", "teacher_1"]
+    for t in row["teachers"]:
+        assert 1 <= t["epochs"] <= 4 and 0.0 <= t["test_accuracy"] <= 1.0 and "val_accuracy" in t
+        assert "stopped_epoch" not in t or t["stopped_epoch"] == t["epochs"] < 4
+    base_cfg = config_lib.get_preset(os.path.join(base, "config.json"))
+    assert stages.check("label", base_cfg, Layout(base)).up_to_date  # the base run is untouched
+    sweep.write_outputs("t1", [row], common, base)
+    assert "| s1 | teacher_0 |" in (tmp_path / "docs" / "experiments" / "t1.md").read_text()
+
+
 # The base runs the sweep files name, as their presets and the overrides they were made with
 # (docs/results.md gives the commands).
 BASES = {
@@ -146,7 +174,8 @@ def test_seeds_and_best_of_expand_a_sweep(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="run sweep nope first"):
         sweep.variants({**spec, "best_of": "nope"})
     for bad, words in (({"seed": [1]}, r"unknown sweep key\(s\) seed;"), ({"seeds": [-1]}, "seeds"),
-                       ({"stage": "teacher"}, "stage")):
+                       ({"stage": "label"}, "stage"), ({"stage": "teacher", "teachers": {"fair": [__file__]}},
+                                                       "trains its own teachers")):
         with pytest.raises(ValueError, match=words):
             sweep.load_sweep({**spec, **bad})
 
@@ -169,6 +198,12 @@ def test_list_prints_the_commands_and_checks_the_overrides(tmp_path, monkeypatch
     with pytest.raises(SystemExit):
         sweep.main(["g.json", "--list"])
     assert "mimic.groups=3 must divide mimic.bottleneck=256" in capsys.readouterr().err
+    teachers = {"name": "t", "base": "runs/base", "stage": "teacher", "seeds": [2], "variants": {"long": []},
+                "common": ["teacher_train.patience=5", "teacher_train.checkpoint=best_accuracy"]}
+    sweep.list_sweep(teachers)  # new teachers, then their labels and the mimic: the stage graph's order
+    assert [line.split()[3] for line in capsys.readouterr().out.splitlines()] == ["teacher", "label", "mimic"]
+    with pytest.raises(ValueError, match="teacher_train.patience=5 watches"):  # checked against the base config
+        sweep.list_sweep({**teachers, "common": ["teacher_train.patience=5"]})
 
 
 @pytest.mark.parametrize("checkpoint, kept", [("last", 0.5), ("best", 0.7), ("best_accuracy", 0.8)])

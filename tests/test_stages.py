@@ -121,6 +121,25 @@ def test_a_field_added_after_a_stage_ran_keeps_it_up_to_date_at_its_default(tiny
     assert not status.up_to_date and status.reason == "mimic.groups (unset) → 2"
 
 
+@pytest.mark.parametrize("stage, section", [("teacher", "teacher_train"), ("mimic", "mimic_train"),
+                                              ("control", "control_train")])
+def test_patience_at_its_default_keeps_a_stage_done_before_it_existed_up_to_date(tmp_path, stage, section):
+    from mimic_keras import stamps
+
+    cfg = config_lib.get_preset("cifar10-quick")
+    output = tmp_path / "model.keras"
+    output.write_text("weights")
+    read, defaults = stages.reads(stage, cfg), stages.defaults(stage, cfg)
+    assert read[f"{section}.patience"] is None
+    old = {k: v for k, v in read.items() if k != f"{section}.patience"}  # a stamp written before the field
+    path = str(tmp_path / "stamp.json")
+    stamps.write(path, stage, 1, old, {}, [str(output)], str(tmp_path))
+    assert stamps.status(path, 1, read, {}, [str(output)], str(tmp_path), defaults=defaults).up_to_date
+    patient = config_lib.apply_overrides(cfg, [f"{section}.patience=5", f"{section}.checkpoint=best"])
+    status = stamps.status(path, 1, stages.reads(stage, patient), {}, [str(output)], str(tmp_path), defaults=defaults)
+    assert not status.up_to_date and f"{section}.patience (unset) → 5" in status.reason
+
+
 def test_force_then_evaluate_reports_the_new_model(tiny_copy, capsys):
     workdir, args = tiny_copy
     report = os.path.join(workdir, "report.json")
@@ -200,3 +219,12 @@ def test_deterministic_runs_give_identical_models(tiny_run, tmp_path):
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_between_lists_what_a_change_must_redo_to_reach_a_stage():
+    cfg = config_lib.get_preset("cifar10-quick")
+    assert stages.between("teacher", "mimic", cfg) == ["teacher", "label", "mimic"]
+    assert stages.between("mimic", "mimic", cfg) == ["mimic"]
+    assert stages.between("teacher", "control", cfg) == []  # the label-trained control needs no teacher
+    transfer = config_lib.apply_overrides(cfg, ["control_train.data=transfer", "control_train.augment=false"])
+    assert stages.between("teacher", "control", transfer) == ["teacher", "label", "control"]

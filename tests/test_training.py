@@ -4,6 +4,7 @@ The end-to-end check (a CLI run SIGKILLed mid-epoch, then the same command) is i
 tests/test_faults.py; here crashes are exceptions raised at a chosen step, in process.
 """
 
+import dataclasses
 import os
 import types
 
@@ -178,8 +179,6 @@ def test_run_stamp_depends_on_config_and_shapes_not_names():
 
 
 def test_save_epochs_keeps_the_models_of_those_epochs(tmp_path):
-    import dataclasses
-
     model, log = _model(), {}
     cfg = dataclasses.replace(CFG, epochs=4, save_epochs=(1, 3))
     training.fit_run(model, _data(), None, cfg, str(tmp_path), "t", extra_callbacks=[Recorder(log)])
@@ -188,3 +187,83 @@ def test_save_epochs_keeps_the_models_of_those_epochs(tmp_path):
         saved = keras.saving.load_model(str(tmp_path / f"epoch_{epoch}.keras"), compile=False)
         for got, want in zip(saved.weights, log["weights"][epoch]):
             np.testing.assert_allclose(got.numpy(), want)
+
+
+def _rising_val_loss():
+    """One weight w, x = 1: training pulls w from 0 towards 10, validation wants 3 (reached near epoch 4).
+
+    The validation loss falls, then rises: its best epoch is in the middle, and patience stops
+    the run some epochs later.
+    """
+    x = np.ones((4, 1), "float32")
+    train = tf.data.Dataset.from_tensor_slices((x, np.full((4, 1), 10.0, "float32"))).batch(4)
+    val = tf.data.Dataset.from_tensor_slices((x, np.full((4, 1), 3.0, "float32"))).batch(4)
+
+    def model():
+        inputs = keras.Input((1,))
+        m = keras.Model(inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="w")(inputs))
+        m.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        return m
+
+    return model, train, val
+
+
+def test_patience_stops_after_that_many_epochs_without_improvement(tmp_path):
+    model, train, val = _rising_val_loss()
+    cfg = TrainConfig(epochs=20, batch_size=4, checkpoint="best", patience=2)
+    log = {}
+    final = model()
+    history = training.fit_run(final, train, val, cfg, str(tmp_path), "test", extra_callbacks=[Recorder(log)])
+    best = int(np.argmin(history["val_loss"])) + 1
+    assert history["epoch"] == list(range(1, best + 3))  # the best epoch, then 2 without improvement
+    assert history["early_stop"] == {"monitor": "val_loss", "patience": 2, "stopped_epoch": best + 2}
+    assert training.read_history(str(tmp_path)) == history
+    np.testing.assert_allclose(final.weights[0].numpy(), log["weights"][best][0])  # the best epoch's weights
+
+
+def test_patience_lets_an_improving_run_train_all_epochs(tmp_path):
+    history = training.fit_run(_model(), _data(), _data(), dataclasses.replace(CFG, checkpoint="best", patience=1),
+                                str(tmp_path), "test")
+    assert np.all(np.diff(history["val_loss"]) < 0)  # improves every epoch
+    assert history["epoch"] == [1, 2, 3, 4, 5]
+    assert history["early_stop"]["stopped_epoch"] is None
+
+
+@pytest.mark.parametrize("killed", ["after the best epoch", "after the last epoch's checkpoint"])
+def test_a_resumed_run_stops_at_the_epoch_an_uninterrupted_one_does(tmp_path, killed):
+    model, train, val = _rising_val_loss()
+    cfg = TrainConfig(epochs=20, batch_size=4, checkpoint="best", patience=3)
+    straight = training.fit_run(model(), train, val, cfg, str(tmp_path / "straight"), "test")
+    stop = straight["early_stop"]["stopped_epoch"]
+    best = int(np.argmin(straight["val_loss"])) + 1
+    assert stop == best + 3
+    run_dir = str(tmp_path / "crashed")
+    # Killed in the epoch after the best one (the count of epochs without improvement must come
+    # back from the log), or once the run had stopped, before its model was saved (it must not
+    # train one more epoch).
+    done, crash = (best + 1, CrashAt(best + 2, 1)) if killed == "after the best epoch" else (stop, _CrashAtTrainEnd())
+    with pytest.raises(Crash):
+        training.fit_run(model(), train, val, cfg, run_dir, "test", extra_callbacks=[crash])
+    assert checkpoints.read_backup_state(os.path.join(run_dir, "backup"))["epoch"] == done
+    log = {}
+    resumed = training.fit_run(model(), train, val, cfg, run_dir, "test", extra_callbacks=[Recorder(log)])
+    assert log.get("started", []) == list(range(done + 1, stop + 1))
+    assert resumed["epoch"] == straight["epoch"] and resumed["early_stop"] == straight["early_stop"]
+    np.testing.assert_allclose(resumed["val_loss"], straight["val_loss"], rtol=1e-6)
+
+
+class _CrashAtTrainEnd(keras.callbacks.Callback):
+    def on_train_end(self, logs=None):
+        raise Crash("killed after the last checkpoint, before the model was saved")
+
+
+def test_patience_without_validation_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no validation data"):
+        training.fit_run(_model(), _data(), None, dataclasses.replace(CFG, checkpoint="best", patience=2),
+                         str(tmp_path), "test")
+
+
+def test_patience_is_not_part_of_a_backups_stamp():
+    # Backups written before the field existed (or with another patience) still resume.
+    model = _model()
+    assert checkpoints.run_stamp(CFG, model) == checkpoints.run_stamp(dataclasses.replace(CFG, patience=4), model)

@@ -154,8 +154,9 @@ class ImageScorer:
         ]
         for r in report["models"]:
             agreement_text = f"{r['teacher_agreement']:.2%}" if "teacher_agreement" in r else "—"
+            epochs = f"{r.get('epochs', '—')}" + (" (stopped early)" if r.get("stopped_early") else "")
             lines.append(
-                f"| {r['model']} | {r['parameters']:,} | {r.get('epochs', '—')} | "
+                f"| {r['model']} | {r['parameters']:,} | {epochs} | "
                 f"{r['test_accuracy']:.2%} ± {r['test_accuracy_ci95']:.2%} | {r['val_loss']:.4f} | {agreement_text} |"
             )
         return "\n".join(lines) + "\n"

@@ -30,6 +30,8 @@ def _row(name, columns, history, checkpoint):
         if history.get(monitor):
             pick = np.nanargmin if mode == "min" else np.nanargmax
             row["best_epoch"] = int(history["epoch"][int(pick(history[monitor]))])
+        if (history.get("early_stop") or {}).get("stopped_epoch"):  # `patience`: it ran fewer than its epochs
+            row["stopped_early"] = True
     return row
 
 
@@ -102,6 +104,8 @@ def objectives(cfg):
     mimic = names.get(d.loss, d.loss)
     if d.loss != "ce" and d.alpha < 1.0:
         mimic = f"{d.alpha:g} × {mimic} + {1 - d.alpha:g} × label CE"
+    if cfg.mimic_train.label_smoothing and (d.loss == "ce" or d.alpha < 1.0):  # what the Distiller's label loss uses
+        mimic += f", label smoothing {cfg.mimic_train.label_smoothing:g}"
     control = "cross-entropy on transfer-set labels" if cfg.control_train.data == "transfer" else "cross-entropy on labels"
     if cfg.control_train.label_smoothing:
         control += f", label smoothing {cfg.control_train.label_smoothing:g}"

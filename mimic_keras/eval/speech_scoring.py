@@ -178,7 +178,9 @@ class SpeechScorer:
         ]
         for r in report["models"]:
             agreement = f"{r['teacher_agreement']:.2%}" if "teacher_agreement" in r else "—"
-            epochs = str(r.get("epochs", "—")) + (f" (best {r['best_epoch']})" if "best_epoch" in r else "")
+            notes = [f"best {r['best_epoch']}"] if "best_epoch" in r else []
+            notes += ["stopped early"] if r.get("stopped_early") else []
+            epochs = str(r.get("epochs", "—")) + (f" ({', '.join(notes)})" if notes else "")
             test = r["test"]
             lines.append(
                 f"| {r['model']} | {r['kind']} | {r['parameters']:,} | {r['hidden_units']:,} | {epochs} | "
@@ -187,5 +189,6 @@ class SpeechScorer:
             )
         lines += ["", f"Frame accuracies on the {test_set} set; PER with 39 folded phones, decoder tuned on dev per "
                   "model, 95% interval from resampling test speakers; "
-                  "(best N): the weights kept are those of epoch N, the lowest dev loss."]
+                  "(best N): the weights kept are those of epoch N, the lowest dev loss (or highest dev frame accuracy, "
+                  "checkpoint=best_accuracy); stopped early: `patience` epochs passed without improvement."]
         return "\n".join(lines) + "\n"

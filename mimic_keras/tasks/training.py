@@ -146,7 +146,8 @@ def compile_distiller(cfg, student, steps_per_epoch):
     Returns:
         The compiled `Distiller` (`bench/train_speed.py` times this very object).
     """
-    distiller = Distiller(student, loss=cfg.distill.loss, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)
+    distiller = Distiller(student, loss=cfg.distill.loss, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature,
+                          label_smoothing=cfg.mimic_train.label_smoothing)  # of its label loss (alpha < 1, ce)
     distiller.compile(optimizer=training.make_optimizer(cfg.mimic_train, steps_per_epoch), **_compile_kwargs(cfg))
     return distiller
 

@@ -84,3 +84,25 @@ def test_one_teacher_has_no_ensemble_row(tmp_path):
     assert [r["model"] for r in report["models"]] == ["teacher_0", "mimic", "control"]
     assert report["models"][2]["epochs"] == 2 and "best_epoch" not in report["models"][2]  # checkpoint=last
     assert report["models"][1]["teacher_gap"] == 0.5
+
+
+def test_a_run_that_stopped_early_says_so_in_its_row(tmp_path):
+    cfg = config_lib.get_preset("cifar10-quick")
+    cfg.control_train.checkpoint = "best"
+    stopped = {"epoch": [1, 2, 3], "val_loss": [3.0, 1.0, 2.0],
+               "early_stop": {"monitor": "val_loss", "patience": 1, "stopped_epoch": 3}}
+    ran_all = {**stopped, "early_stop": {**stopped["early_stop"], "stopped_epoch": None}}
+    dirs = {"teacher_0": _model(tmp_path / "t0", 1.0), "mimic": _model(tmp_path / "m", 1.5, ran_all),
+            "control": _model(tmp_path / "c", 0.5, stopped)}
+    report = report_lib.evaluate(cfg, _Scorer(), {k: str(v) for k, v in dirs.items()}, transfer_examples=7)
+    rows = {r["model"]: r for r in report["models"]}
+    assert rows["control"]["stopped_early"] and rows["control"]["best_epoch"] == 2
+    assert "stopped_early" not in rows["mimic"]
+
+
+def test_the_mimics_objective_names_its_label_smoothing_when_it_has_a_label_term():
+    cfg = config_lib.get_preset("cifar10-quick")
+    cfg.mimic_train.label_smoothing = 0.1
+    assert report_lib.objectives(cfg)["mimic"] == "L2 on teacher logits"  # alpha = 1: no label term to smooth
+    cfg.distill.alpha = 0.5
+    assert report_lib.objectives(cfg)["mimic"] == "0.5 × L2 on teacher logits + 0.5 × label CE, label smoothing 0.1"

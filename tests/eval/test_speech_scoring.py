@@ -52,3 +52,5 @@ def test_table_1_reads_the_unified_key_and_the_older_one():
     assert "| mimic | shallow | 1,234 | 32 | 3 (best 2) | 50.00% | 60.00% | 30.00% | 25.00% (20.0%–30.0%) | 75.00% |" in table
     old = {**{k: v for k, v in report.items() if k != "transfer_examples"}, "transfer_frames": 900}
     assert SpeechScorer.markdown_table(old) == table
+    stopped = {**report, "models": [{**row, "stopped_early": True}]}
+    assert "| 3 (best 2, stopped early) |" in SpeechScorer.markdown_table(stopped)

@@ -25,6 +25,7 @@ def test_compile_distiller_uses_the_config():
     distiller = compile_distiller(cfg, build_mimic(cfg.mimic, 5, input_shape=(8,)), steps_per_epoch=10)
     assert isinstance(distiller, Distiller)
     assert (distiller.loss_name, distiller.alpha, distiller.temperature) == ("kd", 0.5, 2.0)
+    assert distiller.label_smoothing == 0.0
     assert type(distiller.optimizer) is FusedAdam
     assert distiller.steps_per_execution == 3 and not distiller.jit_compile
 
@@ -40,3 +41,10 @@ def test_the_compiled_distiller_trains():
     z = (x @ rng.normal(size=(8, 5))).astype("float32")
     history = distiller.fit(x, {"logits": z, "label": np.full(64, -1)}, batch_size=16, epochs=6, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+
+
+def test_mimic_train_label_smoothing_reaches_the_distillers_label_loss():
+    # It is in the mimic stage's fingerprint: changing it must change what the mimic trains on.
+    cfg = _cfg(label_smoothing=0.1)
+    distiller = compile_distiller(cfg, build_mimic(cfg.mimic, 5, input_shape=(8,)), steps_per_epoch=10)
+    assert distiller.label_smoothing == 0.1 and distiller.label_loss.label_smoothing == 0.1
