@@ -23,7 +23,11 @@ the interpreters named by `--jax-python` / `--torch-python`, and are skipped whe
     distiller:before  the Distiller as it was before issue 19: stock SGD, TensorFlow's defaults
     distiller:stock-opt    the default path but Keras's own SGD (oneDNN's share of the gain)
     distiller:oneDNN-off   the default path with TF_ENABLE_ONEDNN_OPTS=0 (the fused update's share)
+    distiller:spe1    the default path with `steps_per_execution=1`
     distiller:spe8    the default path with `steps_per_execution=8`
+
+`distiller` and `keras+tuned` run the presets' `steps_per_execution`: 1 for the conv mimic
+(`cifar10-*`), 8 for the MLP (`timit-*`, `PRESET_SPE`).
     distiller:inter1  the default path with one inter-op thread
     distiller:xla     the default path with `jit_compile=True`
     torch             a plain PyTorch loop (`torch.optim.SGD`, same shapes, NCHW), tensors in memory
@@ -54,7 +58,8 @@ CASES = {
     "distiller": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True}),
     "distiller:before": ("tf", {"stack": "distiller", "optimizer": "keras", "project_env": False}),
     "distiller:stock-opt": ("tf", {"stack": "distiller", "optimizer": "keras", "project_env": True}),
-    "distiller:oneDNN-off": ("tf", {"stack": "distiller", "optimizer": "project", "onednn": "0"}),
+    "distiller:oneDNN-off": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True, "onednn": "0"}),
+    "distiller:spe1": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True, "spe": 1}),
     "distiller:spe8": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True, "spe": 8}),
     "distiller:inter1": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True, "inter": 1}),
     "distiller:xla": ("tf", {"stack": "distiller", "optimizer": "project", "project_env": True, "xla": True}),
@@ -63,7 +68,10 @@ CASES = {
     "keras-torch": ("torch", {"stack": "distiller", "optimizer": "project", "project_env": True,
                               "backend": "torch"}),
 }
-DEFAULT_CASES = ("keras", "keras+tuned", "distiller", "distiller:before", "distiller:spe8", "torch", "keras-jax")
+# The presets' steps per call into the graph (mimic_keras/configs): what the default path runs.
+PRESET_SPE = {"cifar": 1, "timit": 8}
+DEFAULT_CASES = ("keras", "keras+tuned", "distiller", "distiller:before", "distiller:spe1", "distiller:spe8", "torch",
+                 "keras-jax")
 QUICK_CASES = ("keras", "keras+tuned", "distiller", "distiller:before", "torch")
 LR, MOMENTUM = 0.01, 0.9
 WARMUP = 3
@@ -109,7 +117,7 @@ def _experiment_config(mimic, opts):
         mimic=MimicConfig(conv_filters=filters, conv_kernel=kernel or 5, bottleneck=bottleneck, hidden=hidden),
         mimic_train=TrainConfig(batch_size=batch, optimizer="sgd", learning_rate=LR, schedule="constant"),
         jit_compile=bool(opts.get("xla")),
-        steps_per_execution=opts.get("spe", 1),
+        steps_per_execution=opts.get("spe", PRESET_SPE[mimic] if opts.get("project_env") else 1),
     )
 
 
@@ -179,7 +187,7 @@ def keras_worker(mimic, opts, steps):
     wall, cpu = _median_steps(clock.marks[warmup - 1:], spe)
     optimizer = type(model.optimizer).__name__
     return {"wall_s": wall, "cpu_s": cpu, "detail": f"{keras.backend.backend()}, {optimizer}, "
-            f"oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}"}
+            f"oneDNN {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}, {spe} step(s) per call"}
 
 
 def torch_worker(mimic, opts, steps):
