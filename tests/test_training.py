@@ -136,18 +136,9 @@ def test_a_backup_of_another_config_is_not_resumed(tmp_path, capsys):
 
 
 def test_best_weights_survive_a_resume(tmp_path):
-    # One weight w, x = 1: training pulls w from 0 towards 10; validation wants 3. The
-    # validation loss falls, then rises: the best epoch is in the middle, before the crash.
-    x = np.ones((4, 1), "float32")
-    train = tf.data.Dataset.from_tensor_slices((x, np.full((4, 1), 10.0, "float32"))).batch(4)
-    val = tf.data.Dataset.from_tensor_slices((x, np.full((4, 1), 3.0, "float32"))).batch(4)
-
-    def model():
-        inputs = keras.Input((1,))
-        m = keras.Model(inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="w")(inputs))
-        m.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
-        return m
-
+    # The validation loss falls, then rises (`_rising_val_loss`): the best epoch is in the
+    # middle, before the crash.
+    model, train, val = _rising_val_loss()
     cfg = TrainConfig(epochs=8, batch_size=4, checkpoint="best")
     run_dir = str(tmp_path / "run")
     log = {}
