@@ -16,7 +16,9 @@ with `<stage>_train.seed=<seed>`), and `"best_of": "OTHER"` adds to `common` the
 the row of sweep OTHER (`docs/experiments/OTHER.json`, its common too) with the highest
 validation accuracy: a grid tuned on the validation split, then its winner at several seeds.
 `--list` prints each variant's workdir and commands (and checks the overrides against the base
-run's config when it is there) without training anything.
+run's config when it is there) without training anything; `--progress` says how far each
+variant got (epochs in its logs, best and last validation accuracy, done or not), for the list
+of unfinished runs in docs/results.md.
 A rerun retrains nothing (each variant's stages are up to date) and rewrites the outputs.
 Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
@@ -318,6 +320,63 @@ def list_sweep(sweep):
                               base_config, "--workdir", workdir, *common, *overrides]))
 
 
+def _log_rows(path):
+    """The rows of a training's log.csv as dicts of floats (empty when there is none yet)."""
+    import csv
+
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def _role_progress(workdir, role, epochs):
+    """One line on how far a training of a variant got: epochs done of `epochs`, its best and last validation."""
+    from mimic_keras.layout import Layout
+
+    rows = _log_rows(os.path.join(Layout(workdir).run_dir(role), "log.csv"))
+    if not rows:
+        return f"{role}: not started"
+    text = f"{role}: {len(rows)}/{epochs} epochs"
+    if "val_accuracy" in rows[0]:
+        best = max(range(len(rows)), key=lambda i: rows[i]["val_accuracy"])
+        text += f", best val_accuracy {rows[best]['val_accuracy']:.2%} (epoch {best + 1})"
+        text += f", last {rows[-1]['val_accuracy']:.2%}"
+    if "val_loss" in rows[-1]:
+        text += f", last val_loss {rows[-1]['val_loss']:.4g}"
+    return text
+
+
+def progress_sweep(sweep):
+    """Lines saying how far each variant of a sweep got (from its logs; trains nothing, loads no model).
+
+    A variant is `done` when its last stage has its record (`stamps/<stage>.json`); otherwise each
+    training stage says how many epochs its `log.csv` holds, which a rerun of the sweep resumes from.
+    """
+    sweep = load_sweep(sweep)
+    lines = []
+    best = None  # a best_of sweep not yet resolvable has run nothing beyond its grid's overrides
+    if sweep.get("best_of") and not os.path.exists(os.path.join("docs", "experiments", f"{sweep['best_of']}.json")):
+        best = []
+    for variant, overrides, common in variants(sweep, best):
+        workdir = f"{sweep['base'].rstrip('/')}-{sweep['name']}-{variant}"
+        if not os.path.isdir(workdir):
+            lines.append(f"{variant}: not started ({workdir})")
+            continue
+        cfg = _config(sweep["base"], [*common, *overrides])
+        stages = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)
+        done = os.path.exists(os.path.join(workdir, "stamps", f"{stages[-1]}.json"))
+        parts = []
+        for one in stages:
+            if one == "teacher":
+                parts += [_role_progress(workdir, f"teacher_{i}", cfg.teacher_train.epochs)
+                          for i in range(cfg.teacher.num_teachers)]
+            elif one in ("mimic", "control"):
+                parts.append(_role_progress(workdir, one, getattr(cfg, f"{one}_train").epochs))
+        lines.append(f"{variant}: {'done' if done else 'unfinished'}; " + "; ".join(parts))
+    return lines
+
+
 def run_sweep(sweep):
     """Trains every variant of a sweep (a dict, `load_sweep`) and writes its table and figures; returns the rows."""
     sweep = load_sweep(sweep)
@@ -341,6 +400,8 @@ def main(argv=None):
                              "(then label the variant's transfer set with them and train the mimic)")
     parser.add_argument("--teachers", action="append", default=[], metavar="NAME=PATH[,PATH...]",
                         help="label variant NAME's transfer set anew with these teacher files (an ensemble when several)")
+    parser.add_argument("--progress", action="store_true",
+                        help="say how far each variant got (epochs in its logs, best validation accuracy), train nothing")
     parser.add_argument("--list", action="store_true",
                         help="print each variant's workdir and commands (checking the overrides), train nothing")
     args = parser.parse_args(argv)
@@ -358,6 +419,9 @@ def main(argv=None):
         sweep = load_sweep(sweep)
     except ValueError as e:
         parser.error(str(e))
+    if args.progress:
+        print("\n".join(progress_sweep(sweep)))
+        return 0
     if args.list:
         try:
             list_sweep(sweep)

@@ -206,6 +206,33 @@ def test_list_prints_the_commands_and_checks_the_overrides(tmp_path, monkeypatch
         sweep.list_sweep({**teachers, "common": ["teacher_train.patience=5"]})
 
 
+def test_progress_says_how_far_each_variant_got_from_its_logs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("runs/base")
+    with open("runs/base/config.json", "w") as f:
+        json.dump(config_lib.to_dict(config_lib.get_preset("cifar10-cpu")), f)
+    spec = {"name": "p", "base": "runs/base", "stage": "mimic", "common": ["mimic_train.epochs=30"],
+            "variants": {"halfway": [], "finished": [], "stopped": ["mimic_train.epochs=40"], "never": []}}
+    log = "epoch,loss,val_accuracy,val_loss\n" + "".join(
+        f"{i},{9 - i},{acc},{5 - i / 10}\n" for i, acc in enumerate([0.5, 0.7, 0.6]))
+    for variant in ("halfway", "finished", "stopped"):
+        os.makedirs(f"runs/base-p-{variant}/mimic")
+        with open(f"runs/base-p-{variant}/mimic/log.csv", "w") as f:
+            f.write(log)
+    for variant in ("finished", "stopped"):  # the stage's record: a finished run (stopped early or not)
+        os.makedirs(f"runs/base-p-{variant}/stamps")
+        open(f"runs/base-p-{variant}/stamps/mimic.json", "w").close()
+    with open("p.json", "w") as f:
+        json.dump(spec, f)
+    assert sweep.main(["p.json", "--progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("halfway: unfinished; mimic: 3/30 epochs, best val_accuracy 70.00% (epoch 2), last 60.00%, "
+                        "last val_loss 4.8")
+    assert lines[1].startswith("finished: done; mimic: 3/30 epochs")
+    assert lines[2].startswith("stopped: done; mimic: 3/40 epochs")  # the variant's own epochs override
+    assert lines[3] == "never: not started (runs/base-p-never)"
+
+
 @pytest.mark.parametrize("checkpoint, kept", [("last", 0.5), ("best", 0.7), ("best_accuracy", 0.8)])
 def test_a_rows_val_accuracy_is_that_of_the_kept_weights(checkpoint, kept):
     history = {"val_loss": [3.0, 1.0, 2.0, 2.5], "val_accuracy": [0.6, 0.7, 0.8, 0.5]}
