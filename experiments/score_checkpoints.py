@@ -1,0 +1,88 @@
+"""Scores the checkpoints a training kept along the way as a sweep row scores its final model.
+
+A run with `<stage>_train.save_epochs=(10,20,30)` keeps `<stage>/epoch_<n>.keras`; this scores
+each of them, and the kept final model, with the task's `student_scores` (for TIMIT: state frame
+accuracy, PER on dev and test with the decoder tuned on dev for each model), next to the
+validation accuracy its `log.csv` recorded at that epoch: how a score moved along the run.
+
+    python experiments/score_checkpoints.py runs/timit-full-timit_losses_long-l2_logits \
+        [--stage mimic] [--json docs/experiments/timit_losses_long_l2_logits_epochs.json]
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mimic_sweep import _log_rows, _task  # noqa: E402
+
+COLUMNS = ("test_accuracy", "dev_per", "test_per")
+
+
+def checkpoints(run_dir):
+    """[(epoch, path)] of the `epoch_<n>.keras` files in a training's folder, by epoch."""
+    found = []
+    for name in os.listdir(run_dir):
+        match = re.fullmatch(r"epoch_(\d+)\.keras", name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(run_dir, name)))
+    return sorted(found)
+
+
+def score_checkpoints(workdir, stage="mimic"):
+    """Rows {epoch, file, val_accuracy, <scores>} for each kept checkpoint, then the final model."""
+    import keras
+
+    task, layout = _task(workdir)
+    run_dir = layout.run_dir(stage)
+    log = _log_rows(os.path.join(run_dir, "log.csv"))
+    rows = []
+    for epoch, path in [*checkpoints(run_dir), (None, layout.model(stage))]:
+        model = keras.saving.load_model(path, compile=False)
+        name = stage if epoch is None else f"{stage}_epoch_{epoch}"  # its own transcripts folder
+        scores = task.student_scores(model, layout, name)
+        row = {"epoch": epoch, "file": os.path.basename(path)}
+        if epoch is not None and epoch <= len(log):
+            row["val_accuracy"] = log[epoch - 1].get("val_accuracy")
+        row.update(scores)
+        rows.append(row)
+    return rows
+
+
+def _cell(value, key):
+    if value is None:
+        return "—"
+    return f"{value:.2%}" if key in ("val_accuracy", *COLUMNS) else str(value)
+
+
+def table(rows):
+    """A markdown table of the rows' epoch, validation accuracy and main scores."""
+    keys = ["val_accuracy", *[k for k in COLUMNS if any(k in r for r in rows)]]
+    lines = ["| epoch | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for r in rows:
+        epoch = "kept model" if r["epoch"] is None else str(r["epoch"])
+        lines.append(f"| {epoch} | " + " | ".join(_cell(r.get(k), k) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workdir", help="a run (or sweep variant) folder")
+    parser.add_argument("--stage", default="mimic", help="the training whose checkpoints to score (mimic, control)")
+    parser.add_argument("--json", help="also write the rows here")
+    args = parser.parse_args(argv)
+    run_dir = os.path.join(args.workdir, args.stage)
+    if not os.path.isdir(run_dir):
+        parser.error(f"{run_dir} does not exist")
+    rows = score_checkpoints(args.workdir, args.stage)
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"workdir": args.workdir, "stage": args.stage, "rows": rows}, f, indent=2, default=float)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

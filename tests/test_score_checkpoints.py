@@ -1,0 +1,43 @@
+"""experiments/score_checkpoints.py: the checkpoints a run kept, scored as its sweep row scores the final model."""
+
+import importlib.util
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+_DIR = os.path.join(os.path.dirname(__file__), "..", "experiments")
+sys.path.insert(0, _DIR)
+_SPEC = importlib.util.spec_from_file_location("score_checkpoints", os.path.join(_DIR, "score_checkpoints.py"))
+score = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(score)
+import mimic_sweep as sweep  # noqa: E402
+
+
+def test_checkpoints_are_found_by_epoch_number(tmp_path):
+    for name in ("epoch_10.keras", "epoch_2.keras", "model.keras", "epoch_x.keras", "log.csv"):
+        (tmp_path / name).touch()
+    assert [e for e, _ in score.checkpoints(str(tmp_path))] == [2, 10]  # numeric order, nothing else
+
+
+def test_each_kept_epoch_is_scored_beside_its_logged_validation_accuracy(tiny_run, tmp_path, capsys):
+    base = str(tmp_path / "base")
+    shutil.copytree(tiny_run[0], base)
+    row = sweep.run_variant(base, "c", "kept", ["mimic_train.save_epochs=(1,2)"], [])
+    workdir = f"{base}-c-kept"
+    out = str(tmp_path / "epochs.json")
+    assert score.main([workdir, "--json", out]) == 0
+    with open(out) as f:
+        rows = json.load(f)["rows"]
+    assert [r["epoch"] for r in rows] == [1, 2, None]
+    log = sweep._log_rows(os.path.join(workdir, "mimic", "log.csv"))
+    assert [r["val_accuracy"] for r in rows[:2]] == pytest.approx([log[0]["val_accuracy"], log[1]["val_accuracy"]])
+    assert rows[-1]["test_accuracy"] == pytest.approx(row["test_accuracy"])  # the final model: the sweep row's score
+    assert os.path.isdir(os.path.join(workdir, "mimic")) and "| kept model |" in capsys.readouterr().out
+
+
+def test_a_missing_stage_is_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        score.main([str(tmp_path), "--stage", "control"])
