@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -79,8 +80,10 @@ def main(argv=None):
     rows = score_checkpoints(args.workdir, args.stage)
     print(table(rows))
     if args.json:
+        command = shlex.join(["python", "experiments/score_checkpoints.py", *(argv if argv is not None else sys.argv[1:])])
         with open(args.json, "w") as f:
-            json.dump({"workdir": args.workdir, "stage": args.stage, "rows": rows}, f, indent=2, default=float)
+            json.dump({"kind": "checkpoints", "command": command, "workdir": args.workdir, "stage": args.stage,
+                       "rows": rows}, f, indent=2, default=float)
     return 0
 
 

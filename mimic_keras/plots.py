@@ -20,16 +20,17 @@ from mimic_keras.eval.sweep_figures import plot_sweep
 
 
 def kind_of(data):
-    """`"sweep"` (a dict with `rows`), `"run"` (a dict with `models`) or `"intervals"`.
+    """`"sweep"` (a dict with `rows`), `"run"` (a dict with `models`), `"intervals"` or `"checkpoints"`.
 
     `"intervals"` (`"kind": "intervals"`) are the paired-interval files beside a sweep's table
-    (`experiments/stored_intervals.py`, `experiments/paired_ci.py --json`): they have no figures.
+    (`experiments/stored_intervals.py`, `experiments/paired_ci.py --json`), `"checkpoints"` the
+    scores of a run's kept epochs (`experiments/score_checkpoints.py --json`): they have no figures.
 
     Raises:
         ValueError: for anything else.
     """
-    if isinstance(data, dict) and data.get("kind") == "intervals":
-        return "intervals"
+    if isinstance(data, dict) and data.get("kind") in ("intervals", "checkpoints"):
+        return data["kind"]
     if isinstance(data, dict) and isinstance(data.get("rows"), list):
         return "sweep"
     if isinstance(data, dict) and isinstance(data.get("models"), list):
@@ -63,7 +64,7 @@ def write_plots(json_path):
     stem = os.path.splitext(name)[0]
     try:
         kind = kind_of(data)
-        if kind == "intervals":
+        if kind in ("intervals", "checkpoints"):
             return []
         if kind == "sweep":
             return plot_sweep(data, os.path.join(folder, f"{stem}.png"))

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from mimic_keras import plots
+
 _DIR = os.path.join(os.path.dirname(__file__), "..", "experiments")
 sys.path.insert(0, _DIR)
 _SPEC = importlib.util.spec_from_file_location("score_checkpoints", os.path.join(_DIR, "score_checkpoints.py"))
@@ -30,7 +32,9 @@ def test_each_kept_epoch_is_scored_beside_its_logged_validation_accuracy(tiny_ru
     out = str(tmp_path / "epochs.json")
     assert score.main([workdir, "--json", out]) == 0
     with open(out) as f:
-        rows = json.load(f)["rows"]
+        written = json.load(f)
+    rows = written["rows"]
+    assert plots.kind_of(written) == "checkpoints"  # `python -m mimic_keras.plots docs/experiments/*.json` skips it
     assert [r["epoch"] for r in rows] == [1, 2, None]
     log = sweep._log_rows(os.path.join(workdir, "mimic", "log.csv"))
     assert [r["val_accuracy"] for r in rows[:2]] == pytest.approx([log[0]["val_accuracy"], log[1]["val_accuracy"]])
