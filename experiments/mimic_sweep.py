@@ -126,6 +126,11 @@ def _variant_stages(stage, teachers, cfg):
     return ["label", stage] if teachers else [stage]
 
 
+def variant_workdir(base, name, variant):
+    """The workdir of a sweep's variant: `<base>-<name>-<variant>`."""
+    return f"{base.rstrip('/')}-{name}-{variant}"
+
+
 def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=None):
     """Trains one variant in `<base>-<name>-<variant>` and returns its table row.
 
@@ -135,7 +140,7 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
     stages between teacher and mimic); its row is the mimic's, with the teachers' own scores
     under `teachers`.
     """
-    workdir = f"{base.rstrip('/')}-{name}-{variant}"
+    workdir = variant_workdir(base, name, variant)
     os.makedirs(workdir, exist_ok=True)
     _link(os.path.join(base, "data"), os.path.join(workdir, "data"))
     if teachers:
@@ -304,46 +309,40 @@ def _stage_records(base, workdir, stages):
             shutil.copyfile(source, target)
 
 
+def _best_of_resolvable(sweep):
+    """False for a `best_of` sweep whose grid's table is not there yet (its best row unknown)."""
+    return not sweep.get("best_of") or os.path.exists(os.path.join("docs", "experiments", f"{sweep['best_of']}.json"))
+
+
 def list_sweep(sweep):
     """Prints each variant's workdir and `fit` commands without running them; checks the overrides when it can."""
     sweep = load_sweep(sweep)
     base_config = os.path.join(sweep["base"], "config.json")
-    best = None
-    if sweep.get("best_of") and not os.path.exists(os.path.join("docs", "experiments", f"{sweep['best_of']}.json")):
-        best = [f"<the overrides of {sweep['best_of']}'s best row: run it first>"]
+    best = None if _best_of_resolvable(sweep) else [f"<the overrides of {sweep['best_of']}'s best row: run it first>"]
     for variant, overrides, common in variants(sweep, best):
         cfg = _config(sweep["base"] if best is None else None, [*common, *overrides])  # checks the overrides
-        workdir = f"{sweep['base'].rstrip('/')}-{sweep['name']}-{variant}"
+        workdir = variant_workdir(sweep["base"], sweep["name"], variant)
         stages = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)
         for stage in stages:
             print(shlex.join(["python", "-m", "mimic_keras.fit", stage, "--preset",
                               base_config, "--workdir", workdir, *common, *overrides]))
 
 
-def _log_rows(path):
-    """The rows of a training's log.csv as dicts of floats (empty when there is none yet)."""
-    import csv
-
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
-
-
 def _role_progress(workdir, role, epochs):
     """One line on how far a training of a variant got: epochs done of `epochs`, its best and last validation."""
     from mimic_keras.layout import Layout
+    from mimic_keras.training import read_csv_log
 
-    rows = _log_rows(os.path.join(Layout(workdir).run_dir(role), "log.csv"))
-    if not rows:
+    curves = read_csv_log(os.path.join(Layout(workdir).run_dir(role), "log.csv"))
+    if not curves.get("epoch"):
         return f"{role}: not started"
-    text = f"{role}: {len(rows)}/{epochs} epochs"
-    if "val_accuracy" in rows[0]:
-        best = max(range(len(rows)), key=lambda i: rows[i]["val_accuracy"])
-        text += f", best val_accuracy {rows[best]['val_accuracy']:.2%} (epoch {best + 1})"
-        text += f", last {rows[-1]['val_accuracy']:.2%}"
-    if "val_loss" in rows[-1]:
-        text += f", last val_loss {rows[-1]['val_loss']:.4g}"
+    text = f"{role}: {len(curves['epoch'])}/{epochs} epochs"
+    accuracy = curves.get("val_accuracy")
+    if accuracy:
+        best = max(range(len(accuracy)), key=lambda i: accuracy[i])
+        text += f", best val_accuracy {accuracy[best]:.2%} (epoch {curves['epoch'][best]}), last {accuracy[-1]:.2%}"
+    if curves.get("val_loss"):
+        text += f", last val_loss {curves['val_loss'][-1]:.4g}"
     return text
 
 
@@ -355,11 +354,9 @@ def progress_sweep(sweep):
     """
     sweep = load_sweep(sweep)
     lines = []
-    best = None  # a best_of sweep not yet resolvable has run nothing beyond its grid's overrides
-    if sweep.get("best_of") and not os.path.exists(os.path.join("docs", "experiments", f"{sweep['best_of']}.json")):
-        best = []
+    best = None if _best_of_resolvable(sweep) else []  # unresolved: nothing beyond the grid's overrides has run
     for variant, overrides, common in variants(sweep, best):
-        workdir = f"{sweep['base'].rstrip('/')}-{sweep['name']}-{variant}"
+        workdir = variant_workdir(sweep["base"], sweep["name"], variant)
         if not os.path.isdir(workdir):
             lines.append(f"{variant}: not started ({workdir})")
             continue

@@ -17,7 +17,7 @@ import shlex
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mimic_sweep import _log_rows, _task  # noqa: E402
+from mimic_sweep import _task  # noqa: E402
 
 COLUMNS = ("test_accuracy", "dev_per", "test_per")
 
@@ -36,17 +36,19 @@ def score_checkpoints(workdir, stage="mimic"):
     """Rows {epoch, file, val_accuracy, <scores>} for each kept checkpoint, then the final model."""
     import keras
 
+    from mimic_keras.training import read_csv_log
+
     task, layout = _task(workdir)
     run_dir = layout.run_dir(stage)
-    log = _log_rows(os.path.join(run_dir, "log.csv"))
+    logged = dict(zip(*(read_csv_log(os.path.join(run_dir, "log.csv")).get(k, []) for k in ("epoch", "val_accuracy"))))
     rows = []
     for epoch, path in [*checkpoints(run_dir), (None, layout.model(stage))]:
         model = keras.saving.load_model(path, compile=False)
         name = stage if epoch is None else f"{stage}_epoch_{epoch}"  # its own transcripts folder
         scores = task.student_scores(model, layout, name)
         row = {"epoch": epoch, "file": os.path.basename(path)}
-        if epoch is not None and epoch <= len(log):
-            row["val_accuracy"] = log[epoch - 1].get("val_accuracy")
+        if epoch in logged:
+            row["val_accuracy"] = logged[epoch]
         row.update(scores)
         rows.append(row)
     return rows

@@ -49,7 +49,7 @@ def monitored(checkpoint):
 
 
 def logged_values(curves, monitor, upto):
-    """{epoch: value} of `monitor` in a run's curves (`training._read_csv_log`) for epochs 1..`upto`."""
+    """{epoch: value} of `monitor` in a run's curves (`training.read_csv_log`) for epochs 1..`upto`."""
     return {e: v for e, v in zip(curves.get("epoch", []), curves.get(monitor, [])) if e <= upto}
 
 

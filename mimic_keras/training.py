@@ -114,7 +114,7 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     stopper = _early_stop(cfg, val_ds, csv_path) if cfg.patience is not None else None
     backup = prepare_backup(run_dir, run_stamp(cfg, model), stage)
     # The CSV row of an epoch is written before its backup: a crash between the two repeats
-    # that epoch, and the log keeps the rerun's row (see _read_csv_log).
+    # that epoch, and the log keeps the rerun's row (see read_csv_log).
     callbacks = [
         StopOnNonFiniteLoss(stage),
         *log_callbacks,  # before the loggers: they add to the epoch's logs
@@ -138,7 +138,7 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
         *extra_callbacks,
     ]
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbosity())
-    curves = _read_csv_log(csv_path)
+    curves = read_csv_log(csv_path)
     if cfg.patience is not None:
         curves["early_stop"] = early_stop.summary(curves, cfg.checkpoint, cfg.patience, cfg.epochs)
     save_model_atomic(save_model or model, os.path.join(run_dir, "model.keras"))
@@ -152,7 +152,7 @@ def _early_stop(cfg, val_ds, csv_path):
     monitor, mode = early_stop.monitored(cfg.checkpoint)
     if val_ds is None:
         raise ValueError(f"patience={cfg.patience} watches {monitor}, but this run has no validation data")
-    return early_stop.EarlyStop(lambda: _read_csv_log(csv_path), monitor, mode, cfg.patience)
+    return early_stop.EarlyStop(lambda: read_csv_log(csv_path), monitor, mode, cfg.patience)
 
 
 def _epochs_left(cfg, backup, csv_path):
@@ -165,11 +165,12 @@ def _epochs_left(cfg, backup, csv_path):
     if state is None:
         return cfg.epochs
     monitor, mode = early_stop.monitored(cfg.checkpoint)
-    done = early_stop.logged_values(_read_csv_log(csv_path), monitor, state["epoch"])
+    done = early_stop.logged_values(read_csv_log(csv_path), monitor, state["epoch"])
     return state["epoch"] if early_stop.stopping_epoch(done, mode, cfg.patience) else cfg.epochs
 
 
-def _read_csv_log(path):
+def read_csv_log(path):
+    """A run's log.csv as curves {column: [value per epoch]}, `epoch` 1-based ({} when there is none)."""
     if not os.path.exists(path):
         return {}
     with open(path, newline="") as f:

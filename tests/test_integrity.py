@@ -131,7 +131,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over_with_a_note(tmp_path, capsys
 def test_resume_log_with_two_headers_and_a_cut_line_reads(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("epoch,loss,val_loss\n0,1.0,2.0\nepoch,loss,val_loss\n0,0.9,1.9\n1,0.8,1.7\n2,0.7\n3,0.6,1.5,9,9\n")
-    curves = training._read_csv_log(str(path))
+    curves = training.read_csv_log(str(path))
     assert curves["epoch"] == [1, 2, 3]
     assert curves["loss"] == [0.9, 0.8, 0.7]  # epoch 1 run twice: the last row wins
     assert curves["val_loss"][:2] == [1.9, 1.7] and curves["val_loss"][2] != curves["val_loss"][2]  # NaN

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mimic_keras import plots
+from mimic_keras import plots, training
 
 _DIR = os.path.join(os.path.dirname(__file__), "..", "experiments")
 sys.path.insert(0, _DIR)
@@ -36,8 +36,8 @@ def test_each_kept_epoch_is_scored_beside_its_logged_validation_accuracy(tiny_ru
     rows = written["rows"]
     assert plots.kind_of(written) == "checkpoints"  # `python -m mimic_keras.plots docs/experiments/*.json` skips it
     assert [r["epoch"] for r in rows] == [1, 2, None]
-    log = sweep._log_rows(os.path.join(workdir, "mimic", "log.csv"))
-    assert [r["val_accuracy"] for r in rows[:2]] == pytest.approx([log[0]["val_accuracy"], log[1]["val_accuracy"]])
+    logged = training.read_csv_log(os.path.join(workdir, "mimic", "log.csv"))["val_accuracy"]
+    assert [r["val_accuracy"] for r in rows[:2]] == pytest.approx(logged[:2])
     assert rows[-1]["test_accuracy"] == pytest.approx(row["test_accuracy"])  # the final model: the sweep row's score
     assert os.path.isdir(os.path.join(workdir, "mimic")) and "| kept model |" in capsys.readouterr().out
 
