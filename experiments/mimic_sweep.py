@@ -19,7 +19,9 @@ validation accuracy: a grid tuned on the validation split, then its winner at se
 run's config when it is there) without training anything; `--progress` says how far each
 variant got (epochs in its logs, best and last validation accuracy, done or not), for the list
 of unfinished runs in docs/results.md.
-A rerun retrains nothing (each variant's stages are up to date) and rewrites the outputs.
+A rerun retrains nothing (each variant's stages are up to date), reuses a student's scores while
+its stage's fingerprint (and its transfer set's) holds (`<workdir>/<student>/sweep_scores.json`),
+and rewrites the outputs.
 Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
 with the base run's config plus the overrides. `--stage control` trains the label-trained
@@ -70,13 +72,59 @@ def _task(workdir):
     return get_task(config_lib.get_preset(layout.config)), layout
 
 
-def _evaluate(workdir, stage="mimic"):
-    """A variant's student scored by its task against the labels and its transfer set's teacher."""
+# Bump when what `student_scores` computes changes (a new column, a fixed metric, another
+# decoder search): every finished variant's cached scores are then recomputed.
+SCORER_VERSION = 1
+SCORES_FILE = "sweep_scores.json"
+
+
+def _scores_key(stage, cfg, layout):
+    """What a model's scores are made from: its stage's and its transfer set's fingerprints, the scorer's version.
+
+    None when either stage is not up to date: such scores are not cached. The label stage is in
+    the key since the scores compare the model with the transfer set's teacher, which a control
+    trained on the labels does not consume.
+    """
+    from mimic_keras import stages
+
+    fingerprints = {name: stages.check(name, cfg, layout).fingerprint for name in (stage, "label")}
+    if None in fingerprints.values():
+        return None
+    return {"scorer_version": SCORER_VERSION, **fingerprints}
+
+
+def _cached_scores(task, layout, role, stage, model_path):
+    """`task.student_scores` of model `role` (made by `stage`), kept in its run folder while their key holds."""
     import keras
 
+    from mimic_keras.atomic import write_json_atomic
+
+    path = os.path.join(layout.run_dir(role), SCORES_FILE)
+    key = _scores_key(stage, task.cfg, layout)
+    if key is not None:
+        cached = _read_json(path)
+        if cached.get("key") == key and "scores" in cached:
+            return cached["scores"]
+    scores = task.student_scores(keras.saving.load_model(model_path, compile=False), layout, role)
+    if key is not None:
+        write_json_atomic(path, {"key": key, "scores": scores})
+    return scores
+
+
+def _read_json(path):
+    """The object in a JSON file, {} when there is none (or it is unreadable: the scores are then recomputed)."""
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _evaluate(workdir, stage="mimic"):
+    """A variant's student scored by its task against the labels and its transfer set's teacher (cached)."""
     task, layout = _task(workdir)
-    model = keras.saving.load_model(layout.model(stage), compile=False)
-    return task.student_scores(model, layout, stage)
+    return _cached_scores(task, layout, stage, stage, layout.model(stage))
 
 
 def _transfer_examples(cfg, workdir):
@@ -208,19 +256,16 @@ def _stopped_epoch(history):
 
 def _teacher_rows(workdir):
     """Each teacher a variant trained: epochs run, validation accuracy kept, scores (Table 1's teacher rows)."""
-    import keras
-
     from mimic_keras.training import read_history
 
     task, layout = _task(workdir)
     rows = []
     for i, path in enumerate(task.teacher_paths(layout)):
         history = read_history(layout.teacher_dir(i)) or {}
-        model = keras.saving.load_model(path, compile=False)
         rows.append({"teacher": f"teacher_{i}", "kind": task.cfg.teacher.kind_of(i),
                      "epochs": len(history.get("epoch", [])), **_stopped_epoch(history),
                      **_kept_val_accuracy(history, task.cfg.teacher_train.checkpoint),
-                     **task.student_scores(model, layout, f"teacher_{i}")})
+                     **_cached_scores(task, layout, f"teacher_{i}", "teacher", path)})
     return rows
 
 

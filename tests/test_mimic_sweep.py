@@ -103,6 +103,51 @@ def test_a_variant_trains_on_the_base_runs_recorded_stages(tiny_run, tmp_path):
         assert json.load(f)["mimic"]["hidden"] == 8
 
 
+def _counting_scorer(monkeypatch, workdir):
+    """Replaces the run's task's `student_scores` by one whose score is how many times it was called."""
+    calls = []
+
+    def scores(self, model, layout, stage="mimic"):
+        calls.append(stage)
+        return {"parameters": int(model.count_params()), "scored": len(calls)}
+
+    monkeypatch.setattr(type(sweep._task(workdir)[0]), "student_scores", scores)
+    return calls
+
+
+def test_a_rerun_reuses_the_scores_of_a_finished_variant(tiny_copy, monkeypatch):
+    workdir, _ = tiny_copy
+    calls = _counting_scorer(monkeypatch, workdir)
+    first = sweep._row(workdir, "v", "mimic", [])
+    assert calls == ["mimic"] and first["scored"] == 1
+    with open(os.path.join(workdir, "mimic", "sweep_scores.json")) as f:
+        cached = json.load(f)
+    assert cached["scores"]["scored"] == 1 and cached["key"]["scorer_version"] == sweep.SCORER_VERSION
+    assert sweep._row(workdir, "v", "mimic", []) == first and calls == ["mimic"]  # not scored again
+
+
+def test_scores_are_recomputed_once_the_model_changes(tiny_copy, monkeypatch):
+    from mimic_keras import stages
+
+    workdir, _ = tiny_copy
+    calls = _counting_scorer(monkeypatch, workdir)
+    task, layout = sweep._task(workdir)
+    assert stages.check("mimic", task.cfg, layout).up_to_date
+    assert sweep._evaluate(workdir)["scored"] == 1
+    model = keras.saving.load_model(layout.model("mimic"), compile=False)
+    model.set_weights([w * 0 for w in model.get_weights()])
+    model.save(layout.model("mimic"))
+    assert stages.check("mimic", task.cfg, layout).fingerprint is None
+    assert sweep._evaluate(workdir)["scored"] == 2  # the stage is stale: scored afresh,
+    assert sweep._evaluate(workdir)["scored"] == 3  # and not cached
+    stages.record("mimic", task.cfg, layout)  # the new model as the stage's output: a new fingerprint
+    assert sweep._evaluate(workdir)["scored"] == 4
+    assert sweep._evaluate(workdir)["scored"] == 4  # cached under the new key
+    monkeypatch.setattr(sweep, "SCORER_VERSION", sweep.SCORER_VERSION + 1)
+    assert sweep._evaluate(workdir)["scored"] == 5
+    assert calls == ["mimic"] * 5
+
+
 def test_a_teacher_variant_trains_its_teachers_then_relabels_and_trains_the_mimic(tiny_run, tmp_path, monkeypatch):
     import shutil
 
