@@ -9,9 +9,16 @@ result is an ordinary mimic: evaluate, export and fine-tune take it as they take
 
     python -m mimic_keras.factorize runs/wide/mimic/model.keras --rank 64 --rank 256 --out runs/wide/factorized \\
         [--workdir runs/wide]   # also score each on the run's test split (the task's student_scores)
+        [--finetune-epochs 1]   # and fine-tune each on the run's transfer set, then score it again
 
 Prints per rank the parameters, multiply-adds per example and relative error (and with
-`--workdir` the scores); writes `<out>/rank_<k>.keras` and `<out>/factorize.json`.
+`--workdir` the scores); writes `<out>/rank_<k>.keras` and `<out>/factorize.json`
+(`"kind": "factorize"`, the command, one row per model). `--finetune-epochs E` trains each
+factorised mimic E more epochs as the run's mimic stage trains (its `Distiller`, loss and
+transfer set) at a tenth of its learning rate (`--finetune-lr`), cosine over the E epochs,
+into `<out>/rank_<k>_finetuned/` (a killed fine-tune resumes from its backup), and adds a row
+for it: the truncation alone and the truncation plus a short retraining, against a mimic
+trained with that bottleneck from the start.
 """
 
 import argparse
@@ -19,6 +26,8 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
+import shutil
 import sys
 
 import numpy as np
@@ -140,34 +149,87 @@ def _scorer(workdir):
     return lambda model, name: task.student_scores(model, layout, name)
 
 
-def run(model_path, ranks, out, workdir=None):
-    """Factorises the mimic at `model_path` at each rank into `out`; returns the rows (also in factorize.json)."""
+def finetune(model, workdir, epochs, run_dir, learning_rate=None):
+    """Trains a (factorised) mimic `epochs` more on run `workdir`'s transfer set, as its mimic stage trains.
+
+    The run's `Distiller`, loss, batch size and compile options (`tasks.training.compile_distiller`),
+    at `learning_rate` (default: a tenth of `mimic_train.learning_rate`) decayed by the run's
+    schedule over the `epochs`; no early stopping, no kept epochs. `run_dir` is a
+    `training.fit_run` folder: a killed fine-tune resumes there (its backup is checked against
+    this config and model); a finished one there is cleared and trained again.
+
+    Returns:
+        The trained model (also `run_dir/model.keras`).
+    """
     import keras
 
+    from mimic_keras import config as config_lib, training
+    from mimic_keras.layout import Layout
+    from mimic_keras.tasks import get_task
+    from mimic_keras.tasks.training import compile_distiller, transfer_datasets
+
+    if os.path.exists(os.path.join(run_dir, "model.keras")):
+        shutil.rmtree(run_dir)  # a finished fine-tune's log would mix with this one's
+    layout = Layout(workdir)
+    cfg = config_lib.get_preset(layout.config)
+    train_cfg = dataclasses.replace(cfg.mimic_train, epochs=epochs, patience=None, save_epochs=(),
+                                    learning_rate=learning_rate or cfg.mimic_train.learning_rate / 10)
+    cfg = dataclasses.replace(cfg, mimic_train=train_cfg)
+    keras.utils.set_random_seed(train_cfg.seed)
+    train, val, count = transfer_datasets(get_task(cfg), layout, train_cfg)
+    distiller = compile_distiller(cfg, model, training.steps_for(count, train_cfg.batch_size))
+    training.fit_run(distiller, train, val, train_cfg, run_dir, "finetune", save_model=model)
+    return model
+
+
+def run(model_path, ranks, out, workdir=None, finetune_epochs=0, finetune_lr=None, command=None):
+    """Factorises the mimic at `model_path` at each rank into `out`; returns the rows (also in factorize.json).
+
+    With `finetune_epochs` (needs `workdir`) each factorised mimic is also fine-tuned (`finetune`)
+    and scored again: a second row for the rank, with `finetune_epochs` set.
+    """
+    import keras
+
+    if finetune_epochs and not workdir:
+        raise ValueError("--finetune-epochs needs --workdir: the run whose transfer set the mimic trains on")
     model = keras.saving.load_model(model_path, compile=False)
     values = singular_values(model)
     score = _scorer(workdir) if workdir else None
     os.makedirs(out, exist_ok=True)
     rows = []
-    for rank in [None, *sorted(set(ranks))]:
-        small = model if rank is None else factorize(model, rank)
+
+    def add(small, rank, epochs=0, path=None):
         params, macs = cost(small)
-        row = {"rank": rank, "parameters": params, "multiply_adds": macs,
+        row = {"rank": rank, "finetune_epochs": epochs, "parameters": params, "multiply_adds": macs,
                "relative_error": 0.0 if rank is None else relative_error(values, rank)}
-        if rank is not None:
-            row["model"] = os.path.join(out, f"rank_{rank}.keras")
-            small.save(row["model"])
+        if path:
+            row["model"] = path
         if score:
-            row.update(score(small, "original" if rank is None else f"rank_{rank}"))
+            name = "original" if rank is None else f"rank_{rank}" + ("_finetuned" if epochs else "")
+            row.update(score(small, name))
         rows.append(row)
         print(_line(row), flush=True)
+
+    add(model, None)
+    for rank in sorted(set(ranks)):
+        small = factorize(model, rank)
+        path = os.path.join(out, f"rank_{rank}.keras")
+        small.save(path)
+        add(small, rank, path=path)
+        if finetune_epochs:
+            run_dir = os.path.join(out, f"rank_{rank}_finetuned")
+            add(finetune(small, workdir, finetune_epochs, run_dir, finetune_lr), rank, finetune_epochs,
+                os.path.join(run_dir, "model.keras"))
     with open(os.path.join(out, "factorize.json"), "w") as f:
-        json.dump({"model": model_path, "workdir": workdir, "rows": rows}, f, indent=2)
+        json.dump({"kind": "factorize", "command": command, "model": model_path, "workdir": workdir,
+                   "finetune": {"epochs": finetune_epochs, "learning_rate": finetune_lr}, "rows": rows}, f, indent=2)
     return rows
 
 
 def _line(row):
     name = "original" if row["rank"] is None else f"rank {row['rank']}"
+    if row.get("finetune_epochs"):
+        name += f" + {row['finetune_epochs']} ep"
     text = f"{name:>10}: {row['parameters']:,} parameters, {row['multiply_adds']:,} multiply-adds, " \
            f"relative error {row['relative_error']:.4f}"
     if "test_accuracy" in row:
@@ -181,11 +243,16 @@ def main(argv=None):
     parser.add_argument("--rank", type=int, action="append", required=True, help="a bottleneck width k (repeat)")
     parser.add_argument("--out", required=True, help="folder for rank_<k>.keras and factorize.json")
     parser.add_argument("--workdir", help="a finished run: score each model on its test split")
+    parser.add_argument("--finetune-epochs", type=int, default=0,
+                        help="also train each factorised mimic this many epochs on the run's transfer set")
+    parser.add_argument("--finetune-lr", type=float, default=None,
+                        help="the fine-tune's learning rate (default: a tenth of the run's mimic_train.learning_rate)")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     args = parser.parse_args(argv)
     console.quiet(args.verbose)  # before TensorFlow is imported
     try:
-        run(args.model, args.rank, args.out, args.workdir)
+        command = shlex.join(["python", "-m", "mimic_keras.factorize", *(argv if argv is not None else sys.argv[1:])])
+        run(args.model, args.rank, args.out, args.workdir, args.finetune_epochs, args.finetune_lr, command)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

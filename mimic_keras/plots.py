@@ -19,17 +19,22 @@ from mimic_keras.eval.figures import plot_run
 from mimic_keras.eval.sweep_figures import plot_sweep
 
 
-def kind_of(data):
-    """`"sweep"` (a dict with `rows`), `"run"` (a dict with `models`), `"intervals"` or `"checkpoints"`.
+NO_FIGURES = ("intervals", "checkpoints", "factorize")  # kinds of results JSON that are tables only
 
-    `"intervals"` (`"kind": "intervals"`) are the paired-interval files beside a sweep's table
-    (`experiments/stored_intervals.py`, `experiments/paired_ci.py --json`), `"checkpoints"` the
-    scores of a run's kept epochs (`experiments/score_checkpoints.py --json`): they have no figures.
+
+def kind_of(data):
+    """`"sweep"` (a dict with `rows`), `"run"` (a dict with `models`), or a kind without figures.
+
+    Those are the files with a `"kind"`: `"intervals"`, the paired-interval files beside a
+    sweep's table (`experiments/stored_intervals.py`, `experiments/paired_ci.py --json`),
+    `"checkpoints"`, the scores of a run's kept epochs (`experiments/score_checkpoints.py
+    --json`), and `"factorize"`, a mimic factorised at several ranks (`python -m
+    mimic_keras.factorize`).
 
     Raises:
         ValueError: for anything else.
     """
-    if isinstance(data, dict) and data.get("kind") in ("intervals", "checkpoints"):
+    if isinstance(data, dict) and data.get("kind") in NO_FIGURES:
         return data["kind"]
     if isinstance(data, dict) and isinstance(data.get("rows"), list):
         return "sweep"
@@ -64,7 +69,7 @@ def write_plots(json_path):
     stem = os.path.splitext(name)[0]
     try:
         kind = kind_of(data)
-        if kind in ("intervals", "checkpoints"):
+        if kind in NO_FIGURES:
             return []
         if kind == "sweep":
             return plot_sweep(data, os.path.join(folder, f"{stem}.png"))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mimic_keras import factorize as fz
+from mimic_keras import plots
 from mimic_keras.config import MimicConfig
 from mimic_keras.models.mimics import build_mimic, mimic_multiply_adds, mimic_param_count
 from tests.helpers import toy_images
@@ -86,7 +87,10 @@ def test_cli_writes_each_rank_and_a_table(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split(":")[0].strip() for line in lines] == ["original", "rank 2", "rank 4"]
     with open(tmp_path / "out" / "factorize.json") as f:
-        rows = json.load(f)["rows"]
+        table = json.load(f)
+    rows = table["rows"]
+    assert table["kind"] == "factorize" and table["command"].endswith(f"{path} --rank 4 --rank 2 --out {tmp_path / 'out'}")
+    assert plots.write_plots(str(tmp_path / "out" / "factorize.json")) == []  # a table, no figures
     assert [r["parameters"] for r in rows] == [16 * 24 + 24 + 25 * 5, 16 * 2 + 2 * 24 + 24 + 125, 16 * 4 + 4 * 24 + 24 + 125]
     assert rows[1]["relative_error"] > rows[2]["relative_error"] > 0 == rows[0]["relative_error"]
     assert (tmp_path / "out" / "rank_4.keras").exists()
@@ -101,3 +105,31 @@ def test_cli_scores_each_rank_on_a_runs_test_split(tiny_run, tmp_path):
     rows = fz.run(path, [4], str(tmp_path / "out"), workdir=workdir)
     assert all(0.0 <= r["test_accuracy"] <= 1.0 and "test_agreement" in r for r in rows)
     assert rows[1]["parameters"] < rows[0]["parameters"] and rows[1]["rank"] == 4
+
+
+def test_finetuning_trains_each_rank_on_the_runs_transfer_set_and_scores_it(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    path = str(tmp_path / "wide.keras")
+    build_mimic(MimicConfig(conv_filters=4, bottleneck=0, hidden=16)).save(path)
+    out = tmp_path / "out"
+    rows = fz.run(path, [4], str(out), workdir=workdir, finetune_epochs=2)
+    assert [(r["rank"], r["finetune_epochs"]) for r in rows] == [(None, 0), (4, 0), (4, 2)]
+    truncated, tuned = rows[1], rows[2]
+    assert tuned["parameters"] == truncated["parameters"] and "test_accuracy" in tuned
+    with open(out / "rank_4_finetuned" / "history.json") as f:
+        assert len(json.load(f)["loss"]) == 2  # two epochs on the transfer set, as the mimic stage trains
+    import keras
+
+    before = keras.saving.load_model(truncated["model"], compile=False)
+    after = keras.saving.load_model(tuned["model"], compile=False)
+    assert fz.mimic_config_of(after) == fz.mimic_config_of(before)
+    assert not np.allclose(after.get_layer("bottleneck").get_weights()[0], before.get_layer("bottleneck").get_weights()[0])
+    # Rerun: the finished fine-tune is trained again from the factorised weights, its log not appended to.
+    fz.run(path, [4], str(out), workdir=workdir, finetune_epochs=1)
+    with open(out / "rank_4_finetuned" / "history.json") as f:
+        assert len(json.load(f)["loss"]) == 1
+
+
+def test_finetuning_needs_a_run():
+    with pytest.raises(ValueError, match="--finetune-epochs needs --workdir"):
+        fz.run("unused.keras", [4], "unused", finetune_epochs=1)
