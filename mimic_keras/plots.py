@@ -18,18 +18,22 @@ import sys
 from mimic_keras.eval.figures import plot_run
 from mimic_keras.eval.sweep_figures import plot_sweep
 
+NO_FIGURES = ("intervals", "checkpoints", "groups")  # JSON kinds with `rows` that are not sweeps
+
 
 def kind_of(data):
-    """`"sweep"` (a dict with `rows`), `"run"` (a dict with `models`), `"intervals"` or `"checkpoints"`.
+    """`"sweep"` (a dict with `rows`), `"run"` (a dict with `models`), `"intervals"`, `"checkpoints"` or `"groups"`.
 
     `"intervals"` (`"kind": "intervals"`) are the paired-interval files beside a sweep's table
     (`experiments/stored_intervals.py`, `experiments/paired_ci.py --json`), `"checkpoints"` the
-    scores of a run's kept epochs (`experiments/score_checkpoints.py --json`): they have no figures.
+    scores of a run's kept epochs (`experiments/score_checkpoints.py --json`), `"groups"` what
+    each group of a mimic's hidden layer does (`experiments/group_analysis.py --json`): they
+    have no figures.
 
     Raises:
         ValueError: for anything else.
     """
-    if isinstance(data, dict) and data.get("kind") in ("intervals", "checkpoints"):
+    if isinstance(data, dict) and data.get("kind") in NO_FIGURES:
         return data["kind"]
     if isinstance(data, dict) and isinstance(data.get("rows"), list):
         return "sweep"
@@ -64,7 +68,7 @@ def write_plots(json_path):
     stem = os.path.splitext(name)[0]
     try:
         kind = kind_of(data)
-        if kind in ("intervals", "checkpoints"):
+        if kind in NO_FIGURES:
             return []
         if kind == "sweep":
             return plot_sweep(data, os.path.join(folder, f"{stem}.png"))

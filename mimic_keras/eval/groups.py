@@ -11,6 +11,10 @@ contiguous blocks for comparison.
         --workdir runs/cifar10-cpu-groups-g4_h8000
 
 (TIMIT workdirs need their evaluate report, which holds the decoder settings PER uses.)
+
+`experiments/group_analysis.py` goes further, on a labelled split streamed once: per group its
+accuracy alone and left out, its dead units and activity, the classes it matters most for, and
+how alike the groups' partial logits are (`group_parts` and `partial_logits` are shared with it).
 """
 
 import argparse
@@ -21,7 +25,16 @@ import numpy as np
 from mimic_keras import console
 
 
-def _parts(model, groups):
+def group_parts(model, groups=None):
+    """(features, kernel blocks (G, H/G, classes), bias) of a mimic cut into G groups of hidden units.
+
+    `features` is the model up to its `hidden` layer; the logits kernel's rows are cut into G
+    contiguous blocks, the g-th matching `GroupedDense`'s g-th group (its outputs are contiguous).
+    `groups` defaults to the hidden layer's own (`GroupedDense.groups`, else 1).
+
+    Raises:
+        ValueError: G does not divide the hidden units.
+    """
     import keras
 
     hidden = model.get_layer("hidden")
@@ -30,8 +43,17 @@ def _parts(model, groups):
         raise ValueError(f"groups={groups} must divide the {hidden.units} hidden units")
     logits = model.get_layer("logits")
     kernel, bias = (np.asarray(w, np.float64) for w in logits.get_weights())
-    features = keras.Model(model.inputs, hidden.output)
+    # A mimic has one input: given as a tensor, not a list, a batch is taken without a structure warning.
+    features = keras.Model(model.inputs[0], hidden.output)
     return features, kernel.reshape(groups, hidden.units // groups, -1), bias
+
+
+def partial_logits(hidden, kernel):
+    """(N, G, classes): each group's h_g · W_g, from hidden activations (N, H) and the logits
+    kernel as G blocks of rows (G, H/G, classes); their sum over G plus the bias is the logits."""
+    blocks = np.asarray(hidden).reshape(len(hidden), *kernel.shape[:2])
+    # One block at a time: a float64 copy of one group's units, not of the whole (N, H) batch.
+    return np.stack([blocks[:, g].astype(np.float64) @ kernel[g] for g in range(kernel.shape[0])], axis=1)
 
 
 def group_logits(model, inputs, groups=None, batch_size=256):
@@ -42,10 +64,8 @@ def group_logits(model, inputs, groups=None, batch_size=256):
         inputs: a batch of model inputs.
         groups: G; default the hidden layer's own (`GroupedDense.groups`, else 1).
     """
-    features, kernel, bias = _parts(model, groups)
-    hidden = np.asarray(features.predict(inputs, batch_size=batch_size, verbose=0), np.float64)
-    blocks = hidden.reshape(len(hidden), kernel.shape[0], kernel.shape[1])
-    return np.einsum("ngu,guc->ngc", blocks, kernel), bias
+    features, kernel, bias = group_parts(model, groups)
+    return partial_logits(features.predict(inputs, batch_size=batch_size, verbose=0), kernel), bias
 
 
 def variance_shares(contributions):
@@ -60,14 +80,13 @@ def group_report(task, layout, model, groups=None):
     """Rows per group: `group`, `alone` and `without` test scores (`task.deployed_scores`), `variance_share`."""
     import tensorflow as tf
 
-    features, kernel, bias = _parts(model, groups)
+    features, kernel, bias = group_parts(model, groups)
     full = task.deployed_scores(layout, lambda x: np.asarray(model(x, training=False)))
     rows = [{"group": "all", **full}]
 
     def predict(g, keep):
         def logits(x):
-            c = np.einsum("ngu,guc->ngc", np.asarray(features(tf.constant(x), training=False), np.float64)
-                          .reshape(len(x), *kernel.shape[:2]), kernel)
+            c = partial_logits(features(tf.constant(x), training=False), kernel)
             return (c[:, g] if keep else c.sum(axis=1) - c[:, g]) + bias
         return logits
 
