@@ -27,7 +27,7 @@ def kind_of(data):
     `"intervals"` (`"kind": "intervals"`) are the paired-interval files beside a sweep's table
     (`experiments/stored_intervals.py`, `experiments/paired_ci.py --json`), `"checkpoints"` the
     scores of a run's kept epochs (`experiments/score_checkpoints.py --json`), `"groups"` what
-    each group of a mimic's hidden layer does (`experiments/group_analysis.py --json`): they
+    each group of a mimic's hidden layer does (`python -m mimic_keras.eval.groups --json`): they
     have no figures.
 
     Raises:

@@ -1,43 +1,48 @@
-"""What each group of a mimic's hidden layer learns, on one labelled split streamed once.
+"""Streaming statistics of the groups of a mimic's hidden layer (`mimic_keras.eval.groups`).
 
 A mimic's logits are linear in its hidden units, so they split exactly into one term per group
 of H/G units plus the bias: logits = Σ_g h_g W_g + b, with W_g the rows of the logits kernel
 that group g feeds (`mimic.groups`: `GroupedDense`'s group g is its g-th contiguous H/G
-outputs, fed by the g-th k/G bottleneck units only). On the run's validation split (TIMIT: dev;
-`--split test` for the test split) this gives:
-
-* the model's accuracy, and the bias's alone (what a group that adds nothing scores alone);
-* per group, the accuracy of its partial logits alone (h_g W_g + b) and without it
-  (logits − h_g W_g);
-* per group, its dead units (never active on the split), the mean fraction of its units active
-  on an example, and their mean activation;
-* per group, the 3 classes whose accuracy drops most without it (`Task.reported_classes`:
-  CIFAR-10's class names; TIMIT's states counted under their phone);
-* how alike the groups are: the correlation of two groups' partial logits over the split's
-  examples and classes (each class centred on its mean, so a constant offset the bias could
-  absorb does not count), its mean over pairs, and each group's share of the logits' variance.
-
-`--groups G` cuts a dense hidden layer (or a grouped one, differently) into G contiguous blocks
-of H/G units: the baseline. A dense layer's units have no order, so that partition is arbitrary,
-and the output says so.
-
-    python experiments/group_analysis.py runs/cifar10-cpu-groups-g4_h8000 [--split test] \\
-        [--model runs/cifar10-cpu-groups-g4_h8000/mimic/model.keras] [--json docs/experiments/groups_g4.json]
-    python experiments/group_analysis.py runs/cifar10-cpu-groups-g1_h2000 --groups 4   # the dense baseline
+outputs, fed by the g-th k/G bottleneck units only). `analyse_groups` streams a labelled split
+once and keeps only per-class counts and per-group sums: each group's accuracy alone
+(h_g W_g + b) and without it (logits − h_g W_g), its dead units and activity, the classes that
+lose most without it, and how alike the groups' partial logits are.
 """
-
-import argparse
-import json
-import os
-import shlex
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mimic_sweep import _task  # noqa: E402
-
 TOP_CLASSES = 3
+
+
+def group_parts(model, groups=None):
+    """(features, kernel blocks (G, H/G, classes), bias) of a mimic cut into G groups of hidden units.
+
+    `features` is the model up to its `hidden` layer; the logits kernel's rows are cut into G
+    contiguous blocks, the g-th matching `GroupedDense`'s g-th group (its outputs are contiguous).
+    `groups` defaults to the hidden layer's own (`GroupedDense.groups`, else 1).
+
+    Raises:
+        ValueError: G does not divide the hidden units.
+    """
+    import keras
+
+    hidden = model.get_layer("hidden")
+    groups = groups or getattr(hidden, "groups", 1)
+    if hidden.units % groups:
+        raise ValueError(f"groups={groups} must divide the {hidden.units} hidden units")
+    logits = model.get_layer("logits")
+    kernel, bias = (np.asarray(w, np.float64) for w in logits.get_weights())
+    # A mimic has one input: given as a tensor, not a list, a batch is taken without a structure warning.
+    features = keras.Model(model.inputs[0], hidden.output)
+    return features, kernel.reshape(groups, hidden.units // groups, -1), bias
+
+
+def partial_logits(hidden, kernel):
+    """(N, G, classes): each group's h_g · W_g, from hidden activations (N, H) and the logits
+    kernel as G blocks of rows (G, H/G, classes); their sum over G plus the bias is the logits."""
+    blocks = np.asarray(hidden).reshape(len(hidden), *kernel.shape[:2])
+    # One block at a time: a float64 copy of one group's units, not of the whole (N, H) batch.
+    return np.stack([blocks[:, g].astype(np.float64) @ kernel[g] for g in range(kernel.shape[0])], axis=1)
 
 
 def partition_of(model, groups):
@@ -85,8 +90,6 @@ def analyse_groups(model, batches, groups=None, class_names=None, top=TOP_CLASSE
     result = analyse_groups(keras.saving.load_model("mimic.keras"), task.split_batches(layout, "validation", 512))
     ```
     """
-    from mimic_keras.eval.groups import group_parts, partial_logits
-
     features, kernel, bias = group_parts(model, groups)
     g_count, units, classes = kernel.shape
     if g_count < 2:
@@ -194,77 +197,3 @@ def hurt_classes(counts, full_ok, without_ok, class_names=None, top=TOP_CLASSES)
     ranked = sorted(range(len(seen)), key=lambda i: (-drop[i], -n[seen[i]]))[:top]
     return [{"class": order[seen[i]], "examples": int(n[seen[i]]), "accuracy": float(accuracy[i]),
              "without_accuracy": float(without_accuracy[i]), "drop": float(drop[i])} for i in ranked]
-
-
-def _number(value, spec):
-    return "—" if value is None else format(value, spec)
-
-
-def table(result):
-    """The result as a few header lines and a Markdown table, one row per group."""
-    lines = [
-        f"{result['partition_text']}",
-        f"{result['split']} split: {result['examples']:,} examples, {result['classes']} classes; "
-        f"accuracy {result['accuracy']:.2%}, the bias alone {result['bias_accuracy']:.2%}",
-        f"mean pairwise correlation of the groups' partial logits: {_number(result['mean_pairwise_correlation'], '.3f')}",
-        "",
-        "| group | alone | without | dead units | active | mean activation | variance share | correlation "
-        "| most hurt without it (accuracy change, points) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in result["rows"]:
-        hurt = ", ".join(f"{c['class']} {-100 * c['drop']:+.1f}" for c in r["hurt_classes"] if c["drop"] > 0) or "none"
-        lines.append(
-            f"| {r['group']} | {r['alone_accuracy']:.2%} | {r['without_accuracy']:.2%} | "
-            f"{r['dead_fraction']:.1%} ({r['dead_units']}) | {r['active_fraction']:.1%} | {r['mean_activation']:.4f} | "
-            f"{_number(r['variance_share'], '.3f')} | {_number(r['mean_correlation'], '.3f')} | {hurt} |"
-        )
-    return "\n".join(lines)
-
-
-def run(workdir, model_path=None, split=None, groups=None, batch_size=512, top=TOP_CLASSES):
-    """`analyse_groups` of a run's mimic (or `model_path`) on the run's `split` (default: its validation split)."""
-    import keras
-
-    task, layout = _task(workdir)
-    if not task.eval_splits:
-        raise ValueError(f"the {task.name} task gives no labelled splits to analyse on (Task.split_batches)")
-    split = split or task.eval_splits[0]
-    if split not in task.eval_splits:
-        raise ValueError(f"split {split!r}: the {task.name} task offers {', '.join(task.eval_splits)}")
-    model_path = model_path or layout.model("mimic")
-    model = keras.saving.load_model(model_path, compile=False)
-    result = analyse_groups(model, task.split_batches(layout, split, batch_size), groups,
-                            task.reported_classes(layout), top)
-    return {"model": model_path, "workdir": workdir, "split": split, **result}
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workdir", help="a finished run (or sweep variant) folder: its task, data and mimic")
-    parser.add_argument("--model", help="a mimic's .keras file (default: the run's mimic/model.keras)")
-    parser.add_argument("--split", help="validation (TIMIT: dev, the default) or test")
-    parser.add_argument("--groups", type=int, help="cut the hidden layer into G contiguous blocks (default: its own groups)")
-    parser.add_argument("--batch-size", type=int, default=512, help="examples per batch streamed")
-    parser.add_argument("--top", type=int, default=TOP_CLASSES, help="classes listed per group")
-    parser.add_argument("--json", help="also write the result here (kind 'groups')")
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
-    args = parser.parse_args(argv)
-    from mimic_keras import console
-
-    console.quiet(args.verbose)  # before TensorFlow is imported
-    try:
-        result = run(args.workdir, args.model, args.split, args.groups, args.batch_size, args.top)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(table(result))
-    if args.json:
-        command = shlex.join(["python", "experiments/group_analysis.py", *(argv if argv is not None else sys.argv[1:])])
-        with open(args.json, "w") as f:
-            json.dump({"kind": "groups", "command": command, **result}, f, indent=2)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
