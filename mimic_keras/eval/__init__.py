@@ -7,6 +7,6 @@
     image_scoring.py    CIFAR-10 scoring: report columns, sweep rows, per-image correctness
     speech_scoring.py   TIMIT scoring: report columns (Table 1), sweep rows
     report.py           the report loop over model roles; report.json, report.md
-    groups.py           what each group of a grouped hidden layer contributes (mimic.groups)
+    groups.py           what each group of a grouped hidden layer learns (mimic.groups); group_stats.py: its statistics
     figures.py          a run report's figures; sweep_figures.py: a sweep's
 """

@@ -23,6 +23,8 @@ class Task:
     # says why in `cannot_grow`.
     input_range = None
     input_step = None
+    # The labelled splits of the converted data that `split_batches` reads, the validation split first.
+    eval_splits = ()
     cannot_grow = "its task does not give single transfer examples to synthesise from (Task.grow_source)"
 
     def __init__(self, cfg):
@@ -118,6 +120,17 @@ class Task:
     def deployed_scores(self, layout, predict, role="mimic"):
         """Test scores (`test_accuracy`, TIMIT also `test_per`) of a logits function over the test split."""
         raise self._missing("deployed_scores")
+
+    def split_batches(self, layout, split, batch_size):
+        """Batches of (model inputs, int labels) of a labelled split of `layout.data` (`eval_splits`), in file order."""
+        raise self._missing("split_batches")
+
+    def reported_classes(self, layout):
+        """The name each logit's class is reported under, in logit order; None: its index.
+
+        Classes that share a name are counted as one in per-class tables (TIMIT: a state under its phone).
+        """
+        return None
 
     def teacher_paths(self, layout):
         """Each teacher's model (a `.keras` file or a SavedModel folder), in its run folder."""

@@ -17,6 +17,7 @@ class Cifar10Task(Task):
     name = "cifar10"
     input_range = (0.0, 255.0)  # uint8 pixels: the models scale them themselves
     input_step = 1.0
+    eval_splits = ("validation", "test")
 
     def prepare_options(self, layout):
         from pipelines import cifar10_to_tfrecord
@@ -136,6 +137,14 @@ class Cifar10Task(Task):
     def class_names(self, layout):
         """The class names in logit order (they travel in the export)."""
         return cifar10.CLASSES
+
+    def split_batches(self, layout, split, batch_size):
+        """Batches of (uint8 images, int labels) of `split` of the converted data, in file order."""
+        return cifar10.input_pipeline(cifar10.load_split(layout.data, split), batch_size)
+
+    def reported_classes(self, layout):
+        """The class names (`class_names`)."""
+        return list(self.class_names(layout))
 
     def representative(self, layout, count=REPRESENTATIVE):
         """The first `count` transfer-set images (uint8): calibration and benchmark inputs."""

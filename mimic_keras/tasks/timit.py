@@ -12,7 +12,7 @@ parts (`extra_0..3`); `data.transfer_unlabelled` picks the share of it in the tr
 """
 
 from mimic_keras import timit_layout
-from mimic_keras.data import timit, writer
+from mimic_keras.data import phones, timit, writer
 from mimic_keras.distribute import distribute_options
 from mimic_keras.models import speech_teachers
 from mimic_keras.models.mimics import build_mimic
@@ -24,6 +24,7 @@ class TimitTask(Task):
     cannot_grow = ("its transfer records are whole utterances, and each frame's input is a context window "
                    "it shares with its neighbours: a window changed on its own fits no utterance "
                    "(growing works on image runs)")
+    eval_splits = ("dev", "test")
 
     def prepare_options(self, layout):
         from pipelines import timit_to_tfrecord
@@ -66,6 +67,16 @@ class TimitTask(Task):
         """Frames per epoch of the mimic's transfer set (training frames + the chosen copies and extra speech)."""
         splits, speeds = transfer_splits(self.cfg.data, layout)
         return timit.num_frames(layout.transfer, splits, speeds)
+
+    def split_batches(self, layout, split, batch_size):
+        """Batches of (normalised context windows, int state labels) of `split` of the converted data."""
+        return timit.frame_pipeline(layout.data, split, batch_size, training=False, context=self.cfg.data.context)
+
+    def reported_classes(self, layout):
+        """Each state under its phone (61-set): a phone's three states count as one class."""
+        if self.cfg.num_classes != timit_layout.NUM_STATES:
+            return None
+        return [phones.PHONES[s // timit_layout.STATES_PER_PHONE] for s in range(timit_layout.NUM_STATES)]
 
     def build_teacher(self, index):
         cfg = self.cfg

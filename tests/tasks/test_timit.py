@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mimic_keras import config as config_lib
+from mimic_keras import timit_layout
 from mimic_keras.data import timit, writer
 from mimic_keras.distiller import Distiller
 from mimic_keras.layout import Layout
@@ -171,3 +172,20 @@ def test_stages_prepare_label_and_train_on_the_copies(tmp_path):
     assert transfer["splits"]["unlabelled"]["frames"] == data["splits"]["unlabelled"]["frames"]
     assert transfer["options"]["splits"] == ["train", "dev", "test", "unlabelled"]
     assert os.path.exists(os.path.join(workdir, "mimic", "model.keras"))
+
+
+def test_split_batches_give_each_frame_of_a_split_once_with_its_state(tmp_path, timit_records):
+    task, layout = _run(tmp_path, timit_records)
+    assert task.eval_splits == ("dev", "test")
+    for split in task.eval_splits:
+        batches = list(task.split_batches(layout, split, 16))
+        states = np.concatenate([np.asarray(y) for _, y in batches])
+        assert all(x.shape[1:] == (timit_layout.input_dim(task.cfg.data.context),) for x, _ in batches)
+        assert len(states) == timit.num_frames(timit_records, split)
+        expected = np.concatenate([u["state"] for u in timit.load_utterances(timit_records, split).as_numpy_iterator()])
+        np.testing.assert_array_equal(states, expected)  # file order
+
+
+def test_states_are_reported_under_their_phone():
+    names = TimitTask(config_lib.get_preset("timit-quick")).reported_classes(None)
+    assert len(names) == timit.NUM_STATES and names[:4] == ["iy", "iy", "iy", "ih"] and names[-1] == "h#"
