@@ -3,7 +3,8 @@
 A run with `<stage>_train.save_epochs=(10,20,30)` keeps `<stage>/epoch_<n>.keras`; this scores
 each of them, and the kept final model, with the task's `student_scores` (for TIMIT: state frame
 accuracy, PER on dev and test with the decoder tuned on dev for each model), next to the
-validation accuracy its `log.csv` recorded at that epoch: how a score moved along the run.
+validation accuracy its `log.csv` recorded at that epoch: how a score moved along the run (of
+an unfinished run, its checkpoints so far).
 
     python experiments/score_checkpoints.py runs/timit-full-timit_losses_long-l2_logits \
         [--stage mimic] [--json docs/experiments/timit_losses_long_l2_logits_epochs.json]
@@ -33,7 +34,11 @@ def checkpoints(run_dir):
 
 
 def score_checkpoints(workdir, stage="mimic"):
-    """Rows {epoch, file, val_accuracy, <scores>} for each kept checkpoint, then the final model."""
+    """Rows {epoch, file, val_accuracy, <scores>} for each kept checkpoint, then the final model.
+
+    A run still training (or killed, to be resumed) has no final model yet: its checkpoints so far
+    are scored, which is how far it got.
+    """
     import keras
 
     from mimic_keras.training import read_csv_log
@@ -41,8 +46,9 @@ def score_checkpoints(workdir, stage="mimic"):
     task, layout = _task(workdir)
     run_dir = layout.run_dir(stage)
     logged = dict(zip(*(read_csv_log(os.path.join(run_dir, "log.csv")).get(k, []) for k in ("epoch", "val_accuracy"))))
+    final = [(None, layout.model(stage))] if os.path.exists(layout.model(stage)) else []  # unfinished: none yet
     rows = []
-    for epoch, path in [*checkpoints(run_dir), (None, layout.model(stage))]:
+    for epoch, path in [*checkpoints(run_dir), *final]:
         model = keras.saving.load_model(path, compile=False)
         name = stage if epoch is None else f"{stage}_epoch_{epoch}"  # its own transcripts folder
         scores = task.student_scores(model, layout, name)

@@ -40,6 +40,9 @@ def test_each_kept_epoch_is_scored_beside_its_logged_validation_accuracy(tiny_ru
     assert [r["val_accuracy"] for r in rows[:2]] == pytest.approx(logged[:2])
     assert rows[-1]["test_accuracy"] == pytest.approx(row["test_accuracy"])  # the final model: the sweep row's score
     assert os.path.isdir(os.path.join(workdir, "mimic")) and "| kept model |" in capsys.readouterr().out
+    # A run not finished yet (no final model): the checkpoints it has kept so far.
+    os.remove(os.path.join(workdir, "mimic", "model.keras"))
+    assert [r["epoch"] for r in score.score_checkpoints(workdir)] == [1, 2]
 
 
 def test_a_missing_stage_is_refused(tmp_path):
