@@ -192,6 +192,11 @@ def run(model_path, ranks, out, workdir=None, finetune_epochs=0, finetune_lr=Non
 
     if finetune_epochs and not workdir:
         raise ValueError("--finetune-epochs needs --workdir: the run whose transfer set the mimic trains on")
+    if finetune_epochs and finetune_lr is None:
+        from mimic_keras import config as config_lib
+        from mimic_keras.layout import Layout
+
+        finetune_lr = config_lib.get_preset(Layout(workdir).config).mimic_train.learning_rate / 10
     model = keras.saving.load_model(model_path, compile=False)
     values = singular_values(model)
     score = _scorer(workdir) if workdir else None

@@ -114,6 +114,8 @@ def test_finetuning_trains_each_rank_on_the_runs_transfer_set_and_scores_it(tiny
     out = tmp_path / "out"
     rows = fz.run(path, [4], str(out), workdir=workdir, finetune_epochs=2)
     assert [(r["rank"], r["finetune_epochs"]) for r in rows] == [(None, 0), (4, 0), (4, 2)]
+    with open(out / "factorize.json") as f:  # the learning rate used, a tenth of the run's
+        assert json.load(f)["finetune"]["learning_rate"] == pytest.approx(1e-4)
     truncated, tuned = rows[1], rows[2]
     assert tuned["parameters"] == truncated["parameters"] and "test_accuracy" in tuned
     with open(out / "rank_4_finetuned" / "history.json") as f:
