@@ -14,8 +14,9 @@ import argparse
 import json
 import os
 import re
-import shlex
 import sys
+
+from mimic_keras import console
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mimic_sweep import _task  # noqa: E402
@@ -88,7 +89,7 @@ def main(argv=None):
     rows = score_checkpoints(args.workdir, args.stage)
     print(table(rows))
     if args.json:
-        command = shlex.join(["python", "experiments/score_checkpoints.py", *(argv if argv is not None else sys.argv[1:])])
+        command = console.command_line("experiments/score_checkpoints.py", argv)
         with open(args.json, "w") as f:
             json.dump({"kind": "checkpoints", "command": command, "workdir": args.workdir, "stage": args.stage,
                        "rows": rows}, f, indent=2, default=float)

@@ -48,6 +48,17 @@ HARMLESS_WARNINGS = (
 QUIET_LOGGERS = ("tensorflow", "absl")
 
 
+def command_line(program, argv=None):
+    """The command that ran a CLI, as its results files record it: `python <program> <arguments>`.
+
+    `program` is what follows `python` (`-m mimic_keras.factorize`, `experiments/x.py`); the
+    arguments are `argv` when the CLI was called from code, else `sys.argv[1:]`; shell-quoted.
+    """
+    import shlex
+
+    return shlex.join(["python", *program.split(), *(sys.argv[1:] if argv is None else argv)])
+
+
 def launched_with_dash_m():
     """True while `python -m PACKAGE.MODULE` imports its packages (argv[0] is then `-m`).
 

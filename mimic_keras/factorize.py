@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shlex
 import shutil
 import sys
 
@@ -164,6 +163,7 @@ def finetune(model, workdir, epochs, run_dir, learning_rate=None):
     import keras
 
     from mimic_keras import config as config_lib, training
+    from mimic_keras.finetune import learning_rate_of
     from mimic_keras.layout import Layout
     from mimic_keras.tasks import get_task
     from mimic_keras.tasks.training import compile_distiller, transfer_datasets
@@ -173,7 +173,7 @@ def finetune(model, workdir, epochs, run_dir, learning_rate=None):
     layout = Layout(workdir)
     cfg = config_lib.get_preset(layout.config)
     train_cfg = dataclasses.replace(cfg.mimic_train, epochs=epochs, patience=None, save_epochs=(),
-                                    learning_rate=learning_rate or cfg.mimic_train.learning_rate / 10)
+                                    learning_rate=learning_rate_of(cfg.mimic_train, learning_rate))
     cfg = dataclasses.replace(cfg, mimic_train=train_cfg)
     keras.utils.set_random_seed(train_cfg.seed)
     train, val, count = transfer_datasets(get_task(cfg), layout, train_cfg)
@@ -192,11 +192,12 @@ def run(model_path, ranks, out, workdir=None, finetune_epochs=0, finetune_lr=Non
 
     if finetune_epochs and not workdir:
         raise ValueError("--finetune-epochs needs --workdir: the run whose transfer set the mimic trains on")
-    if finetune_epochs and finetune_lr is None:
+    if finetune_epochs:  # the rate `finetune` will use, for factorize.json
         from mimic_keras import config as config_lib
+        from mimic_keras.finetune import learning_rate_of
         from mimic_keras.layout import Layout
 
-        finetune_lr = config_lib.get_preset(Layout(workdir).config).mimic_train.learning_rate / 10
+        finetune_lr = learning_rate_of(config_lib.get_preset(Layout(workdir).config).mimic_train, finetune_lr)
     model = keras.saving.load_model(model_path, compile=False)
     values = singular_values(model)
     score = _scorer(workdir) if workdir else None
@@ -256,7 +257,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     console.quiet(args.verbose)  # before TensorFlow is imported
     try:
-        command = shlex.join(["python", "-m", "mimic_keras.factorize", *(argv if argv is not None else sys.argv[1:])])
+        command = console.command_line("-m mimic_keras.factorize", argv)
         run(args.model, args.rank, args.out, args.workdir, args.finetune_epochs, args.finetune_lr, command)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -14,6 +14,11 @@ import os
 import numpy as np
 
 
+def learning_rate_of(train_cfg, learning_rate=None):
+    """A fine-tune's learning rate: `learning_rate`, else a tenth of the stage's (`train_cfg.learning_rate`)."""
+    return learning_rate or train_cfg.learning_rate / 10
+
+
 def compare(task, layout, inputs, labels, out, epochs, learning_rate=None, seed=0):
     """Fine-tunes copies of teacher_0 with and without extra `inputs` (with their `labels`); scores all three.
 
@@ -32,7 +37,7 @@ def compare(task, layout, inputs, labels, out, epochs, learning_rate=None, seed=
     from mimic_keras.teachers_io import load_teacher
 
     cfg = task.cfg.teacher_train
-    learning_rate = learning_rate or cfg.learning_rate / 10
+    learning_rate = learning_rate_of(cfg, learning_rate)
     train_cfg = dataclasses.replace(cfg, epochs=epochs, learning_rate=learning_rate, seed=seed, save_epochs=())
     path = task.teacher_paths(layout)[0]
     labelled = np.asarray(labels) >= 0  # sources without a class (mixup, unlabelled) teach nothing here

@@ -105,3 +105,12 @@ def test_tensorflow_s_load_notices_are_hidden_and_errors_still_show():
     assert result.stderr.strip() == "after the load"  # stderr is back after the load
     shown = _run(["-c", "import tensorflow"], {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert TF_NOISE.search(shown.stderr), "the notice no longer shows without quiet: this test checks nothing"
+
+
+def test_the_command_line_a_results_file_records(monkeypatch):
+    assert console.command_line("-m mimic_keras.factorize", ["m.keras", "--out", "a dir"]) == \
+        "python -m mimic_keras.factorize m.keras --out 'a dir'"  # quoted: it reruns as written
+    monkeypatch.setattr(sys, "argv", ["score_checkpoints.py", "runs/x", "--json", "x.json"])
+    assert console.command_line("experiments/score_checkpoints.py") == \
+        "python experiments/score_checkpoints.py runs/x --json x.json"  # from a shell: sys.argv
+    assert console.command_line("experiments/x.py", []) == "python experiments/x.py"

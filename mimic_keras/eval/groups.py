@@ -18,7 +18,6 @@ blocks: the baseline, an arbitrary partition of its units, as the output says.
 
 import argparse
 import json
-import shlex
 import sys
 
 import numpy as np
@@ -152,7 +151,7 @@ def main(argv=None):
         return 2
     print(table(result))
     if args.json:
-        command = shlex.join(["python", "-m", "mimic_keras.eval.groups", *(argv if argv is not None else sys.argv[1:])])
+        command = console.command_line("-m mimic_keras.eval.groups", argv)
         with open(args.json, "w") as f:
             json.dump({"kind": "groups", "command": command, **result}, f, indent=2)
     return 0
