@@ -160,13 +160,12 @@ def finetune(model, workdir, epochs, run_dir, learning_rate=None):
     Returns:
         The trained model (also `run_dir/model.keras`).
     """
-    import keras
+    import tensorflow as tf
 
-    from mimic_keras import config as config_lib, training
+    from mimic_keras import config as config_lib
     from mimic_keras.finetune import learning_rate_of
     from mimic_keras.layout import Layout
-    from mimic_keras.tasks import get_task
-    from mimic_keras.tasks.training import compile_distiller, transfer_datasets
+    from mimic_keras.tasks.training import train_mimic
 
     if os.path.exists(os.path.join(run_dir, "model.keras")):
         shutil.rmtree(run_dir)  # a finished fine-tune's log would mix with this one's
@@ -175,10 +174,7 @@ def finetune(model, workdir, epochs, run_dir, learning_rate=None):
     train_cfg = dataclasses.replace(cfg.mimic_train, epochs=epochs, patience=None, save_epochs=(),
                                     learning_rate=learning_rate_of(cfg.mimic_train, learning_rate))
     cfg = dataclasses.replace(cfg, mimic_train=train_cfg)
-    keras.utils.set_random_seed(train_cfg.seed)
-    train, val, count = transfer_datasets(get_task(cfg), layout, train_cfg)
-    distiller = compile_distiller(cfg, model, training.steps_for(count, train_cfg.batch_size))
-    training.fit_run(distiller, train, val, train_cfg, run_dir, "finetune", save_model=model)
+    train_mimic(cfg, layout, tf.distribute.get_strategy(), student=model, run_dir=run_dir, stage="finetune")
     return model
 
 

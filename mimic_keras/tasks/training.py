@@ -170,19 +170,30 @@ def transfer_labels(task, layout, train_cfg):
             val.map(lambda x, y: (x, y["label"]), num_parallel_calls=tf.data.AUTOTUNE), count)
 
 
-def train_mimic(cfg, layout, strategy):
-    """Trains the shallow mimic on the cached teacher logits with the `Distiller`."""
+def train_mimic(cfg, layout, strategy, student=None, run_dir=None, stage="mimic"):
+    """Trains the shallow mimic on the cached teacher logits with the `Distiller`.
+
+    By default a new mimic, built in `strategy`'s scope, into the mimic stage's folder. A given
+    `student` (a trained or factorised mimic: `mimic_keras.factorize.finetune`) is trained on
+    as it is, into `run_dir`, without the hidden-unit statistics a new mimic logs.
+
+    Returns:
+        The history dict of `training.fit_run`.
+    """
     task = get_task(cfg)
     train_cfg = cfg.mimic_train
     keras.utils.set_random_seed(train_cfg.seed)
     train, val, count = transfer_datasets(task, layout, train_cfg)
+    new = student is None
     with strategy.scope():
-        student = task.build_student("mimic")
+        if new:
+            student = task.build_student("mimic")
         distiller = compile_distiller(cfg, student, training.steps_for(count, train_cfg.batch_size))
-    _summary(student)
+    if new:
+        _summary(student)
     return training.fit_run(
-        distiller, train, val, train_cfg, layout.run_dir("mimic"), "mimic", save_model=student,
-        log_callbacks=hidden_stats_callbacks(student, val),
+        distiller, train, val, train_cfg, run_dir or layout.run_dir("mimic"), stage, save_model=student,
+        log_callbacks=hidden_stats_callbacks(student, val) if new else (),
     )
 
 
