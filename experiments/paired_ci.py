@@ -108,7 +108,9 @@ def write_json(path, measure, rows, argv):
     """The rows of one comparison as JSON: each run's value and its paired difference to the first."""
     import json
 
-    out = {"kind": "intervals", "command": " ".join(["python experiments/paired_ci.py", *argv]), "measure": measure, "rows": [
+    from mimic_keras.console import command_line
+
+    out = {"kind": "intervals", "command": command_line("experiments/paired_ci.py", argv), "measure": measure, "rows": [
         {"workdir": workdir, "stage": stage, "value": value, "difference": diff,
          "paired_ci95": None if diff is None else [low, high]}
         for (workdir, stage), value, diff, low, high in rows]}

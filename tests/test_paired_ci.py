@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import shlex
 
 import keras
 import numpy as np
@@ -35,7 +36,7 @@ def _transcripts(workdir, stage, hyps):
 
 def test_timit_runs_differ_in_per_with_a_speaker_paired_interval(tmp_path, capsys):
     a = _workdir(tmp_path / "a", "timit-quick")
-    b = _workdir(tmp_path / "b", "timit-quick")
+    b = _workdir(tmp_path / "run b", "timit-quick")  # a space: the recorded command must quote it
     _transcripts(a, "mimic", [["a", "b", "c", "d"], ["a", "b", "c", "d"], ["x", "x", "c", "d"], ["x", "x", "c", "d"]])
     _transcripts(a, "control", [["a", "b", "c", "y"], ["a", "b", "c", "y"], ["x", "x", "y", "d"], ["x", "x", "y", "d"]])
     _transcripts(b, "mimic", [["a", "b", "c", "d"]] * 4)
@@ -44,11 +45,12 @@ def test_timit_runs_differ_in_per_with_a_speaker_paired_interval(tmp_path, capsy
     _, per, diff, low, high = rows[1]
     assert per == pytest.approx(0.5) and diff == low == high == pytest.approx(0.25)  # one more error everywhere
     assert rows[2][2] == pytest.approx(-0.25) and rows[2][3] <= -0.25 <= rows[2][4]
-    assert paired.main([str(a), f"{b}:mimic", f"{a}:control", "--json", str(tmp_path / "p.json")]) == 0
+    argv = [str(a), f"{b}:mimic", f"{a}:control", "--json", str(tmp_path / "p.json")]
+    assert paired.main(argv) == 0
     out = capsys.readouterr().out
     assert "| a:mimic | 25.00% | — |" in out and "+25.00 (+25.00 to +25.00) points" in out
     stored = json.loads((tmp_path / "p.json").read_text())
-    assert stored["measure"] == "PER" and stored["command"].startswith("python experiments/paired_ci.py ")
+    assert stored["measure"] == "PER" and shlex.split(stored["command"]) == ["python", "experiments/paired_ci.py", *argv]
     assert stored["rows"][0]["paired_ci95"] is None
     assert stored["rows"][2]["difference"] == pytest.approx(0.25) and stored["rows"][2]["paired_ci95"] == pytest.approx([0.25, 0.25])
 
