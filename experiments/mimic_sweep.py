@@ -20,8 +20,8 @@ run's config when it is there) without training anything; `--progress` says how 
 variant got (epochs in its logs, best and last validation accuracy, done or not), for the list
 of unfinished runs in docs/results.md.
 A rerun retrains nothing (each variant's stages are up to date), reuses a student's scores while
-its stage's fingerprint (and its transfer set's) holds (`<workdir>/<student>/sweep_scores.json`),
-and rewrites the outputs.
+its stage's fingerprint (and its transfer set's) holds and the files its scoring wrote are there
+(`<workdir>/<student>/sweep_scores.json`), and rewrites the outputs.
 Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
 with the base run's config plus the overrides. `--stage control` trains the label-trained
@@ -94,14 +94,18 @@ def _scores_key(stage, cfg, layout):
 
 
 def _cached_scores(task, layout, role, stage, model_path):
-    """`task.student_scores` of model `role` (made by `stage`), kept in its run folder while their key holds."""
+    """`task.student_scores` of model `role` (made by `stage`), kept in its run folder while their key holds.
+
+    And while the files scoring wrote (`task.score_files`: TIMIT's transcripts) are there; the
+    scoring that rewrites them rewrites the cache too.
+    """
     import keras
 
     from mimic_keras.atomic import write_json_atomic
 
     path = os.path.join(layout.run_dir(role), SCORES_FILE)
     key = _scores_key(stage, task.cfg, layout)
-    if key is not None:
+    if key is not None and all(os.path.exists(p) for p in task.score_files(layout, role)):
         cached = _read_json(path)
         if cached.get("key") == key and "scores" in cached:
             return cached["scores"]

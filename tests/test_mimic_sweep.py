@@ -126,6 +126,18 @@ def test_a_rerun_reuses_the_scores_of_a_finished_variant(tiny_copy, monkeypatch)
     assert sweep._row(workdir, "v", "mimic", []) == first and calls == ["mimic"]  # not scored again
 
 
+def test_scores_are_recomputed_while_a_file_scoring_wrote_is_missing(tiny_copy, monkeypatch):
+    workdir, _ = tiny_copy
+    calls = _counting_scorer(monkeypatch, workdir)
+    written = os.path.join(workdir, "transcripts", "mimic", "test.hyp.txt")  # as a TIMIT run's scoring writes
+    monkeypatch.setattr(type(sweep._task(workdir)[0]), "score_files", lambda self, layout, stage="mimic": [written])
+    assert sweep._evaluate(workdir)["scored"] == 1
+    assert sweep._evaluate(workdir)["scored"] == 2  # the transcript is missing: scored (and written) again
+    os.makedirs(os.path.dirname(written))
+    open(written, "w").close()
+    assert sweep._evaluate(workdir)["scored"] == 2 and len(calls) == 2
+
+
 def test_scores_are_recomputed_once_the_model_changes(tiny_copy, monkeypatch):
     from mimic_keras import stages
 

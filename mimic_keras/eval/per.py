@@ -89,13 +89,18 @@ def write_transcripts(path, ids, transcripts):
 
 
 
+def scored_paths(folder, split):
+    """`{"ref": folder/{split}.ref.txt, "hyp": folder/{split}.hyp.txt}`: where `write_scored` writes."""
+    return {kind: os.path.join(folder, f"{split}.{kind}.txt") for kind in ("ref", "hyp")}
+
+
 def write_scored(folder, split, ids, refs, hyps):
     """Writes `folder/{split}.ref.txt` and `.hyp.txt` (`write_transcripts`), what `read_scored` reads.
 
     Returns:
         The paths written, `{"ref": ..., "hyp": ...}`.
     """
-    paths = {kind: os.path.join(folder, f"{split}.{kind}.txt") for kind in ("ref", "hyp")}
+    paths = scored_paths(folder, split)
     write_transcripts(paths["ref"], ids, refs)
     write_transcripts(paths["hyp"], ids, hyps)
     return paths

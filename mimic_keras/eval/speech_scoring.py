@@ -71,6 +71,13 @@ def _teacher_logits(transfer_dir, split):
             for u in timit.load_utterances(transfer_dir, split, with_logits=True).as_numpy_iterator()}
 
 
+def transcript_files(transcripts_dir):
+    """The files `student_scores` (and `score_utterances`) write in `transcripts_dir`."""
+    from mimic_keras.eval.per import scored_paths
+
+    return [path for split in SPLITS for path in scored_paths(transcripts_dir, split).values()]
+
+
 def student_scores(model, data_dir, transfer_dir, context, transcripts_dir):
     """One student's scores against the labels and against the teacher of its transfer set.
 

@@ -109,6 +109,14 @@ class Task:
         """
         raise self._missing("student_scores")
 
+    def score_files(self, layout, stage="mimic"):
+        """The files `student_scores` writes in the workdir for student `stage` (none by default).
+
+        Scores kept from an earlier scoring (`experiments/mimic_sweep.py`) are reused only
+        while these exist: a rerun rewrites what was deleted.
+        """
+        return []
+
     def export(self, layout, model, name, role="mimic"):
         """Exports model `role` as a SavedModel (and `cfg.export.tflite` LiteRT files) named `name`; returns its folder."""
         raise self._missing("export")

@@ -99,6 +99,12 @@ class TimitTask(Task):
         return speech_scoring.student_scores(model, layout.data, layout.transfer, self.cfg.data.context,
                                              layout.path("transcripts", stage))
 
+    def score_files(self, layout, stage="mimic"):
+        """The decoded dev and test transcripts and their references (`experiments/paired_ci.py` reads them)."""
+        from mimic_keras.eval.speech_scoring import transcript_files
+
+        return transcript_files(layout.path("transcripts", stage))
+
     def export(self, layout, model, name, role="mimic"):
         """Exports a frame classifier whose utterance signature takes raw [T, 123] features.
 

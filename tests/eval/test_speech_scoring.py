@@ -6,7 +6,7 @@ import keras
 import pytest
 
 from mimic_keras.eval import utterances
-from mimic_keras.eval.speech_scoring import SpeechScorer, student_scores
+from mimic_keras.eval.speech_scoring import SpeechScorer, student_scores, transcript_files
 
 
 def test_student_scores_of_the_teacher_itself(timit_perturbed_labelled, tmp_path):
@@ -23,6 +23,8 @@ def test_student_scores_of_the_teacher_itself(timit_perturbed_labelled, tmp_path
     assert scores["parameters"] == model.count_params()
     assert 0.0 <= scores["test_per"] and 0.0 <= scores["dev_per"] and scores["test_accuracy_ci95"] > 0
     assert sorted(os.listdir(tmp_path / "transcripts")) == ["dev.hyp.txt", "dev.ref.txt", "test.hyp.txt", "test.ref.txt"]
+    assert sorted(transcript_files(str(tmp_path / "transcripts"))) == sorted(  # what a sweep's cache checks
+        str(tmp_path / "transcripts" / name) for name in os.listdir(tmp_path / "transcripts"))
     low, high = scores["test_per_ci95"]
     assert low <= scores["test_per"] <= high and scores["test_set"] == "core test"
 
