@@ -18,7 +18,7 @@ import sys
 from mimic_keras.eval.figures import plot_run
 from mimic_keras.eval.sweep_figures import plot_sweep
 
-NO_FIGURES = ("intervals", "checkpoints", "factorize", "groups")  # kinds of results JSON that are tables only
+NO_FIGURES = ("intervals", "checkpoints", "factorize", "groups", "calibration")  # kinds of results JSON that are tables only
 
 
 def kind_of(data):
@@ -28,8 +28,9 @@ def kind_of(data):
     sweep's table (`experiments/stored_intervals.py`, `experiments/paired_ci.py --json`),
     `"checkpoints"`, the scores of a run's kept epochs (`experiments/score_checkpoints.py
     --json`), `"factorize"`, a mimic factorised at several ranks (`python -m
-    mimic_keras.factorize`), and `"groups"`, what each group of a mimic's hidden layer does
-    (`python -m mimic_keras.eval.groups --json`).
+    mimic_keras.factorize`), `"groups"`, what each group of a mimic's hidden layer does
+    (`python -m mimic_keras.eval.groups --json`), and `"calibration"`, models' accuracy beside
+    their softmaxes' calibration (`experiments/frame_calibration.py --json`).
 
     Raises:
         ValueError: for anything else.

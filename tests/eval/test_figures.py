@@ -179,6 +179,7 @@ def test_kind_of_tells_reports_from_sweeps():
     assert plots.kind_of({"kind": "checkpoints", "rows": []}) == "checkpoints"
     assert plots.kind_of({"kind": "factorize", "rows": []}) == "factorize"
     assert plots.kind_of({"kind": "groups", "rows": []}) == "groups"
+    assert plots.kind_of({"kind": "calibration", "rows": []}) == "calibration"
     with pytest.raises(ValueError, match="neither a run report"):
         plots.kind_of({"name": "x"})
 
