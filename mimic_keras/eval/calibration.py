@@ -18,8 +18,7 @@ def log_softmax(logits):
 
 def nll(logits, labels):
     """Mean negative log-likelihood of the labels (nats per example): the cross-entropy a model is scored by."""
-    logp = log_softmax(logits)
-    return float(-np.mean(logp[np.arange(len(labels)), labels]))
+    return _nll(log_softmax(logits), np.asarray(labels))
 
 
 def expected_calibration_error(logits, labels, bins=15):
@@ -30,9 +29,41 @@ def expected_calibration_error(logits, labels, bins=15):
         labels: `[N]` ints.
         bins: number of confidence bins on [0, 1].
     """
-    probs = np.exp(log_softmax(logits))
-    confidence, predicted = probs.max(axis=-1), probs.argmax(axis=-1)
-    correct = predicted == np.asarray(labels)
+    return _ece(log_softmax(logits), np.asarray(labels), bins)
+
+
+def kl_to_teacher(student_logits, teacher_logits, temperature=1.0):
+    """Mean KL(teacher ‖ student) of the two softmaxes at `temperature` (nats per example)."""
+    return _kl(log_softmax(np.asarray(student_logits, np.float64) / temperature),
+               log_softmax(np.asarray(teacher_logits, np.float64) / temperature))
+
+
+def entropy(logits):
+    """Mean entropy of the softmax (nats per example)."""
+    return _entropy(log_softmax(logits))
+
+
+def summary(logits, labels, teacher_logits=None, bins=15):
+    """The numbers above for one model: accuracy, NLL, ECE, mean top-class probability, entropy, KL to the teacher."""
+    logp, labels = log_softmax(logits), np.asarray(labels)
+    out = {
+        "accuracy": float(np.mean(logp.argmax(-1) == labels)),
+        "nll": _nll(logp, labels),
+        "ece": _ece(logp, labels, bins),
+        "confidence": float(np.mean(np.exp(logp.max(axis=-1)))),
+        "entropy": _entropy(logp),
+    }
+    if teacher_logits is not None:
+        out["kl_to_teacher"] = _kl(logp, log_softmax(teacher_logits))
+    return out
+
+
+def _nll(logp, labels):
+    return float(-np.mean(logp[np.arange(len(labels)), labels]))
+
+
+def _ece(logp, labels, bins):
+    confidence, correct = np.exp(logp.max(axis=-1)), logp.argmax(axis=-1) == labels
     which = np.minimum((confidence * bins).astype(int), bins - 1)
     gap = 0.0
     for b in range(bins):
@@ -42,30 +73,9 @@ def expected_calibration_error(logits, labels, bins=15):
     return float(gap / len(labels))
 
 
-def kl_to_teacher(student_logits, teacher_logits, temperature=1.0):
-    """Mean KL(teacher ‖ student) of the two softmaxes at `temperature` (nats per example)."""
-    p_log = log_softmax(np.asarray(teacher_logits, np.float64) / temperature)
-    q_log = log_softmax(np.asarray(student_logits, np.float64) / temperature)
-    return float(np.mean(np.sum(np.exp(p_log) * (p_log - q_log), axis=-1)))
+def _kl(student_logp, teacher_logp):
+    return float(np.mean(np.sum(np.exp(teacher_logp) * (teacher_logp - student_logp), axis=-1)))
 
 
-def entropy(logits):
-    """Mean entropy of the softmax (nats per example)."""
-    logp = log_softmax(logits)
+def _entropy(logp):
     return float(-np.mean(np.sum(np.exp(logp) * logp, axis=-1)))
-
-
-def summary(logits, labels, teacher_logits=None, bins=15):
-    """The numbers above for one model: accuracy, NLL, ECE, mean top-class probability, entropy, KL to the teacher."""
-    labels = np.asarray(labels)
-    probs_max = np.exp(log_softmax(logits).max(axis=-1))
-    out = {
-        "accuracy": float(np.mean(np.asarray(logits).argmax(-1) == labels)),
-        "nll": nll(logits, labels),
-        "ece": expected_calibration_error(logits, labels, bins),
-        "confidence": float(np.mean(probs_max)),
-        "entropy": entropy(logits),
-    }
-    if teacher_logits is not None:
-        out["kl_to_teacher"] = kl_to_teacher(logits, teacher_logits)
-    return out
