@@ -110,6 +110,7 @@ def _cached_scores(task, layout, role, stage, model_path):
         if cached.get("key") == key and "scores" in cached:
             return cached["scores"]
     scores = task.student_scores(keras.saving.load_model(model_path, compile=False), layout, role)
+    scores = dict(sorted(scores.items()))  # the cache's order (sorted keys), so a rerun's rows read the same
     if key is not None:
         write_json_atomic(path, {"key": key, "scores": scores})
     return scores

@@ -109,7 +109,7 @@ def _counting_scorer(monkeypatch, workdir):
 
     def scores(self, model, layout, stage="mimic"):
         calls.append(stage)
-        return {"parameters": int(model.count_params()), "scored": len(calls)}
+        return {"scored": len(calls), "parameters": int(model.count_params())}  # not in sorted order
 
     monkeypatch.setattr(type(sweep._task(workdir)[0]), "student_scores", scores)
     return calls
@@ -123,7 +123,9 @@ def test_a_rerun_reuses_the_scores_of_a_finished_variant(tiny_copy, monkeypatch)
     with open(os.path.join(workdir, "mimic", "sweep_scores.json")) as f:
         cached = json.load(f)
     assert cached["scores"]["scored"] == 1 and cached["key"]["scorer_version"] == sweep.SCORER_VERSION
-    assert sweep._row(workdir, "v", "mimic", []) == first and calls == ["mimic"]  # not scored again
+    again = sweep._row(workdir, "v", "mimic", [])
+    assert again == first and calls == ["mimic"]  # not scored again
+    assert list(again) == list(first)  # nor reordered: a rerun rewrites the sweep's JSON unchanged
 
 
 def test_scores_are_recomputed_while_a_file_scoring_wrote_is_missing(tiny_copy, monkeypatch):
