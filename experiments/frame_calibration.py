@@ -27,13 +27,12 @@ from paired_ci import _parse  # noqa: E402
 
 
 def _timit(model, layout, cfg, split):
-    from mimic_keras.data import timit
+    from mimic_keras.eval.speech_scoring import concat_logits, teacher_logits
     from mimic_keras.eval.utterances import predict_utterances
 
     utts = predict_utterances(model, layout.data, split, cfg.data.context)
-    teacher = {u["id"].decode(): u["logits"]
-               for u in timit.load_utterances(layout.transfer, split, with_logits=True).as_numpy_iterator()}
-    return (np.concatenate([u["logits"] for u in utts]), np.concatenate([u["state"] for u in utts]),
+    teacher = teacher_logits(layout.transfer, split)
+    return (concat_logits(utts), np.concatenate([u["state"] for u in utts]),
             np.concatenate([teacher[u["id"]] for u in utts]))
 
 

@@ -62,11 +62,13 @@ def format_per(per, ci95=None):
     return f"{per:.2%}" + (f" ({ci95[0]:.1%}–{ci95[1]:.1%})" if ci95 else "")
 
 
-def _concat_logits(utterances):
+def concat_logits(utterances):
+    """The frames' logits of `predict_utterances` output, utterance after utterance."""
     return np.concatenate([u["logits"] for u in utterances])
 
 
-def _teacher_logits(transfer_dir, split):
+def teacher_logits(transfer_dir, split):
+    """{utterance id: the teacher's logits `[T, C]`} of one split of a teacher-labelled folder."""
     return {u["id"].decode(): u["logits"]
             for u in timit.load_utterances(transfer_dir, split, with_logits=True).as_numpy_iterator()}
 
@@ -97,8 +99,8 @@ def student_scores(model, data_dir, transfer_dir, context, transcripts_dir):
     """
     utts = predict_splits(model, data_dir, context)
     scores = score_utterances(utts, PhoneHMM.from_manifest(data_dir), transcripts_dir)
-    teacher = {split: _teacher_logits(transfer_dir, split) for split in SPLITS}
-    mine = {split: _concat_logits(utts[split]) for split in SPLITS}
+    teacher = {split: teacher_logits(transfer_dir, split) for split in SPLITS}
+    mine = {split: concat_logits(utts[split]) for split in SPLITS}
     theirs = {split: np.concatenate([teacher[split][u["id"]] for u in utts[split]]) for split in SPLITS}
     labels = np.concatenate([u["state"] for u in utts["test"]])
     return {
@@ -166,7 +168,7 @@ class SpeechScorer:
 
     def teacher_columns(self, outputs, reference):
         """A student's `teacher_agreement` and `test_l2_to_teacher`, against the teachers' mean logits."""
-        ours, theirs = _concat_logits(outputs["test"]), _concat_logits(reference["test"])
+        ours, theirs = concat_logits(outputs["test"]), concat_logits(reference["test"])
         return {"teacher_agreement": stats.agreement(ours, theirs), "test_l2_to_teacher": float(L2Logits()(theirs, ours))}
 
     @staticmethod
