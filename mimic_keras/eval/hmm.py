@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mimic_keras.data import phones, timit
+from mimic_keras.eval.calibration import log_softmax
 from mimic_keras.eval.per import phone_error_rate
 
 _NEG = -1e30  # log(0) that stays finite in sums
@@ -184,9 +185,7 @@ def viterbi_decode(log_likelihoods, hmm, lm_weight=1.0, insertion_penalty=0.0):
 
 def log_likelihoods(logits, hmm):
     """Scaled log-likelihoods: log softmax(logits) - log prior; unseen states ruled out."""
-    logits = np.asarray(logits, np.float64)
-    log_post = logits - logits.max(-1, keepdims=True)
-    log_post -= np.log(np.exp(log_post).sum(-1, keepdims=True))
+    log_post = log_softmax(logits)
     seen = hmm.log_prior > _NEG / 2
     return np.where(seen, log_post - np.where(seen, hmm.log_prior, 0.0), _NEG)
 
