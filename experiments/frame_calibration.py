@@ -43,13 +43,16 @@ def _images(model, layout, cfg, split):
     return predict_logits(model, data["image"]), data["label"], data["logits"]
 
 
-def calibration_row(workdir, stage="mimic", split="test"):
-    """{workdir, stage, split, examples, accuracy, nll, ece, confidence, entropy, kl_to_teacher} of one model."""
+def calibration_row(workdir, stage="mimic", split="test", task=None):
+    """{workdir, stage, split, examples, accuracy, nll, ece, confidence, entropy, kl_to_teacher} of one model.
+
+    `task` is `mimic_sweep._task(workdir)` when the caller already has it.
+    """
     import keras
 
     from mimic_keras.eval import calibration
 
-    task, layout = _task(workdir)
+    task, layout = task or _task(workdir)
     cfg = task.cfg
     model = keras.saving.load_model(layout.model(stage), compile=False)
     logits, labels, teacher = (_timit if cfg.data.dataset == "timit" else _images)(model, layout, cfg, split)
@@ -78,10 +81,11 @@ def main(argv=None):
     parser.add_argument("--json", metavar="PATH", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     try:
-        datasets = {_task(w)[0].cfg.data.dataset for w, _ in map(_parse, args.runs)}
-        if len(datasets) != 1:
+        runs = [(workdir, stage, _task(workdir)) for workdir, stage in map(_parse, args.runs)]
+        datasets = {task[0].cfg.data.dataset for _, _, task in runs}
+        if len(datasets) != 1:  # before any model is loaded
             raise ValueError(f"runs of different datasets: {', '.join(sorted(datasets))}")
-        rows = [calibration_row(workdir, stage, args.split) for workdir, stage in map(_parse, args.runs)]
+        rows = [calibration_row(workdir, stage, args.split, task) for workdir, stage, task in runs]
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
