@@ -24,7 +24,9 @@ its stage's fingerprint (and its transfer set's) holds and the files its scoring
 (`<workdir>/<student>/sweep_scores.json`), and rewrites the outputs.
 Each variant gets its own workdir `<base>-<name>-<variant>` whose data, teachers and transfer
 set are links to the base run's (labelled once), and runs `python -m mimic_keras.fit mimic`
-with the base run's config plus the overrides. `--stage control` trains the label-trained
+with the base run's config plus the overrides; a mimic or control that the base or another
+variant of it (any sweep's) already trained from exactly the same settings is copied from
+there instead (`_copy_finished`; the row's `copied_from` names it). `--stage control` trains the label-trained
 control instead; `--stage teacher` trains the variant's own teachers, then, as the stage graph
 says, labels its transfer set with them and trains the mimic on it (`fit teacher`, `fit label`,
 `fit mimic`; the row is the mimic's, the teachers' scores are in its `teachers` and a second
@@ -155,6 +157,57 @@ def _record_teachers(base, workdir, overrides):
     stages.record("teacher", cfg, Layout(workdir))
 
 
+COPIED_FROM = "copied_from.json"
+
+
+def _copy_finished(base, workdir, stage, cfg):
+    """Copies a sibling's finished `stage` (mimic or control) when it was made from exactly what this variant asks.
+
+    Sweeps over one base often name the same student more than once (the preset's own mimic is a
+    width of one sweep, a loss of another and seed 0 of a third). A sibling run (`<base>` itself
+    or any `<base>-*` workdir) whose stage is up to date and whose stamp records this variant's
+    intent (the config fields the stage reads and the fingerprints of the stages it consumed,
+    the base's labels for every sibling) made that very model, so its run folder and stamp are
+    copied instead of training it again; the copy's stamp is then checked like any other. A
+    variant that has a run folder of its own (finished, or part-trained and resumable) is left
+    alone. The run folder records the source in `copied_from.json`, which the row reports.
+
+    Returns:
+        The sibling's workdir, or None when nothing was copied.
+    """
+    import glob
+    import shutil
+
+    from mimic_keras import config as config_lib
+    from mimic_keras import stages, stamps
+    from mimic_keras.atomic import write_json_atomic
+    from mimic_keras.layout import Layout
+
+    layout = Layout(workdir)
+    if os.path.lexists(layout.run_dir(stage)):
+        return None
+    wanted = stages.intent(stage, cfg, layout)
+    for other in [base, *sorted(glob.glob(f"{base.rstrip('/')}-*"))]:
+        theirs = Layout(other)
+        if os.path.realpath(other) == os.path.realpath(workdir) or not os.path.isfile(theirs.config):
+            continue
+        stamp = stamps.read(theirs.stamp(stage))
+        if stamp is None or stamp["intent"] != wanted:
+            continue
+        if not stages.check(stage, config_lib.get_preset(theirs.config), theirs).up_to_date:
+            continue
+        shutil.copytree(theirs.run_dir(stage), layout.run_dir(stage), symlinks=True)
+        shutil.copy2(theirs.stamp(stage), layout.stamp(stage))
+        if stages.check(stage, cfg, layout).up_to_date:
+            write_json_atomic(os.path.join(layout.run_dir(stage), COPIED_FROM), {"workdir": os.path.abspath(other)})
+            print(f"{workdir}: {stage} copied from {other}, which made it from the same settings and labels",
+                  flush=True)
+            return other
+        shutil.rmtree(layout.run_dir(stage))
+        os.remove(layout.stamp(stage))
+    return None
+
+
 def _config(base, overrides):
     """The base run's config with `overrides` (checked); the default config without a base run (`--list`)."""
     from mimic_keras import config as config_lib
@@ -198,7 +251,8 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
     _link(os.path.join(base, "data"), os.path.join(workdir, "data"))
     if teachers:
         overrides = [f"teacher.num_teachers={len(teachers)}", *overrides]
-    stages = _variant_stages(stage, teachers, _config(base, [*common, *overrides]))
+    cfg = _config(base, [*common, *overrides])
+    stages = _variant_stages(stage, teachers, cfg)
     if stage == "teacher":
         _stage_records(base, workdir, ["prepare"])
     elif teachers:
@@ -210,6 +264,8 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
         for part in ("teacher", "transfer"):
             _link(os.path.join(base, part), os.path.join(workdir, part))
         _stage_records(base, workdir, ["prepare", "teacher", "label"])
+    if stage in ("mimic", "control") and not teachers:
+        _copy_finished(base, workdir, stage, cfg)
     for one in stages:
         cmd = [sys.executable, "-m", "mimic_keras.fit", one, "--preset", os.path.join(base, "config.json"),
                "--workdir", workdir, *common, *overrides]
@@ -250,6 +306,9 @@ def _row(workdir, variant, stage, overrides):
                   **{k: history[k] for k in sorted(history) if k.startswith("hidden_")}},
         **_evaluate(workdir, student),
     }
+    copied = _read_json(os.path.join(workdir, student, COPIED_FROM)).get("workdir")
+    if copied:
+        row["copied_from"] = copied  # trained once, in that sibling run (`_copy_finished`)
     return row
 
 

@@ -103,6 +103,40 @@ def test_a_variant_trains_on_the_base_runs_recorded_stages(tiny_run, tmp_path):
         assert json.load(f)["mimic"]["hidden"] == 8
 
 
+def test_a_variant_the_base_or_a_sibling_already_trained_is_copied_not_trained(tiny_run, tmp_path, monkeypatch):
+    """The same student named by two sweeps is trained once; a variant with other settings trains its own."""
+    import shutil
+
+    base = str(tmp_path / "base")
+    shutil.copytree(tiny_run[0], base)
+    same = sweep.run_variant(base, "a", "same", [], [])  # the base's own settings: its mimic, copied
+    assert same["copied_from"] == os.path.abspath(base)
+    with open(os.path.join(base, "mimic", "model.keras"), "rb") as a, \
+            open(os.path.join(f"{base}-a-same", "mimic", "model.keras"), "rb") as b:
+        assert a.read() == b.read()
+    narrow = sweep.run_variant(base, "a", "narrow", ["mimic.hidden=8"], [])
+    assert "copied_from" not in narrow  # nobody had trained it
+    again = sweep.run_variant(base, "b", "h8", ["mimic.hidden=8"], [])  # another sweep, the same student
+    assert again["copied_from"] == os.path.abspath(f"{base}-a-narrow")
+    assert again["test_accuracy"] == narrow["test_accuracy"]
+
+    from mimic_keras.layout import Layout
+
+    cfg = sweep._config(base, [])
+    part = f"{base}-c-part"
+    os.makedirs(os.path.join(part, "mimic", "backup"))  # a variant that started training itself
+    sweep._stage_records(base, part, ["prepare", "teacher", "label"])
+    for name in ("data", "teacher", "transfer"):
+        sweep._link(os.path.join(base, name), os.path.join(part, name))
+    assert sweep._copy_finished(base, part, "mimic", cfg) is None  # left to resume
+    shutil.rmtree(os.path.join(part, "mimic"))
+    assert sweep._copy_finished(base, part, "mimic", cfg) == base
+    os.remove(os.path.join(base, "mimic", "model.keras"))  # the base's mimic gone: no longer a source
+    shutil.rmtree(os.path.join(part, "mimic"))
+    os.remove(Layout(part).stamp("mimic"))
+    assert sweep._copy_finished(base, part, "mimic", cfg) == f"{base}-a-same"
+
+
 def _counting_scorer(monkeypatch, workdir):
     """Replaces the run's task's `student_scores` by one whose score is how many times it was called."""
     calls = []
