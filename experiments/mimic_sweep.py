@@ -479,6 +479,9 @@ def progress_sweep(sweep):
                           for i in range(cfg.teacher.num_teachers)]
             elif one in ("mimic", "control"):
                 parts.append(_role_progress(workdir, one, getattr(cfg, f"{one}_train").epochs))
+                copied = _read_json(os.path.join(workdir, one, COPIED_FROM)).get("workdir")
+                if copied:
+                    parts[-1] += f" (copied from {copied})"
         lines.append(f"{variant}: {'done' if done else 'unfinished'}; " + "; ".join(parts))
     return lines
 

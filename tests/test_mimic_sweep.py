@@ -119,6 +119,8 @@ def test_a_variant_the_base_or_a_sibling_already_trained_is_copied_not_trained(t
     again = sweep.run_variant(base, "b", "h8", ["mimic.hidden=8"], [])  # another sweep, the same student
     assert again["copied_from"] == os.path.abspath(f"{base}-a-narrow")
     assert again["test_accuracy"] == narrow["test_accuracy"]
+    lines = sweep.progress_sweep({"name": "b", "base": base, "variants": {"h8": ["mimic.hidden=8"]}})
+    assert lines[0].startswith("h8: done;") and f"(copied from {os.path.abspath(base)}-a-narrow)" in lines[0]
 
     from mimic_keras.layout import Layout
 
