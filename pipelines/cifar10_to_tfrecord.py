@@ -44,10 +44,10 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Optional  # noqa: E402
 
-import keras  # noqa: E402
 
 from mimic_keras import jobs  # noqa: E402
 from mimic_keras.jobs import option  # noqa: E402
+from mimic_keras.progress import Progress  # noqa: E402
 from mimic_keras.data import records, writer  # noqa: E402
 from mimic_keras.data.manifest import Manifest, ManifestError, Shard, Source, Split  # noqa: E402
 from mimic_keras.data.cifar10 import CLASSES, IMAGE_SHAPE  # noqa: E402
@@ -108,9 +108,7 @@ def _write_split(out_dir, split, examples, num_shards, resize, verbose, seen):
     """Writes one split; `seen` (sha256 of an image's bytes -> (split, id)) spans the splits, so that
     an image in two splits (a test image also trained on) is refused, naming both."""
     encodings, labels = collections.Counter(), collections.Counter()
-    # Progbar prints to stdout; in a log file (not a terminal) one line per split reads best.
-    mode = (1 if sys.stdout.isatty() else 2) if verbose else 0
-    progress = keras.utils.Progbar(len(examples), unit_name="image", verbose=mode)
+    progress = Progress(len(examples), "image", verb=f"{split}: converted", verbose=verbose)
 
     def serialized():
         for i, example in enumerate(examples, 1):

@@ -24,7 +24,6 @@ import sys
 import time
 from typing import Optional
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -33,7 +32,7 @@ from mimic_keras.data import records, timit, writer
 from mimic_keras.data.manifest import Manifest, Shard, Split
 from mimic_keras.jobs import option
 from mimic_keras.teachers_io import TeacherSet
-from mimic_keras.training import verbosity
+from mimic_keras.progress import Progress
 from pipelines import beam_output, labelling
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -148,7 +147,7 @@ def run(options):
         for split in splits:
             count = source.splits[split].count
             print(f"labelling {split}: {count} utterances, {source.splits[split].frames} frames")
-            progress = keras.utils.Progbar(count, unit_name="utterance", verbose=verbosity())
+            progress = Progress(count, "utterance", verb="labelled")
             counts = {"frames": 0}
             examples = _labelled_records(data_dir, split, teacher, context, options.batch_frames, counts, progress)
             shards = writer.write_shards(build, split, examples, num_shards[split])

@@ -31,7 +31,6 @@ import sys
 import time
 from typing import Optional
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -40,7 +39,7 @@ from mimic_keras.data import cifar10, records, writer
 from mimic_keras.data.manifest import Manifest, Shard, Split
 from mimic_keras.jobs import option
 from mimic_keras.teachers_io import TeacherSet
-from mimic_keras.training import verbosity
+from mimic_keras.progress import Progress
 from pipelines import beam_output, labelling
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -247,7 +246,7 @@ def run(options):
             count = source.splits[split].count * (split_views + 1 + split_mixup)
             print(f"labelling {split}: {count} examples "
                   f"({split_views} augmented views and {split_mixup} mixup images per image)")
-            progress = keras.utils.Progbar(count, unit_name="example", verbose=verbosity())
+            progress = Progress(count, "example", verb="labelled")
             examples = _labelled_records(
                 data_dir, split, teacher, split_views, split_mixup, mixup_alpha, options.batch_size, progress
             )
