@@ -161,16 +161,16 @@ COPIED_FROM = "copied_from.json"
 
 
 def _copy_finished(base, workdir, stage, cfg):
-    """Copies a sibling's finished `stage` (mimic or control) when it was made from exactly what this variant asks.
+    """Copies a sibling's finished `stage` (mimic or control) when it is what this variant's config asks for.
 
     Sweeps over one base often name the same student more than once (the preset's own mimic is a
     width of one sweep, a loss of another and seed 0 of a third). A sibling run (`<base>` itself
-    or any `<base>-*` workdir) whose stage is up to date and whose stamp records this variant's
-    intent (the config fields the stage reads and the fingerprints of the stages it consumed,
-    the base's labels for every sibling) made that very model, so its run folder and stamp are
-    copied instead of training it again; the copy's stamp is then checked like any other. A
-    variant that has a run folder of its own (finished, or part-trained and resumable) is left
-    alone. The run folder records the source in `copied_from.json`, which the row reports.
+    or any `<base>-*` workdir) whose stage is up to date under *this variant's* config (the
+    stage-graph check: the same values of every field the stage reads, up-to-date inputs, the
+    outputs its stamp recorded) made that very model, so its run folder and stamp are copied
+    instead of training it again; the copy is then checked like any other. A variant that has a
+    run folder of its own (finished, or part-trained and resumable) is left alone. The run folder
+    records the source in `copied_from.json`, which the row reports.
 
     Returns:
         The sibling's workdir, or None when nothing was copied.
@@ -178,23 +178,18 @@ def _copy_finished(base, workdir, stage, cfg):
     import glob
     import shutil
 
-    from mimic_keras import config as config_lib
-    from mimic_keras import stages, stamps
+    from mimic_keras import stages
     from mimic_keras.atomic import write_json_atomic
     from mimic_keras.layout import Layout
 
     layout = Layout(workdir)
     if os.path.lexists(layout.run_dir(stage)):
         return None
-    wanted = stages.intent(stage, cfg, layout)
     for other in [base, *sorted(glob.glob(f"{base.rstrip('/')}-*"))]:
         theirs = Layout(other)
-        if os.path.realpath(other) == os.path.realpath(workdir) or not os.path.isfile(theirs.config):
+        if os.path.realpath(other) == os.path.realpath(workdir) or not os.path.isfile(theirs.stamp(stage)):
             continue
-        stamp = stamps.read(theirs.stamp(stage))
-        if stamp is None or stamp["intent"] != wanted:
-            continue
-        if not stages.check(stage, config_lib.get_preset(theirs.config), theirs).up_to_date:
+        if not stages.check(stage, cfg, theirs).up_to_date:
             continue
         shutil.copytree(theirs.run_dir(stage), layout.run_dir(stage), symlinks=True)
         shutil.copy2(theirs.stamp(stage), layout.stamp(stage))

@@ -60,7 +60,7 @@ def _prepare(cfg, layout, strategy):
 def _teacher(cfg, layout, strategy):
     from mimic_keras.tasks import training
 
-    training.train_teachers(cfg, layout, strategy, intent=intent("teacher", cfg, layout))
+    training.train_teachers(cfg, layout, strategy, intent=_intent("teacher", cfg, layout))
 
 
 def _label(cfg, layout, strategy):
@@ -173,9 +173,8 @@ def _after(stage, cfg, layout):
     return {name: check(name, cfg, layout).fingerprint for name in STAGES[stage].inputs(cfg)}
 
 
-def intent(stage, cfg, layout):
-    """What `stage` is asked to make now: its stamp's `intent` once made (also for parts of a stage,
-    such as one teacher of an ensemble)."""
+def _intent(stage, cfg, layout):
+    """What `stage` is asked to make now (for parts of a stage, such as one teacher of an ensemble)."""
     return stamps.intent(STAGES[stage].version, reads(stage, cfg), _after(stage, cfg, layout))
 
 
