@@ -167,7 +167,8 @@ def _copy_finished(base, workdir, stage, cfg):
     width of one sweep, a loss of another and seed 0 of a third). A sibling run (`<base>` itself
     or any `<base>-*` workdir) whose stage is up to date under *this variant's* config (the
     stage-graph check: the same values of every field the stage reads, up-to-date inputs, the
-    outputs its stamp recorded) made that very model, so its run folder and stamp are copied
+    outputs its stamp recorded) and whose stamp records this variant's inputs (the base's
+    labels, not a relabelled transfer set's) made that very model, so its run folder and stamp are copied
     instead of training it again; the copy is then checked like any other. A variant that has a
     run folder of its own (finished, or part-trained and resumable) is left alone. The run folder
     records the source in `copied_from.json`, which the row reports.
@@ -178,18 +179,22 @@ def _copy_finished(base, workdir, stage, cfg):
     import glob
     import shutil
 
-    from mimic_keras import stages
+    from mimic_keras import stages, stamps
     from mimic_keras.atomic import write_json_atomic
     from mimic_keras.layout import Layout
 
     layout = Layout(workdir)
     if os.path.lexists(layout.run_dir(stage)):
         return None
+    # What this variant's stage would consume (the base's labels): a sibling whose stage consumed
+    # anything else (its own teachers' labels) made another model, however alike the settings.
+    inputs = {name: stages.check(name, cfg, layout).fingerprint for name in stages.STAGES[stage].inputs(cfg)}
     for other in [base, *sorted(glob.glob(f"{base.rstrip('/')}-*"))]:
         theirs = Layout(other)
-        if os.path.realpath(other) == os.path.realpath(workdir) or not os.path.isfile(theirs.stamp(stage)):
+        if os.path.realpath(other) == os.path.realpath(workdir):
             continue
-        if not stages.check(stage, cfg, theirs).up_to_date:
+        stamp = stamps.read(theirs.stamp(stage))
+        if stamp is None or stamp["inputs"] != inputs or not stages.check(stage, cfg, theirs).up_to_date:
             continue
         shutil.copytree(theirs.run_dir(stage), layout.run_dir(stage), symlinks=True)
         shutil.copy2(theirs.stamp(stage), layout.stamp(stage))

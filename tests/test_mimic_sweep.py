@@ -139,6 +139,31 @@ def test_a_variant_the_base_or_a_sibling_already_trained_is_copied_not_trained(t
     assert sweep._copy_finished(base, part, "mimic", cfg) == f"{base}-a-same"
 
 
+def test_a_sibling_trained_on_other_labels_is_not_copied(tiny_run, tmp_path):
+    """Same settings, other labels (a relabelled transfer set): another model, so trained, not copied."""
+    import shutil
+
+    from mimic_keras import stages
+    from mimic_keras.layout import Layout
+
+    base, other = str(tmp_path / "base"), str(tmp_path / "base-x-relabelled")
+    shutil.copytree(tiny_run[0], base)
+    shutil.copytree(tiny_run[0], other)
+    cfg = sweep._config(base, [])
+    with open(os.path.join(other, "transfer", "manifest.json"), "a") as f:
+        f.write("\n")  # its transfer set is no longer the base's: a new label fingerprint
+    for stage in ("label", "mimic"):
+        stages.record(stage, cfg, Layout(other))
+    assert stages.check("mimic", cfg, Layout(other)).up_to_date
+    os.remove(os.path.join(base, "mimic", "model.keras"))  # the base's own mimic is no source either
+    variant = f"{base}-y-v"
+    sweep._stage_records(base, variant, ["prepare", "teacher", "label"])
+    for name in ("data", "teacher", "transfer"):
+        sweep._link(os.path.join(base, name), os.path.join(variant, name))
+    assert sweep._copy_finished(base, variant, "mimic", cfg) is None
+    assert not os.path.exists(os.path.join(variant, "mimic"))
+
+
 def _counting_scorer(monkeypatch, workdir):
     """Replaces the run's task's `student_scores` by one whose score is how many times it was called."""
     calls = []
