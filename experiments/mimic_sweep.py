@@ -188,7 +188,7 @@ def _copy_finished(base, workdir, stage, cfg):
         return None
     # What this variant's stage would consume (the base's labels): a sibling whose stage consumed
     # anything else (its own teachers' labels) made another model, however alike the settings.
-    inputs = {name: stages.check(name, cfg, layout).fingerprint for name in stages.STAGES[stage].inputs(cfg)}
+    inputs = stages.inputs_of(stage, cfg, layout)
     for other in [base, *sorted(glob.glob(f"{base.rstrip('/')}-*"))]:
         theirs = Layout(other)
         if os.path.realpath(other) == os.path.realpath(workdir):
@@ -206,6 +206,11 @@ def _copy_finished(base, workdir, stage, cfg):
         shutil.rmtree(layout.run_dir(stage))
         os.remove(layout.stamp(stage))
     return None
+
+
+def _copied_from(workdir, role):
+    """The sibling workdir a variant's `role` run folder was copied from (`_copy_finished`), else None."""
+    return _read_json(os.path.join(workdir, role, COPIED_FROM)).get("workdir")
 
 
 def _config(base, overrides):
@@ -306,7 +311,7 @@ def _row(workdir, variant, stage, overrides):
                   **{k: history[k] for k in sorted(history) if k.startswith("hidden_")}},
         **_evaluate(workdir, student),
     }
-    copied = _read_json(os.path.join(workdir, student, COPIED_FROM)).get("workdir")
+    copied = _copied_from(workdir, student)
     if copied:
         row["copied_from"] = copied  # trained once, in that sibling run (`_copy_finished`)
     return row
@@ -479,7 +484,7 @@ def progress_sweep(sweep):
                           for i in range(cfg.teacher.num_teachers)]
             elif one in ("mimic", "control"):
                 parts.append(_role_progress(workdir, one, getattr(cfg, f"{one}_train").epochs))
-                copied = _read_json(os.path.join(workdir, one, COPIED_FROM)).get("workdir")
+                copied = _copied_from(workdir, one)
                 if copied:
                     parts[-1] += f" (copied from {copied})"
         lines.append(f"{variant}: {'done' if done else 'unfinished'}; " + "; ".join(parts))

@@ -168,14 +168,14 @@ def _inputs(stage, known, cfg):
     return {name: known.get(name) for name in STAGES[stage].inputs(cfg)}
 
 
-def _after(stage, cfg, layout):
+def inputs_of(stage, cfg, layout):
     """{stage: fingerprint or None} of the stages `stage` consumes, worked out afresh."""
     return {name: check(name, cfg, layout).fingerprint for name in STAGES[stage].inputs(cfg)}
 
 
 def _intent(stage, cfg, layout):
     """What `stage` is asked to make now (for parts of a stage, such as one teacher of an ensemble)."""
-    return stamps.intent(STAGES[stage].version, reads(stage, cfg), _after(stage, cfg, layout))
+    return stamps.intent(STAGES[stage].version, reads(stage, cfg), inputs_of(stage, cfg, layout))
 
 
 def check(stage, cfg, layout, known=None):
@@ -234,7 +234,7 @@ def record(stage, cfg, layout, known=None):
     `run` calls it after a stage; call it yourself only for outputs made outside `fit` (for
     example by the data jobs' own CLIs) that you know match `cfg`. Returns the new fingerprint.
     """
-    known = _after(stage, cfg, layout) if known is None else known
+    known = inputs_of(stage, cfg, layout) if known is None else known
     spec = STAGES[stage]
     stamp = stamps.write(layout.stamp(stage), stage, spec.version, reads(stage, cfg), _inputs(stage, known, cfg),
                          spec.outputs(cfg, layout), layout.workdir)

@@ -44,13 +44,12 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Optional  # noqa: E402
 
-
 from mimic_keras import jobs  # noqa: E402
 from mimic_keras.jobs import option  # noqa: E402
-from mimic_keras.progress import Progress  # noqa: E402
 from mimic_keras.data import records, writer  # noqa: E402
 from mimic_keras.data.manifest import Manifest, ManifestError, Shard, Source, Split  # noqa: E402
 from mimic_keras.data.cifar10 import CLASSES, IMAGE_SHAPE  # noqa: E402
+from mimic_keras.progress import Progress  # noqa: E402
 from pipelines import beam_output  # noqa: E402
 from pipelines import cifar10_sources as sources  # noqa: E402
 from pipelines.cifar10_images import encode  # noqa: E402

@@ -31,8 +31,8 @@ from mimic_keras import jobs, timit_layout
 from mimic_keras.data import records, timit, writer
 from mimic_keras.data.manifest import Manifest, Shard, Split
 from mimic_keras.jobs import option
-from mimic_keras.teachers_io import TeacherSet
 from mimic_keras.progress import Progress
+from mimic_keras.teachers_io import TeacherSet
 from pipelines import beam_output, labelling
 
 AUTOTUNE = tf.data.AUTOTUNE

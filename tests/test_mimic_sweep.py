@@ -103,6 +103,14 @@ def test_a_variant_trains_on_the_base_runs_recorded_stages(tiny_run, tmp_path):
         assert json.load(f)["mimic"]["hidden"] == 8
 
 
+def _linked_variant(base, workdir):
+    """A variant's workdir as `run_variant` sets it up before training: the base's data, teachers and labels."""
+    sweep._stage_records(base, workdir, ["prepare", "teacher", "label"])
+    for name in ("data", "teacher", "transfer"):
+        sweep._link(os.path.join(base, name), os.path.join(workdir, name))
+    return workdir
+
+
 def test_a_variant_the_base_or_a_sibling_already_trained_is_copied_not_trained(tiny_run, tmp_path, monkeypatch):
     """The same student named by two sweeps is trained once; a variant with other settings trains its own."""
     import shutil
@@ -125,11 +133,8 @@ def test_a_variant_the_base_or_a_sibling_already_trained_is_copied_not_trained(t
     from mimic_keras.layout import Layout
 
     cfg = sweep._config(base, [])
-    part = f"{base}-c-part"
+    part = _linked_variant(base, f"{base}-c-part")
     os.makedirs(os.path.join(part, "mimic", "backup"))  # a variant that started training itself
-    sweep._stage_records(base, part, ["prepare", "teacher", "label"])
-    for name in ("data", "teacher", "transfer"):
-        sweep._link(os.path.join(base, name), os.path.join(part, name))
     assert sweep._copy_finished(base, part, "mimic", cfg) is None  # left to resume
     shutil.rmtree(os.path.join(part, "mimic"))
     assert sweep._copy_finished(base, part, "mimic", cfg) == base
@@ -156,10 +161,7 @@ def test_a_sibling_trained_on_other_labels_is_not_copied(tiny_run, tmp_path):
         stages.record(stage, cfg, Layout(other))
     assert stages.check("mimic", cfg, Layout(other)).up_to_date
     os.remove(os.path.join(base, "mimic", "model.keras"))  # the base's own mimic is no source either
-    variant = f"{base}-y-v"
-    sweep._stage_records(base, variant, ["prepare", "teacher", "label"])
-    for name in ("data", "teacher", "transfer"):
-        sweep._link(os.path.join(base, name), os.path.join(variant, name))
+    variant = _linked_variant(base, f"{base}-y-v")
     assert sweep._copy_finished(base, variant, "mimic", cfg) is None
     assert not os.path.exists(os.path.join(variant, "mimic"))
 
