@@ -10,7 +10,7 @@ A sweep is data: a JSON file (or dict) naming its variants and their config over
 
     python experiments/mimic_sweep.py experiments/sweeps/losses.json [--base runs/other]
 
-(`--base/--name/--common/--variant NAME:k=v ...` on the command line build the same dict.)
+(`--base/--name/--common/--seeds/--variant NAME:k=v ...` on the command line build the same dict.)
 Two optional keys: `"seeds": [0, 1, 2]` runs every variant once per seed (`<variant>_s<seed>`,
 with `<stage>_train.seed=<seed>`), and `"best_of": "OTHER"` adds to `common` the overrides of
 the row of sweep OTHER (`docs/experiments/OTHER.json`, its common too) with the highest
@@ -509,6 +509,9 @@ def main(argv=None):
     parser.add_argument("--name")
     parser.add_argument("--common", nargs="*", default=None)
     parser.add_argument("--variant", action="append", default=[], help="NAME:key=value key=value ...")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
+                        help="run every variant at these seeds (overrides the file's `seeds`; give --name too, or "
+                             "the sweep's table is rewritten with these seeds' rows only)")
     parser.add_argument("--stage", choices=STAGES, default=None,
                         help="train the mimic (on the transfer set), the control (on the labels), or the teachers "
                              "(then label the variant's transfer set with them and train the mimic)")
@@ -520,7 +523,7 @@ def main(argv=None):
                         help="print each variant's workdir and commands (checking the overrides), train nothing")
     args = parser.parse_args(argv)
     sweep = load_sweep(args.sweep) if args.sweep else {"variants": {}}
-    for key in ("base", "name", "common", "stage"):
+    for key in ("base", "name", "common", "stage", "seeds"):
         if getattr(args, key) is not None:
             sweep[key] = getattr(args, key)
     for spec in args.variant:

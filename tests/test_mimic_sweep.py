@@ -314,6 +314,10 @@ def test_list_prints_the_commands_and_checks_the_overrides(tmp_path, monkeypatch
     assert capsys.readouterr().out.strip() == ("python -m mimic_keras.fit mimic --preset runs/base/config.json "
                                                "--workdir runs/base-g-g4_s1 mimic.groups=4 mimic_train.seed=1")
     assert not os.path.exists("runs/base-g-g4_s1")  # nothing trained, no workdir made
+    assert sweep.main(["g.json", "--list", "--seeds", "2", "3", "--name", "g_more"]) == 0  # the file's seeds replaced
+    listed = capsys.readouterr().out.split()
+    assert [listed[i + 1] for i, word in enumerate(listed) if word == "--workdir"] == [
+        "runs/base-g_more-g4_s2", "runs/base-g_more-g4_s3"]
     spec["variants"]["g3"] = ["mimic.groups=3"]  # 3 does not divide k=256
     with open("g.json", "w") as f:
         json.dump(spec, f)
