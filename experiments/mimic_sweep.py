@@ -76,7 +76,7 @@ def _task(workdir):
 
 # Bump when what `student_scores` computes changes (a new column, a fixed metric, another
 # decoder search): every finished variant's cached scores are then recomputed.
-SCORER_VERSION = 1
+SCORER_VERSION = 2  # 2: rows keep per-example outcomes (`mimic_keras.eval.outcomes`)
 SCORES_FILE = "sweep_scores.json"
 
 

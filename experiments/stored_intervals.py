@@ -19,6 +19,9 @@ This script needs only what is: the sweeps' and reports' JSON. The comparisons a
   needs the per-utterance transcripts, which are not stored, so it is `null` with the reason.
   The widest interval (the two systems' errors perfectly anti-correlated over speakers) is the
   sum of the two half-widths.
+* Where both rows keep their per-example outcomes (`test_correct`, `test_speaker_totals`:
+  `mimic_keras.eval.outcomes`, stored by sweeps and reports since scorer version 2), the exact
+  paired interval too, `paired_ci95`: what `paired_ci.py` gives on the run folders.
 * Seed groups (`"seeds"`): the difference of the mean accuracies of two recipes over their
   seeds, with Welch's t interval (the spread between training runs, not the test sample).
 """
@@ -54,16 +57,28 @@ def pick(ref):
 
 def _from_sweep_row(row):
     if "test_per" in row:
-        return {"per": row["test_per"], "per_ci95": row.get("test_per_ci95")}
+        return {"per": row["test_per"], "per_ci95": row.get("test_per_ci95"), "outcomes": row.get("test_speaker_totals")}
     return {"accuracy": row["test_accuracy"], "ci95": row["test_accuracy_ci95"],
-            "agreement": row.get("test_agreement")}
+            "agreement": row.get("test_agreement"), "outcomes": row.get("test_correct")}
 
 
 def _from_report_model(model, report):
     if "test" in model:  # TIMIT report: PER per split
-        return {"per": model["test"]["per"], "per_ci95": model["test"]["per_ci95"]}
+        return {"per": model["test"]["per"], "per_ci95": model["test"]["per_ci95"],
+                "outcomes": model["test"].get("speaker_totals")}
     return {"accuracy": model["test_accuracy"], "ci95": model["test_accuracy_ci95"],
-            "agreement": model.get("teacher_agreement"), "n": report.get("test_examples")}
+            "agreement": model.get("teacher_agreement"), "n": report.get("test_examples"),
+            "outcomes": model.get("test_correct")}
+
+
+def _exact(base, other, result):
+    """`result` with the exact paired interval when both scores keep their per-example outcomes."""
+    from mimic_keras.eval import outcomes
+
+    if base.get("outcomes") and other.get("outcomes"):
+        _, low, high = outcomes.paired_difference(base["outcomes"], other["outcomes"])
+        result.update(paired_ci95=[low, high], paired_why_not=None)
+    return result
 
 
 def _test_size(score):
@@ -156,9 +171,10 @@ def run_group(name, group):
         else:
             b, o = pick(base), pick(other)
             if "per" in b:
-                result = per_pair(b, o)
+                result = _exact(b, o, per_pair(b, o))
             else:
-                result = accuracy_pair(b, o, comparison.get("same_teacher", group.get("same_teacher", False)))
+                result = _exact(b, o, accuracy_pair(b, o, comparison.get("same_teacher",
+                                                                         group.get("same_teacher", False))))
         rows.append({"label": comparison["label"], "base": base, "other": other, **result})
     return {"kind": "intervals", "name": f"{name}_paired", "about": group.get("about", ""),
             "command": "python experiments/stored_intervals.py experiments/comparisons.json",
@@ -178,6 +194,8 @@ def summary_line(row):
            f"paired at widest {_points(row['paired_ci95_widest'])}"
     if "paired_ci95_narrowest" in row:
         line += f", at narrowest {_points(row['paired_ci95_narrowest'])}"
+    if row["paired_ci95"] is not None:
+        line += f"; paired {_points(row['paired_ci95'])}"
     return line + ")"
 
 

@@ -72,3 +72,40 @@ def test_groups_from_data_write_one_json_each(tmp_path, capsys):
     groups["acc"]["comparisons"][0]["other"] = f"{s}:missing"
     (tmp_path / "c.json").write_text(json.dumps(groups))
     assert stored.main([str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 2
+
+
+def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, capsys):
+    from mimic_keras.eval import outcomes
+
+    labels, teacher, a, b = _models(3)
+    ids = [f"img{i}" for i in range(len(labels))]
+    refs = [list("abcde")] * 8
+    speakers = ["s1", "s1", "s2", "s2", "s3", "s3", "s4", "s4"]
+    hyp_p = [list("abcde"), list("abxde"), list("abcde"), list("xbcde"), list("abcd"), list("abcde"),
+             list("abcde"), list("abcdx")]
+    hyp_q = [list("abcde")] * 6 + [list("xxcde"), list("abcdx")]
+
+    def image_row(name, pred):
+        return {"variant": name, "test_accuracy": (pred == labels).mean(),
+                "test_accuracy_ci95": stats.accuracy_ci95(pred == labels),
+                "test_agreement": (pred == teacher).mean(), "test_correct": outcomes.pack_correct(ids, pred == labels)}
+
+    def speech_row(name, hyps):
+        return {"variant": name, "test_per": 0.1, "test_per_ci95": [0.0, 0.2],
+                "test_speaker_totals": outcomes.speaker_record(speakers, refs, hyps)}
+
+    sweep = {"rows": [image_row("a", a), image_row("b", b), speech_row("p", hyp_p), speech_row("q", hyp_q)]}
+    (tmp_path / "s.json").write_text(json.dumps(sweep))
+    s = str(tmp_path / "s.json")
+    groups = {"acc": {"comparisons": [{"label": "b - a", "base": f"{s}:a", "other": f"{s}:b"}]},
+              "per": {"comparisons": [{"label": "q - p", "base": f"{s}:p", "other": f"{s}:q"}]}}
+    (tmp_path / "c.json").write_text(json.dumps(groups))
+    assert stored.main([str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 0
+    acc = json.loads((tmp_path / "acc_paired.json").read_text())["comparisons"][0]
+    diff, half = stats.paired_difference_ci95(b == labels, a == labels)
+    assert acc["paired_ci95"] == pytest.approx([diff - half, diff + half]) and acc["paired_why_not"] is None
+    assert acc["paired_ci95_widest"][0] - 1e-12 <= acc["paired_ci95"][0] <= acc["paired_ci95_narrowest"][0] + 1e-12
+    per = json.loads((tmp_path / "per_paired.json").read_text())["comparisons"][0]
+    _, low, high = stats.per_difference_bootstrap_ci95(refs, hyp_q, hyp_p, speakers)
+    assert per["paired_ci95"] == pytest.approx([low, high]) and low < high
+    assert "; paired " in capsys.readouterr().out

@@ -11,6 +11,7 @@ import numpy as np
 
 from mimic_keras import losses as losses_lib
 from mimic_keras.data import cifar10
+from mimic_keras.eval import outcomes
 from mimic_keras.eval.stats import accuracy_ci95, agreement
 
 PREDICT_BATCH = 512
@@ -63,7 +64,8 @@ def student_scores(model, data_dir, transfer_dir, num_classes):
         num_classes: classes of the logits.
 
     Returns:
-        A dict: `parameters`, `test_accuracy` and `test_accuracy_ci95`, the teacher's
+        A dict: `parameters`, `test_accuracy` and `test_accuracy_ci95`, `test_correct` (which
+        test images it got right, `outcomes.pack_correct`: paired intervals from stored JSON), the teacher's
         `teacher_test_accuracy`, and the student's `val_l2_to_teacher` and `test_agreement`.
     """
     test = load_arrays(data_dir, "test")
@@ -75,6 +77,7 @@ def student_scores(model, data_dir, transfer_dir, num_classes):
     return {
         "parameters": int(model.count_params()),
         **accuracy_columns(test_logits, test["label"]),
+        "test_correct": outcomes.pack_correct(test["id"], test_logits.argmax(-1) == test["label"]),
         "teacher_test_accuracy": float(np.mean(teacher_test.argmax(-1) == test["label"])),
         "val_l2_to_teacher": float(losses_lib.L2Logits()(val["logits"], predict_logits(model, val["image"]))),
         "test_agreement": agreement(test_logits, teacher_test),
@@ -123,8 +126,11 @@ class ImageScorer:
     def _columns(self, parameters, outputs, val_loss=None):
         if val_loss is None:
             val_loss = cross_entropy(outputs["validation"], self.val["label"])
-        return {"parameters": int(parameters), **accuracy_columns(outputs["test"], self.test["label"]),
-                "val_loss": float(val_loss)}
+        columns = {"parameters": int(parameters), **accuracy_columns(outputs["test"], self.test["label"]),
+                   "val_loss": float(val_loss)}
+        if "id" in self.test:  # which test examples it got right, for paired intervals from the stored report
+            columns["test_correct"] = outcomes.pack_correct(self.test["id"], outputs["test"].argmax(-1) == self.test["label"])
+        return columns
 
     def columns(self, name, model, outputs, teacher=None):
         """`parameters`, `test_accuracy` (± `test_accuracy_ci95`) and `val_loss` of one model."""

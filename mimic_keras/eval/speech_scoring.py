@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from mimic_keras.data import timit, writer
-from mimic_keras.eval import stats
+from mimic_keras.eval import outcomes, stats
 from mimic_keras.eval.hmm import PhoneHMM, decode_utterances, tune_decoder
 from mimic_keras.eval.per import error_counts, error_rate, write_scored
 from mimic_keras.eval.utterances import frame_accuracies, predict_utterances
@@ -38,7 +38,8 @@ def score_utterances(utterances, hmm, transcripts_dir):
 
     Returns:
         A dict: `lm_weight`, `insertion_penalty`, and per split the frame accuracies, the error
-        counts, `per` and `per_ci95` (test speakers resampled).
+        counts, `per` and `per_ci95` (test speakers resampled), and `speaker_totals` (each
+        speaker's errors and phones, `outcomes.speaker_record`: paired intervals from stored JSON).
     """
     (lm_weight, penalty, _), _ = tune_decoder(utterances["dev"], hmm)
     scores = {"lm_weight": lm_weight, "insertion_penalty": penalty}
@@ -47,8 +48,10 @@ def score_utterances(utterances, hmm, transcripts_dir):
         refs, hyps = decode_utterances(utts, hmm, lm_weight, penalty)
         counts = error_counts(refs, hyps)
         write_scored(transcripts_dir, split, [u["id"] for u in utts], refs, hyps)
+        speakers = [u["speaker"] for u in utts]
         scores[split] = {**frame_accuracies(utts), **counts, "per": error_rate(counts),
-                         "per_ci95": stats.per_bootstrap_ci95(refs, hyps, [u["speaker"] for u in utts])}
+                         "per_ci95": stats.per_bootstrap_ci95(refs, hyps, speakers),
+                         "speaker_totals": outcomes.speaker_record(speakers, refs, hyps)}
     return scores
 
 
@@ -94,8 +97,9 @@ def student_scores(model, data_dir, transfer_dir, context, transcripts_dir):
         A dict: `parameters`; `test_accuracy` (state frame accuracy on the test set, named by
         `test_set`) with `test_accuracy_ci95` (utterances as clusters), `test_phone_accuracy`,
         `dev_per` and `test_per` (decoder tuned on dev) with `test_per_ci95` (test speakers
-        resampled); the teacher's `teacher_test_accuracy`; and the
-        student's `val_l2_to_teacher` (dev), `test_l2_to_teacher` and `test_agreement`.
+        resampled) and `test_speaker_totals` (`outcomes.speaker_record`); the teacher's
+        `teacher_test_accuracy`; and the student's `val_l2_to_teacher` (dev), `test_l2_to_teacher`
+        and `test_agreement`.
     """
     utts = predict_splits(model, data_dir, context)
     scores = score_utterances(utts, PhoneHMM.from_manifest(data_dir), transcripts_dir)
@@ -111,6 +115,7 @@ def student_scores(model, data_dir, transfer_dir, context, transcripts_dir):
         "dev_per": scores["dev"]["per"],
         "test_per": scores["test"]["per"],
         "test_per_ci95": scores["test"]["per_ci95"],
+        "test_speaker_totals": scores["test"]["speaker_totals"],
         "test_set": test_set_name(data_dir),
         "lm_weight": scores["lm_weight"],
         "insertion_penalty": scores["insertion_penalty"],

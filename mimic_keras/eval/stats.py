@@ -89,12 +89,31 @@ def per_difference_bootstrap_ci95(refs, hyps_a, hyps_b, speakers, samples=2000, 
     Returns:
         `(difference, low, high)`.
     """
-    index, n, draws = _speaker_draws(speakers, samples, seed)
-    a, b = (_speaker_totals(refs, h, index, n) for h in (hyps_a, hyps_b))
+    names, index = np.unique(np.asarray(speakers), return_inverse=True)
+    a, b = (_speaker_totals(refs, h, index, len(names)) for h in (hyps_a, hyps_b))
+    return per_difference_from_totals(a, b, samples, seed)
+
+
+def per_difference_from_totals(totals_a, totals_b, samples=2000, seed=0):
+    """`per_difference_bootstrap_ci95` from per-speaker totals alone (the same draws, the same result).
+
+    Args:
+        totals_a, totals_b: `[speakers, 2]` arrays of (edit operations, reference phones), one
+            row per test speaker in sorted name order, the same speakers in both.
+    """
+    a, b = np.asarray(totals_a, np.float64), np.asarray(totals_b, np.float64)
+    n = len(a)
+    draws = np.random.default_rng(seed).integers(0, n, size=(samples, n))
     ta, tb = a[draws].sum(axis=1), b[draws].sum(axis=1)
     diffs = ta[:, 0] / np.maximum(ta[:, 1], 1) - tb[:, 0] / np.maximum(tb[:, 1], 1)
     point = a[:, 0].sum() / max(a[:, 1].sum(), 1) - b[:, 0].sum() / max(b[:, 1].sum(), 1)
     return float(point), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
+
+
+def speaker_totals(speakers, refs, hyps):
+    """Per test speaker (sorted by name): `[speakers, 2]` (edit operations, reference phones), and the names."""
+    names, index = np.unique(np.asarray(speakers), return_inverse=True)
+    return _speaker_totals(refs, hyps, index, len(names)), names.tolist()
 
 
 def per_bootstrap_ci95(refs, hyps, speakers, samples=2000, seed=0):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from mimic_keras.eval import image_scoring
+from mimic_keras.eval import image_scoring, outcomes
 from mimic_keras.eval.image_scoring import ImageScorer
 from mimic_keras.eval.stats import accuracy_ci95
 from pipelines import label_with_teacher
@@ -43,3 +43,4 @@ def test_student_scores_of_the_teacher_itself(tmp_path):
     ids, correct = image_scoring.correct_on_test(model, data)
     assert len(ids) == 20 and scores["test_accuracy"] == pytest.approx(np.mean(correct))
     assert scores["test_accuracy_ci95"] == pytest.approx(accuracy_ci95(correct))
+    assert scores["test_correct"] == outcomes.pack_correct(ids, correct)  # paired_ci.py's outcomes, kept in the row

@@ -5,7 +5,8 @@ import os
 import keras
 import pytest
 
-from mimic_keras.eval import utterances
+from mimic_keras.eval import outcomes, utterances
+from mimic_keras.eval.per import read_scored
 from mimic_keras.eval.speech_scoring import SpeechScorer, student_scores, transcript_files
 
 
@@ -27,6 +28,10 @@ def test_student_scores_of_the_teacher_itself(timit_perturbed_labelled, tmp_path
         str(tmp_path / "transcripts" / name) for name in os.listdir(tmp_path / "transcripts"))
     low, high = scores["test_per_ci95"]
     assert low <= scores["test_per"] <= high and scores["test_set"] == "core test"
+    # paired_ci.py's per-speaker totals, kept in the row: the same as from the transcripts it reads.
+    assert scores["test_speaker_totals"] == outcomes.speaker_record(*read_scored(str(tmp_path / "transcripts")))
+    errors, phones = (sum(map(int, scores["test_speaker_totals"][key].split())) for key in ("errors", "phones"))
+    assert errors / phones == pytest.approx(scores["test_per"])
 
 
 def test_test_set_is_named_by_its_conversion(tmp_path, timit_records):
