@@ -10,7 +10,8 @@ A sweep is data: a JSON file (or dict) naming its variants and their config over
 
     python experiments/mimic_sweep.py experiments/sweeps/losses.json [--base runs/other]
 
-(`--base/--name/--common/--seeds/--variant NAME:k=v ...` on the command line build the same dict.)
+(`--base/--name/--common/--seeds/--variant NAME:k=v ...` on the command line build the same dict;
+`--only VARIANT ...` trains just those and writes no table, for training variants side by side.)
 Two optional keys: `"seeds": [0, 1, 2]` runs every variant once per seed (`<variant>_s<seed>`,
 with `<stage>_train.seed=<seed>`), and `"best_of": "OTHER"` adds to `common` the overrides of
 the row of sweep OTHER (`docs/experiments/OTHER.json`, its common too) with the highest
@@ -491,14 +492,31 @@ def progress_sweep(sweep):
     return lines
 
 
-def run_sweep(sweep):
-    """Trains every variant of a sweep (a dict, `load_sweep`) and writes its table and figures; returns the rows."""
+def _select(todo, only, name):
+    """The runs of `todo` (`variants`) named in `only` (all when it is empty); ValueError for a name not there."""
+    if not only:
+        return todo
+    unknown = sorted(set(only) - {variant for variant, _, _ in todo})
+    if unknown:
+        raise ValueError(f"no variant {', '.join(unknown)} in sweep {name}; it has {', '.join(v for v, _, _ in todo)}")
+    return [run for run in todo if run[0] in only]
+
+
+def run_sweep(sweep, only=None):
+    """Trains every variant of a sweep (a dict, `load_sweep`) and writes its table and figures; returns the rows.
+
+    `only`: train just these variants (names as in the table, `<variant>_s<seed>` for seeds) and
+    write no table: several processes can then train one sweep's variants side by side, and the
+    sweep run without `only` afterwards tabulates them all (training nothing that is up to date).
+    """
     sweep = load_sweep(sweep)
+    todo = _select(variants(sweep), only, sweep["name"])
     rows = []
-    for variant, overrides, common in variants(sweep):
+    for variant, overrides, common in todo:
         rows.append(run_variant(sweep["base"], sweep["name"], variant, overrides, common, sweep["stage"],
                                 sweep["teachers"].get(variant)))
-        write_outputs(sweep["name"], rows, common, sweep["base"])
+        if not only:
+            write_outputs(sweep["name"], rows, common, sweep["base"])
     return rows
 
 
@@ -517,6 +535,9 @@ def main(argv=None):
                              "(then label the variant's transfer set with them and train the mimic)")
     parser.add_argument("--teachers", action="append", default=[], metavar="NAME=PATH[,PATH...]",
                         help="label variant NAME's transfer set anew with these teacher files (an ensemble when several)")
+    parser.add_argument("--only", nargs="+", metavar="VARIANT",
+                        help="train only these variants and write no table (to train a sweep's variants in "
+                             "parallel processes; then run the sweep without --only to tabulate)")
     parser.add_argument("--progress", action="store_true",
                         help="say how far each variant got (epochs in its logs, best validation accuracy), train nothing")
     parser.add_argument("--list", action="store_true",
@@ -545,7 +566,11 @@ def main(argv=None):
         except ValueError as e:
             parser.error(str(e))
         return 0
-    run_sweep(sweep)
+    try:
+        _select(variants(sweep), args.only, sweep["name"])
+    except ValueError as e:
+        parser.error(str(e))
+    run_sweep(sweep, args.only)
 
 
 if __name__ == "__main__":

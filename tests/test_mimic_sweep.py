@@ -302,6 +302,25 @@ def test_seeds_and_best_of_expand_a_sweep(tmp_path, monkeypatch):
             sweep.load_sweep({**spec, **bad})
 
 
+def test_only_trains_the_named_variants_and_writes_no_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    trained, written = [], []
+    monkeypatch.setattr(sweep, "run_variant", lambda base, name, variant, *rest: trained.append(variant) or {})
+    monkeypatch.setattr(sweep, "write_outputs", lambda name, rows, *rest: written.append(len(rows)))
+    spec = {"name": "r", "base": "runs/base", "stage": "control", "seeds": [0, 1],
+            "variants": {"plain": [], "dropout": ["control_train.dropout=0.5"]}}
+    sweep.run_sweep(spec, only=["dropout_s1", "plain_s0"])
+    assert trained == ["plain_s0", "dropout_s1"] and written == []  # the sweep's order; its table untouched
+    sweep.run_sweep(spec)
+    assert trained[2:] == ["plain_s0", "plain_s1", "dropout_s0", "dropout_s1"] and written == [1, 2, 3, 4]
+    with open("r.json", "w") as f:
+        json.dump(spec, f)
+    with pytest.raises(SystemExit):
+        sweep.main(["r.json", "--only", "dropout"])  # a name without its seed is not a variant of the table
+    assert "no variant dropout in sweep r; it has plain_s0, plain_s1, dropout_s0, dropout_s1" in capsys.readouterr().err
+    assert len(trained) == 6
+
+
 def test_list_prints_the_commands_and_checks_the_overrides(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     os.makedirs("runs/base")
