@@ -22,8 +22,9 @@ This script needs only what is: the sweeps' and reports' JSON. The comparisons a
 * Where both rows keep their per-example outcomes (`test_correct`, `test_speaker_totals`:
   `mimic_keras.eval.outcomes`, stored by sweeps and reports since scorer version 2), the exact
   paired interval too, `paired_ci95`: what `paired_ci.py` gives on the run folders.
-* Seed groups (`"seeds"`): the difference of the mean accuracies of two recipes over their
-  seeds, with Welch's t interval (the spread between training runs, not the test sample).
+* Seed groups (`"seeds"`): the difference of the mean accuracies (PERs, for TIMIT rows) of two
+  recipes over their seeds, with Welch's t interval (the spread between training runs, not the
+  test sample).
 """
 
 import argparse
@@ -137,11 +138,13 @@ def per_pair(base, other):
 
 
 def seeds_pair(base_refs, other_refs):
-    """Mean accuracy of `other` minus `base` over their seeds, with Welch's t interval."""
+    """Mean accuracy (TIMIT rows: PER) of `other` minus `base` over their seeds, with Welch's t interval."""
     from scipy import stats as scipy_stats
 
-    a = [pick(r)["accuracy"] for r in base_refs]
-    b = [pick(r)["accuracy"] for r in other_refs]
+    picks = [pick(r) for r in [*base_refs, *other_refs]]
+    measure = "per" if all("per" in p for p in picks) else "accuracy"
+    a = [p[measure] for p in picks[: len(base_refs)]]
+    b = [p[measure] for p in picks[len(base_refs):]]
     mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
     var_a = sum((x - mean_a) ** 2 for x in a) / (len(a) - 1)
     var_b = sum((x - mean_b) ** 2 for x in b) / (len(b) - 1)
@@ -154,10 +157,10 @@ def seeds_pair(base_refs, other_refs):
         half = float(scipy_stats.t.ppf(0.975, dof)) * se
     diff = mean_b - mean_a
     return {
-        "base_accuracies": a, "other_accuracies": b, "base_mean": mean_a, "other_mean": mean_b,
+        "base_values": a, "other_values": b, "base_mean": mean_a, "other_mean": mean_b,
         "base_sd": math.sqrt(var_a), "other_sd": math.sqrt(var_b), "difference": diff,
-        "welch_dof": dof, "welch_ci95": [diff - half, diff + half],
-        "every_other_beats_every_base": min(b) > max(a),
+        "measure": measure, "welch_dof": dof, "welch_ci95": [diff - half, diff + half],
+        "every_other_beats_every_base": min(b) > max(a) if measure == "accuracy" else max(b) < min(a),
     }
 
 
@@ -178,7 +181,8 @@ def run_group(name, group):
         rows.append({"label": comparison["label"], "base": base, "other": other, **result})
     return {"kind": "intervals", "name": f"{name}_paired", "about": group.get("about", ""),
             "command": "python experiments/stored_intervals.py experiments/comparisons.json",
-            "measure": rows and ("PER" if "base_per" in rows[0] else "test accuracy"), "comparisons": rows}
+            "measure": rows and ("PER" if "base_per" in rows[0] or rows[0].get("measure") == "per"
+                                 else "test accuracy"), "comparisons": rows}
 
 
 def _points(pair):

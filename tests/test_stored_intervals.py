@@ -57,7 +57,9 @@ def test_groups_from_data_write_one_json_each(tmp_path, capsys):
     groups = {"acc": {"same_teacher": True, "comparisons": [{"label": "y - x", "base": f"{s}:x", "other": f"{s}:y"}]},
               "per": {"comparisons": [{"label": "q - p", "base": f"{s}:p", "other": f"{s}:q"},
                                       {"label": "r - p", "base": f"{s}:p", "other": f"{s}:r"}]},
-              "seeds": {"kind": "seeds", "comparisons": [{"label": "s", "base": [f"{s}:x", f"{s}:x"], "other": [f"{s}:y", f"{s}:y"]}]}}
+              "seeds": {"kind": "seeds", "comparisons": [{"label": "s", "base": [f"{s}:x", f"{s}:x"], "other": [f"{s}:y", f"{s}:y"]}]},
+              "per_seeds": {"kind": "seeds", "comparisons": [{"label": "t", "base": [f"{s}:p", f"{s}:q"],
+                                                              "other": [f"{s}:q", f"{s}:q"]}]}}
     (tmp_path / "c.json").write_text(json.dumps(groups))
     assert stored.main([str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 0
     acc = json.loads((tmp_path / "acc_paired.json").read_text())["comparisons"][0]
@@ -68,6 +70,10 @@ def test_groups_from_data_write_one_json_each(tmp_path, capsys):
     assert per[1]["independent_ci95"] is None and "not stored either" in per[1]["paired_why_not"]
     seeds = json.loads((tmp_path / "seeds_paired.json").read_text())["comparisons"][0]
     assert seeds["difference"] == pytest.approx(0.05) and seeds["every_other_beats_every_base"]
+    per_seeds = json.loads((tmp_path / "per_seeds_paired.json").read_text())
+    assert per_seeds["measure"] == "PER" and per_seeds["comparisons"][0]["other_values"] == [0.20, 0.20]
+    assert per_seeds["comparisons"][0]["difference"] == pytest.approx(-0.025)  # PERs 0.20 − mean(0.25, 0.20)
+    assert not per_seeds["comparisons"][0]["every_other_beats_every_base"]  # a base seed at 0.20 ties
     assert "acc_paired.json" in capsys.readouterr().out
     groups["acc"]["comparisons"][0]["other"] = f"{s}:missing"
     (tmp_path / "c.json").write_text(json.dumps(groups))
