@@ -20,7 +20,7 @@ This script needs only what is: the sweeps' and reports' JSON. The comparisons a
   The widest interval (the two systems' errors perfectly anti-correlated over speakers) is the
   sum of the two half-widths.
 * Where both rows keep their per-example outcomes (`test_correct`, `test_speaker_totals`:
-  `mimic_keras.eval.outcomes`, stored by sweeps and reports since scorer version 2), the exact
+  `mimic_keras.eval.outcomes`: sweep rows of scorer version 2 and run reports written since), the exact
   paired interval too, `paired_ci95`: what `paired_ci.py` gives on the run folders.
 * Seed groups (`"seeds"`): the difference of the mean accuracies (PERs, for TIMIT rows) of two
   recipes over their seeds, with Welch's t interval (the spread between training runs, not the
@@ -58,7 +58,8 @@ def pick(ref):
 
 def _from_sweep_row(row):
     if "test_per" in row:
-        return {"per": row["test_per"], "per_ci95": row.get("test_per_ci95"), "outcomes": row.get("test_speaker_totals")}
+        return {"per": row["test_per"], "per_ci95": row.get("test_per_ci95"),
+                "outcomes": row.get("test_speaker_totals")}
     return {"accuracy": row["test_accuracy"], "ci95": row["test_accuracy_ci95"],
             "agreement": row.get("test_agreement"), "outcomes": row.get("test_correct")}
 

@@ -65,8 +65,9 @@ def student_scores(model, data_dir, transfer_dir, num_classes):
 
     Returns:
         A dict: `parameters`, `test_accuracy` and `test_accuracy_ci95`, `test_correct` (which
-        test images it got right, `outcomes.pack_correct`: paired intervals from stored JSON), the teacher's
-        `teacher_test_accuracy`, and the student's `val_l2_to_teacher` and `test_agreement`.
+        test images it got right, `outcomes.pack_correct`: paired intervals from stored JSON),
+        the teacher's `teacher_test_accuracy`, and the student's `val_l2_to_teacher` and
+        `test_agreement`.
     """
     test = load_arrays(data_dir, "test")
     val = load_arrays(transfer_dir, "validation", num_classes)
@@ -129,7 +130,8 @@ class ImageScorer:
         columns = {"parameters": int(parameters), **accuracy_columns(outputs["test"], self.test["label"]),
                    "val_loss": float(val_loss)}
         if "id" in self.test:  # which test examples it got right, for paired intervals from the stored report
-            columns["test_correct"] = outcomes.pack_correct(self.test["id"], outputs["test"].argmax(-1) == self.test["label"])
+            correct = outputs["test"].argmax(-1) == self.test["label"]
+            columns["test_correct"] = outcomes.pack_correct(self.test["id"], correct)
         return columns
 
     def columns(self, name, model, outputs, teacher=None):

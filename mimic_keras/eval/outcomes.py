@@ -2,7 +2,8 @@
 
 A paired interval needs more than two accuracies: which test images each model got right
 (CIFAR-10), or each test speaker's phone errors (TIMIT PER, speakers resampled). The run folders
-that hold the models and transcripts are not kept (nor committed), so a sweep's row also stores
+that hold the models and transcripts are not kept (nor committed), so a sweep's row (and each
+model of a run report) also stores
 
 * `test_correct` (images): `{"n", "ids_sha256", "bits"}`, the correctness of every test image in
   the order of its sorted ids, packed 8 to a byte and base64-encoded (1.7 kB for 10,000 images);
