@@ -11,7 +11,8 @@ A sweep is data: a JSON file (or dict) naming its variants and their config over
     python experiments/mimic_sweep.py experiments/sweeps/losses.json [--base runs/other]
 
 (`--base/--name/--common/--seeds/--variant NAME:k=v ...` on the command line build the same dict;
-`--only VARIANT ...` trains just those and writes no table, for training variants side by side.)
+`--only VARIANT ...` trains just those and writes no table, for training variants side by side;
+`--table` writes the table of the variants that are finished and trains nothing.)
 Two optional keys: `"seeds": [0, 1, 2]` runs every variant once per seed (`<variant>_s<seed>`,
 with `<stage>_train.seed=<seed>`), and `"best_of": "OTHER"` adds to `common` the overrides of
 the row of sweep OTHER (`docs/experiments/OTHER.json`, its common too) with the highest
@@ -277,6 +278,11 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
                "--workdir", workdir, *common, *overrides]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
+    return _finished_row(workdir, variant, stage, overrides)
+
+
+def _finished_row(workdir, variant, stage, overrides):
+    """The row of a trained variant (a teacher variant's with its teachers' own scores)."""
     row = _row(workdir, variant, stage, overrides)
     if stage == "teacher":
         row["teachers"] = _teacher_rows(workdir)
@@ -520,6 +526,29 @@ def run_sweep(sweep, only=None):
     return rows
 
 
+def table_sweep(sweep):
+    """Writes the table of the variants that are finished (their last stage up to date); trains nothing.
+
+    Returns the rows and the names of the variants left out (not started, part-trained, or stale).
+    """
+    from mimic_keras import stages as stages_lib
+    from mimic_keras.layout import Layout
+
+    sweep = load_sweep(sweep)
+    rows, left_out, common = [], [], list(sweep["common"])
+    for variant, overrides, common in variants(sweep):
+        workdir = variant_workdir(sweep["base"], sweep["name"], variant)
+        cfg = _config(sweep["base"], [*common, *overrides])
+        last = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)[-1]
+        if os.path.isdir(workdir) and stages_lib.check(last, cfg, Layout(workdir)).fingerprint is not None:
+            rows.append(_finished_row(workdir, variant, sweep["stage"], overrides))
+        else:
+            left_out.append(variant)
+    if rows:
+        write_outputs(sweep["name"], rows, common, sweep["base"])
+    return rows, left_out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep", nargs="?", help="a sweep's JSON file")
@@ -538,6 +567,8 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", metavar="VARIANT",
                         help="train only these variants and write no table (to train a sweep's variants in "
                              "parallel processes; then run the sweep without --only to tabulate)")
+    parser.add_argument("--table", action="store_true",
+                        help="write the table of the finished variants only, train nothing (the others are named)")
     parser.add_argument("--progress", action="store_true",
                         help="say how far each variant got (epochs in its logs, best validation accuracy), train nothing")
     parser.add_argument("--list", action="store_true",
@@ -566,6 +597,11 @@ def main(argv=None):
         except ValueError as e:
             parser.error(str(e))
         return 0
+    if args.table:
+        rows, left_out = table_sweep(sweep)
+        if left_out:
+            print(f"left out, not finished: {', '.join(left_out)}", file=sys.stderr)
+        return 0 if rows else 1
     try:
         _select(variants(sweep), args.only, sweep["name"])
     except ValueError as e:

@@ -144,6 +144,26 @@ def test_a_variant_the_base_or_a_sibling_already_trained_is_copied_not_trained(t
     assert sweep._copy_finished(base, part, "mimic", cfg) == f"{base}-a-same"
 
 
+def test_table_tabulates_the_finished_variants_and_trains_nothing(tiny_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    base = str(tmp_path / "base")
+    shutil.copytree(tiny_run[0], base)
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "t", "base": base, "stage": "mimic", "variants": {"same": [], "narrow": ["mimic.hidden=8"]}}
+    sweep.run_sweep(spec, only=["same"])  # the base's own mimic, copied: finished without training
+    with open("t.json", "w") as f:
+        json.dump(spec, f)
+    assert sweep.main(["t.json", "--table"]) == 0
+    with open(os.path.join("docs", "experiments", "t.json")) as f:
+        assert [r["variant"] for r in json.load(f)["rows"]] == ["same"]
+    assert "left out, not finished: narrow" in capsys.readouterr().err
+    assert not os.path.exists(f"{base}-t-narrow")  # nothing trained, no workdir made
+    os.remove(os.path.join(f"{base}-t-same", "mimic", "model.keras"))  # its output gone: not up to date
+    assert sweep.main(["t.json", "--table"]) == 1  # no finished variant, no table rewritten
+    assert "left out, not finished: same, narrow" in capsys.readouterr().err
+
+
 def test_a_sibling_trained_on_other_labels_is_not_copied(tiny_run, tmp_path):
     """Same settings, other labels (a relabelled transfer set): another model, so trained, not copied."""
     import shutil
