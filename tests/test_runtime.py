@@ -47,13 +47,17 @@ def test_bfloat16_note_only_where_the_cpu_lacks_it():
     assert runtime.bfloat16_note(None, has_gpu=False, flags=avx2) is None
 
 
-def test_auto_bfloat16_is_bfloat16_only_where_it_is_native():
+def test_auto_bfloat16_is_bfloat16_only_where_it_is_native(monkeypatch):
     avx2 = {"avx", "avx2", "fma"}
     assert runtime.resolve_policy("auto_bfloat16", has_gpu=False, flags=avx2) == "float32"
     assert runtime.resolve_policy("auto_bfloat16", has_gpu=False, flags=avx2 | {"avx512_bf16"}) == "mixed_bfloat16"
     assert runtime.resolve_policy("auto_bfloat16", has_gpu=False, flags=avx2 | {"amx_bf16"}) == "mixed_bfloat16"
     assert runtime.resolve_policy("auto_bfloat16", has_gpu=True, flags=avx2) == "mixed_bfloat16"
-    assert runtime.resolve_policy("auto_bfloat16", has_gpu=False, flags=None) == "float32"  # unknown: the safe one
+    # No flags given: this machine's are read; where they cannot be (not Linux), the safe one.
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: None)
+    assert runtime.resolve_policy("auto_bfloat16", has_gpu=False, flags=None) == "float32"
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: avx2 | {"avx512_bf16"})
+    assert runtime.resolve_policy("auto_bfloat16", has_gpu=False) == "mixed_bfloat16"
     assert runtime.resolve_policy("mixed_bfloat16", has_gpu=False, flags=avx2) == "mixed_bfloat16"  # asked for
     assert runtime.resolve_policy(None, has_gpu=False, flags=avx2) is None
 
