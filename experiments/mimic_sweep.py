@@ -535,7 +535,7 @@ def table_sweep(sweep):
     from mimic_keras.layout import Layout
 
     sweep = load_sweep(sweep)
-    rows, left_out, common = [], [], list(sweep["common"])
+    rows, left_out = [], []
     for variant, overrides, common in variants(sweep):
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
         cfg = _config(sweep["base"], [*common, *overrides])

@@ -37,10 +37,17 @@ def predict_logits(model, images):
     return np.asarray(model.predict(images, batch_size=PREDICT_BATCH, verbose=0), np.float32)
 
 
-def accuracy_columns(logits, labels):
-    """`test_accuracy` of argmax predictions and its 95% interval's half-width `test_accuracy_ci95`."""
+def accuracy_columns(logits, labels, ids=None):
+    """`test_accuracy` of argmax predictions and its 95% interval's half-width `test_accuracy_ci95`.
+
+    With the examples' `ids`, also `test_correct`: which ones it got right (`outcomes.pack_correct`,
+    for paired intervals from the stored JSON).
+    """
     correct = logits.argmax(-1) == labels
-    return {"test_accuracy": float(np.mean(correct)), "test_accuracy_ci95": accuracy_ci95(correct)}
+    columns = {"test_accuracy": float(np.mean(correct)), "test_accuracy_ci95": accuracy_ci95(correct)}
+    if ids is not None:
+        columns["test_correct"] = outcomes.pack_correct(ids, correct)
+    return columns
 
 
 def cross_entropy(logits, labels):
@@ -77,8 +84,7 @@ def student_scores(model, data_dir, transfer_dir, num_classes):
     test_logits = predict_logits(model, test["image"])
     return {
         "parameters": int(model.count_params()),
-        **accuracy_columns(test_logits, test["label"]),
-        "test_correct": outcomes.pack_correct(test["id"], test_logits.argmax(-1) == test["label"]),
+        **accuracy_columns(test_logits, test["label"], test["id"]),
         "teacher_test_accuracy": float(np.mean(teacher_test.argmax(-1) == test["label"])),
         "val_l2_to_teacher": float(losses_lib.L2Logits()(val["logits"], predict_logits(model, val["image"]))),
         "test_agreement": agreement(test_logits, teacher_test),
@@ -127,12 +133,10 @@ class ImageScorer:
     def _columns(self, parameters, outputs, val_loss=None):
         if val_loss is None:
             val_loss = cross_entropy(outputs["validation"], self.val["label"])
-        columns = {"parameters": int(parameters), **accuracy_columns(outputs["test"], self.test["label"]),
-                   "val_loss": float(val_loss)}
-        if "id" in self.test:  # which test examples it got right, for paired intervals from the stored report
-            correct = outputs["test"].argmax(-1) == self.test["label"]
-            columns["test_correct"] = outcomes.pack_correct(self.test["id"], correct)
-        return columns
+        # `test_correct` where the records carry ids: paired intervals from the stored report.
+        return {"parameters": int(parameters),
+                **accuracy_columns(outputs["test"], self.test["label"], self.test.get("id")),
+                "val_loss": float(val_loss)}
 
     def columns(self, name, model, outputs, teacher=None):
         """`parameters`, `test_accuracy` (± `test_accuracy_ci95`) and `val_loss` of one model."""

@@ -43,7 +43,11 @@ def unpack_correct(record):
 
 def speaker_record(speakers, refs, hyps):
     """The `test_speaker_totals` record of one decoded test set (one utterance per entry)."""
-    totals, names = stats.speaker_totals(speakers, refs, hyps)
+    return totals_record(*stats.speaker_totals(speakers, refs, hyps))
+
+
+def totals_record(totals, names):
+    """The `test_speaker_totals` record of `stats.speaker_totals`' output (totals, speaker names)."""
     return {"speakers": " ".join(names), "errors": " ".join(str(int(x)) for x in totals[:, 0]),
             "phones": " ".join(str(int(x)) for x in totals[:, 1])}
 

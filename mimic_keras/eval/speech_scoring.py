@@ -48,10 +48,10 @@ def score_utterances(utterances, hmm, transcripts_dir):
         refs, hyps = decode_utterances(utts, hmm, lm_weight, penalty)
         counts = error_counts(refs, hyps)
         write_scored(transcripts_dir, split, [u["id"] for u in utts], refs, hyps)
-        speakers = [u["speaker"] for u in utts]
+        totals, speakers = stats.speaker_totals([u["speaker"] for u in utts], refs, hyps)
         scores[split] = {**frame_accuracies(utts), **counts, "per": error_rate(counts),
-                         "per_ci95": stats.per_bootstrap_ci95(refs, hyps, speakers),
-                         "speaker_totals": outcomes.speaker_record(speakers, refs, hyps)}
+                         "per_ci95": stats.per_ci95_from_totals(totals),
+                         "speaker_totals": outcomes.totals_record(totals, speakers)}
     return scores
 
 

@@ -68,16 +68,9 @@ def frame_accuracy_ci95(correct):
     return 1.96 * float(np.sqrt(np.sum((c - p * n) ** 2) / n.sum() ** 2 * m / (m - 1)))
 
 
-def _speaker_totals(refs, hyps, names_index, num_speakers):
-    """Per speaker: (edit operations, reference phones)."""
-    edits = np.array([sum(edit_distance(list(r), list(h))) for r, h in zip(refs, hyps)], np.float64)
-    lengths = np.array([len(r) for r in refs], np.float64)
-    return np.stack([np.bincount(names_index, edits, num_speakers), np.bincount(names_index, lengths, num_speakers)], 1)
-
-
-def _speaker_draws(speakers, samples, seed):
-    names, index = np.unique(np.asarray(speakers), return_inverse=True)
-    return index, len(names), np.random.default_rng(seed).integers(0, len(names), size=(samples, len(names)))
+def _draws(num_speakers, samples, seed):
+    """`samples` resamples of speaker indices, with replacement (the same for a seed and a count)."""
+    return np.random.default_rng(seed).integers(0, num_speakers, size=(samples, num_speakers))
 
 
 def per_difference_bootstrap_ci95(refs, hyps_a, hyps_b, speakers, samples=2000, seed=0):
@@ -89,8 +82,7 @@ def per_difference_bootstrap_ci95(refs, hyps_a, hyps_b, speakers, samples=2000, 
     Returns:
         `(difference, low, high)`.
     """
-    names, index = np.unique(np.asarray(speakers), return_inverse=True)
-    a, b = (_speaker_totals(refs, h, index, len(names)) for h in (hyps_a, hyps_b))
+    (a, _), (b, _) = (speaker_totals(speakers, refs, h) for h in (hyps_a, hyps_b))
     return per_difference_from_totals(a, b, samples, seed)
 
 
@@ -102,8 +94,7 @@ def per_difference_from_totals(totals_a, totals_b, samples=2000, seed=0):
             row per test speaker in sorted name order, the same speakers in both.
     """
     a, b = np.asarray(totals_a, np.float64), np.asarray(totals_b, np.float64)
-    n = len(a)
-    draws = np.random.default_rng(seed).integers(0, n, size=(samples, n))
+    draws = _draws(len(a), samples, seed)
     ta, tb = a[draws].sum(axis=1), b[draws].sum(axis=1)
     diffs = ta[:, 0] / np.maximum(ta[:, 1], 1) - tb[:, 0] / np.maximum(tb[:, 1], 1)
     point = a[:, 0].sum() / max(a[:, 1].sum(), 1) - b[:, 0].sum() / max(b[:, 1].sum(), 1)
@@ -113,7 +104,10 @@ def per_difference_from_totals(totals_a, totals_b, samples=2000, seed=0):
 def speaker_totals(speakers, refs, hyps):
     """Per test speaker (sorted by name): `[speakers, 2]` (edit operations, reference phones), and the names."""
     names, index = np.unique(np.asarray(speakers), return_inverse=True)
-    return _speaker_totals(refs, hyps, index, len(names)), names.tolist()
+    edits = np.array([sum(edit_distance(list(r), list(h))) for r, h in zip(refs, hyps)], np.float64)
+    lengths = np.array([len(r) for r in refs], np.float64)
+    totals = np.stack([np.bincount(index, edits, len(names)), np.bincount(index, lengths, len(names))], 1)
+    return totals, names.tolist()
 
 
 def per_bootstrap_ci95(refs, hyps, speakers, samples=2000, seed=0):
@@ -128,9 +122,15 @@ def per_bootstrap_ci95(refs, hyps, speakers, samples=2000, seed=0):
         samples: bootstrap resamples.
         seed: for the resampling.
     """
-    index, n, draws = _speaker_draws(speakers, samples, seed)
-    totals = _speaker_totals(refs, hyps, index, n)[draws].sum(axis=1)
-    rates = totals[:, 0] / np.maximum(totals[:, 1], 1)
+    totals, _ = speaker_totals(speakers, refs, hyps)
+    return per_ci95_from_totals(totals, samples, seed)
+
+
+def per_ci95_from_totals(totals, samples=2000, seed=0):
+    """`per_bootstrap_ci95` from per-speaker totals alone (`speaker_totals`: the same draws, the same result)."""
+    totals = np.asarray(totals, np.float64)
+    sums = totals[_draws(len(totals), samples, seed)].sum(axis=1)
+    rates = sums[:, 0] / np.maximum(sums[:, 1], 1)
     return float(np.percentile(rates, 2.5)), float(np.percentile(rates, 97.5))
 
 
