@@ -28,13 +28,21 @@ cifar() {
 
 timit() {
   local CACHE=${TIMIT_STANDIN:-$RUNS/timit-standin-full}
-  # the stand-in is only trusted once its format check has passed (a killed build is redone)
+  # the stand-in is only trusted once its format check has passed; a build this script started
+  # (marked beside the folder) and did not finish is redone; any other folder there is left alone
   if [ ! -f "$CACHE/.checked" ]; then
+    if [ -e "$CACHE" ] && [ ! -f "$CACHE.building" ]; then
+      echo "$CACHE exists and was not built by this script: remove it, or set TIMIT_STANDIN to another folder" >&2
+      exit 2
+    fi
+    mkdir -p "$(dirname "$CACHE")"
+    touch "$CACHE.building"
     rm -rf "$CACHE"
     python3 "$SHARED/tools/make_timit_standin.py" --out "$CACHE" --train-speakers 462 \
         --test-speakers 168 --utts 8 --sx-share 7 --max-dur 4.0 --seed 1993
     python3 "$SHARED/tools/make_timit_standin.py" --check "$CACHE"
     touch "$CACHE/.checked"
+    rm "$CACHE.building"
   fi
   local W=$RUNS/timit-full
   python -m mimic_keras.fit prepare --preset timit-quick --timit "$CACHE" --workdir "$W" \

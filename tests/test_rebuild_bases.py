@@ -87,3 +87,14 @@ def test_unknown_base_is_refused(rebuild):
     assert result.returncode == 2
     assert "unknown base 'cifar100'" in result.stderr
     assert calls == []
+
+
+def test_a_folder_it_did_not_build_is_never_deleted(rebuild, tmp_path):
+    corpus = tmp_path / "my-timit"                   # e.g. a real TIMIT copy given by mistake
+    corpus.mkdir()
+    (corpus / "TRAIN").mkdir()
+    result, calls = rebuild("timit", TIMIT_STANDIN=str(corpus))
+    assert result.returncode == 2
+    assert "was not built by this script" in result.stderr
+    assert (corpus / "TRAIN").is_dir()
+    assert calls == []
