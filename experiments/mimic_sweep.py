@@ -360,10 +360,11 @@ def _kept_val_accuracy(history, checkpoint):
     return {"val_accuracy": float(values[kept])}
 
 
-def write_outputs(name, rows, common, base):
+def write_outputs(name, rows, common, base, left_out=()):
+    """Writes sweep `name`'s table (JSON, markdown, figure); `left_out`: its variants not (yet) in `rows`."""
     os.makedirs("docs/experiments", exist_ok=True)
     with open(f"docs/experiments/{name}.json", "w") as f:
-        json.dump({"base": base, "common": common, "rows": rows}, f, indent=2)
+        json.dump({"base": base, "common": common, "left_out": list(left_out), "rows": rows}, f, indent=2)
     speech = any("test_per" in r for r in rows)  # TIMIT: frame accuracy of states, then PER
     test_set = next((r["test_set"] for r in rows if "test_set" in r), "core test")
     if speech:
@@ -518,11 +519,11 @@ def run_sweep(sweep, only=None):
     sweep = load_sweep(sweep)
     todo = _select(variants(sweep), only, sweep["name"])
     rows = []
-    for variant, overrides, common in todo:
+    for i, (variant, overrides, common) in enumerate(todo):
         rows.append(run_variant(sweep["base"], sweep["name"], variant, overrides, common, sweep["stage"],
                                 sweep["teachers"].get(variant)))
         if not only:
-            write_outputs(sweep["name"], rows, common, sweep["base"])
+            write_outputs(sweep["name"], rows, common, sweep["base"], [v for v, _, _ in todo[i + 1:]])
     return rows
 
 
@@ -545,7 +546,7 @@ def table_sweep(sweep):
         else:
             left_out.append(variant)
     if rows:
-        write_outputs(sweep["name"], rows, common, sweep["base"])
+        write_outputs(sweep["name"], rows, common, sweep["base"], left_out)
     return rows, left_out
 
 

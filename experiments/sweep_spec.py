@@ -5,7 +5,8 @@
 
 `variants(sweep)` lists what to train: each variant once per seed (`seeds`), with `common`
 and, for `best_of`, the overrides of that earlier sweep's row with the highest validation
-accuracy (from `docs/experiments/<best_of>.json`).
+accuracy (from `docs/experiments/<best_of>.json`, which must hold every variant of that sweep,
+run on the same base).
 """
 
 import json
@@ -47,17 +48,30 @@ def load_sweep(path_or_dict):
     return sweep
 
 
-def best_overrides(name, folder="docs/experiments"):
+def best_overrides(name, base=None, folder="docs/experiments"):
     """The common and variant overrides of sweep `name`'s row with the highest validation accuracy.
 
+    The table must be complete (no variant of `name` left out: the best of a part-run grid is
+    not its best) and, when `base` is given, written for that base run.
+
     Raises:
-        ValueError: the sweep has not run yet, or no row has a validation accuracy.
+        ValueError: the sweep has not run yet, has unfinished variants, ran on another base, or
+            no row has a validation accuracy.
     """
     path = os.path.join(folder, f"{name}.json")
     if not os.path.exists(path):
         raise ValueError(f"best_of: {path} not found: run sweep {name} first")
     with open(path) as f:
         done = json.load(f)
+    if "left_out" not in done:
+        raise ValueError(f"best_of: {path} does not say whether every variant of {name} finished (written "
+                         f"before tables recorded it): rewrite it with `mimic_sweep.py <{name}'s file> --table`")
+    if done["left_out"]:
+        raise ValueError(f"best_of: {name}'s variant(s) {', '.join(done['left_out'])} have not finished, so its best "
+                         f"row is not known yet: finish them (and rewrite its table) first")
+    if base is not None and os.path.normpath(done["base"]) != os.path.normpath(base):
+        raise ValueError(f"best_of: {path} was written for base {done['base']}, this sweep's base is {base}: "
+                         f"run {name} on {base} first")
     rows = [r for r in done["rows"] if r.get("val_accuracy") is not None]
     if not rows:
         raise ValueError(f"best_of: no row of {path} has a validation accuracy")
@@ -73,7 +87,7 @@ def variants(sweep, best=None):
         best: the overrides to use for `best_of` instead of reading them (None: read them).
     """
     if best is None:
-        best = best_overrides(sweep["best_of"]) if sweep.get("best_of") else []
+        best = best_overrides(sweep["best_of"], sweep["base"]) if sweep.get("best_of") else []
     common = [*sweep["common"], *best]
     runs = []
     for variant, overrides in sweep["variants"].items():

@@ -156,7 +156,8 @@ def test_table_tabulates_the_finished_variants_and_trains_nothing(tiny_run, tmp_
         json.dump(spec, f)
     assert sweep.main(["t.json", "--table"]) == 0
     with open(os.path.join("docs", "experiments", "t.json")) as f:
-        assert [r["variant"] for r in json.load(f)["rows"]] == ["same"]
+        table = json.load(f)
+    assert [r["variant"] for r in table["rows"]] == ["same"] and table["left_out"] == ["narrow"]
     assert "left out, not finished: narrow" in capsys.readouterr().err
     assert not os.path.exists(f"{base}-t-narrow")  # nothing trained, no workdir made
     os.remove(os.path.join(f"{base}-t-same", "mimic", "model.keras"))  # its output gone: not up to date
@@ -305,8 +306,12 @@ def test_seeds_and_best_of_expand_a_sweep(tmp_path, monkeypatch):
     rows = [{"variant": "a", "overrides": "control_train.dropout=0", "val_accuracy": 0.70, "test_accuracy": 0.9},
             {"variant": "b", "overrides": "control_train.dropout=0.5 control_train.label_smoothing=0.1",
              "val_accuracy": 0.72, "test_accuracy": 0.1}]
-    with open("docs/experiments/grid.json", "w") as f:
-        json.dump({"base": "runs/x", "common": ["control_train.data=transfer"], "rows": rows}, f)
+    def write_grid(**table):
+        with open("docs/experiments/grid.json", "w") as f:
+            json.dump({"base": "runs/x", "common": ["control_train.data=transfer"], "left_out": [], "rows": rows,
+                       **table}, f)
+
+    write_grid()
     spec = sweep.load_sweep({"name": "s", "base": "runs/x", "stage": "control", "best_of": "grid", "seeds": [0, 2],
                              "variants": {"fair": []}})
     assert sweep.variants(spec) == [
@@ -315,6 +320,15 @@ def test_seeds_and_best_of_expand_a_sweep(tmp_path, monkeypatch):
         for seed in (0, 2)]  # the best by validation accuracy, not by test accuracy
     with pytest.raises(ValueError, match="run sweep nope first"):
         sweep.variants({**spec, "best_of": "nope"})
+    with pytest.raises(ValueError, match="run grid on runs/y first"):  # the grid ran on another base
+        sweep.variants({**spec, "base": "runs/y"})
+    write_grid(left_out=["c"])  # a part-run grid: its best row may be the one not yet run
+    with pytest.raises(ValueError, match=r"variant\(s\) c have not finished"):
+        sweep.variants(spec)
+    with open("docs/experiments/grid.json", "w") as f:  # a table from before tables said what they left out
+        json.dump({"base": "runs/x", "rows": rows}, f)
+    with pytest.raises(ValueError, match="--table"):
+        sweep.variants(spec)
     for bad, words in (({"seed": [1]}, r"unknown sweep key\(s\) seed;"), ({"seeds": [-1]}, "seeds"),
                        ({"stage": "label"}, "stage"), ({"stage": "teacher", "teachers": {"fair": [__file__]}},
                                                        "trains its own teachers")):
@@ -326,13 +340,14 @@ def test_only_trains_the_named_variants_and_writes_no_table(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     trained, written = [], []
     monkeypatch.setattr(sweep, "run_variant", lambda base, name, variant, *rest: trained.append(variant) or {})
-    monkeypatch.setattr(sweep, "write_outputs", lambda name, rows, *rest: written.append(len(rows)))
+    monkeypatch.setattr(sweep, "write_outputs", lambda name, rows, common, base, left_out=(): written.append(
+        (len(rows), len(left_out))))
     spec = {"name": "r", "base": "runs/base", "stage": "control", "seeds": [0, 1],
             "variants": {"plain": [], "dropout": ["control_train.dropout=0.5"]}}
     sweep.run_sweep(spec, only=["dropout_s1", "plain_s0"])
     assert trained == ["plain_s0", "dropout_s1"] and written == []  # the sweep's order; its table untouched
     sweep.run_sweep(spec)
-    assert trained[2:] == ["plain_s0", "plain_s1", "dropout_s0", "dropout_s1"] and written == [1, 2, 3, 4]
+    assert trained[2:] == ["plain_s0", "plain_s1", "dropout_s0", "dropout_s1"] and written == [(1, 3), (2, 2), (3, 1), (4, 0)]
     with open("r.json", "w") as f:
         json.dump(spec, f)
     with pytest.raises(SystemExit):
