@@ -42,7 +42,7 @@ def _load(path):
 
 
 def pick(ref):
-    """The stored scores of `FILE.json:ROW`: a sweep's variant, or a report's model."""
+    """The stored scores of `FILE.json:ROW`: a sweep's variant, a report's model, or a teacher of a grow summary."""
     path, _, name = ref.rpartition(":")
     data = _load(path)
     if "rows" in data:
@@ -53,6 +53,8 @@ def pick(ref):
     for model in data.get("models", []):
         if model["model"] == name:
             return _from_report_model(model, data)
+    if name in data.get("finetune", {}) and isinstance(data["finetune"][name], dict):
+        return _from_sweep_row(data["finetune"][name])  # `mimic_keras.grow`'s teachers: original, control, grown
     raise ValueError(f"{path} has no row or model {name!r}")
 
 

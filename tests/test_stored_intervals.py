@@ -103,7 +103,13 @@ def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, c
     sweep = {"rows": [image_row("a", a), image_row("b", b), speech_row("p", hyp_p), speech_row("q", hyp_q)]}
     (tmp_path / "s.json").write_text(json.dumps(sweep))
     s = str(tmp_path / "s.json")
+    grow = {"finetune": {"epochs": 2, "control": image_row("control", a), "grown": image_row("grown", b)}}
+    (tmp_path / "g.json").write_text(json.dumps(grow))  # a `mimic_keras.grow` summary's fine-tuned teachers
+    g = str(tmp_path / "g.json")
+    with pytest.raises(ValueError, match="no row or model 'epochs'"):
+        stored.pick(f"{g}:epochs")
     groups = {"acc": {"comparisons": [{"label": "b - a", "base": f"{s}:a", "other": f"{s}:b"}]},
+              "grow": {"comparisons": [{"label": "grown - control", "base": f"{g}:control", "other": f"{g}:grown"}]},
               "per": {"comparisons": [{"label": "q - p", "base": f"{s}:p", "other": f"{s}:q"}]}}
     (tmp_path / "c.json").write_text(json.dumps(groups))
     assert stored.main([str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 0
@@ -111,6 +117,8 @@ def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, c
     diff, half = stats.paired_difference_ci95(b == labels, a == labels)
     assert acc["paired_ci95"] == pytest.approx([diff - half, diff + half]) and acc["paired_why_not"] is None
     assert acc["paired_ci95_widest"][0] - 1e-12 <= acc["paired_ci95"][0] <= acc["paired_ci95_narrowest"][0] + 1e-12
+    grown = json.loads((tmp_path / "grow_paired.json").read_text())["comparisons"][0]
+    assert grown["paired_ci95"] == acc["paired_ci95"] and grown["difference"] == acc["difference"]
     per = json.loads((tmp_path / "per_paired.json").read_text())["comparisons"][0]
     _, low, high = stats.per_difference_bootstrap_ci95(refs, hyp_q, hyp_p, speakers)
     assert per["paired_ci95"] == pytest.approx([low, high]) and low < high
