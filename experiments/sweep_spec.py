@@ -69,7 +69,7 @@ def best_overrides(name, base=None, folder="docs/experiments"):
     if done["left_out"]:
         raise ValueError(f"best_of: {name}'s variant(s) {', '.join(done['left_out'])} have not finished, so its best "
                          f"row is not known yet: finish them (and rewrite its table) first")
-    if base is not None and os.path.normpath(done["base"]) != os.path.normpath(base):
+    if base is not None and os.path.realpath(done["base"]) != os.path.realpath(base):
         raise ValueError(f"best_of: {path} was written for base {done['base']}, this sweep's base is {base}: "
                          f"run {name} on {base} first")
     rows = [r for r in done["rows"] if r.get("val_accuracy") is not None]

@@ -320,6 +320,7 @@ def test_seeds_and_best_of_expand_a_sweep(tmp_path, monkeypatch):
         for seed in (0, 2)]  # the best by validation accuracy, not by test accuracy
     with pytest.raises(ValueError, match="run sweep nope first"):
         sweep.variants({**spec, "best_of": "nope"})
+    assert sweep.variants({**spec, "base": os.path.abspath("runs/x")}) == sweep.variants(spec)  # the same folder
     with pytest.raises(ValueError, match="run grid on runs/y first"):  # the grid ran on another base
         sweep.variants({**spec, "base": "runs/y"})
     write_grid(left_out=["c"])  # a part-run grid: its best row may be the one not yet run
