@@ -50,7 +50,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sweep_spec import STAGES, load_sweep, variants  # noqa: E402  (load_sweep: part of this script's API)
+from sweep_spec import STAGES, best_overrides, load_sweep, variants  # noqa: E402  (load_sweep: part of this script's API)
 
 
 def _scalars(log_dir, tag):
@@ -431,16 +431,25 @@ def _stage_records(base, workdir, stages):
             shutil.copyfile(source, target)
 
 
-def _best_of_resolvable(sweep):
-    """False for a `best_of` sweep whose grid's table is not there yet (its best row unknown)."""
-    return not sweep.get("best_of") or os.path.exists(os.path.join("docs", "experiments", f"{sweep['best_of']}.json"))
+def _best_of_unresolved(sweep):
+    """Why a `best_of` sweep's best row cannot be read yet (`best_overrides`' refusal); None when it can."""
+    if not sweep.get("best_of"):
+        return None
+    try:
+        best_overrides(sweep["best_of"], sweep["base"])
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def list_sweep(sweep):
     """Prints each variant's workdir and `fit` commands without running them; checks the overrides when it can."""
     sweep = load_sweep(sweep)
     base_config = os.path.join(sweep["base"], "config.json")
-    best = None if _best_of_resolvable(sweep) else [f"<the overrides of {sweep['best_of']}'s best row: run it first>"]
+    why = _best_of_unresolved(sweep)
+    if why:
+        print(why, file=sys.stderr)
+    best = None if why is None else [f"<the overrides of the best row of {sweep['best_of']}: not known yet>"]
     for variant, overrides, common in variants(sweep, best):
         cfg = _config(sweep["base"] if best is None else None, [*common, *overrides])  # checks the overrides
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
@@ -475,8 +484,9 @@ def progress_sweep(sweep):
     training stage says how many epochs its `log.csv` holds, which a rerun of the sweep resumes from.
     """
     sweep = load_sweep(sweep)
-    lines = []
-    best = None if _best_of_resolvable(sweep) else []  # unresolved: nothing beyond the grid's overrides has run
+    why = _best_of_unresolved(sweep)
+    lines = [] if why is None else [why]
+    best = None if why is None else []  # unresolved: nothing beyond the grid's overrides has run
     for variant, overrides, common in variants(sweep, best):
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
         if not os.path.isdir(workdir):

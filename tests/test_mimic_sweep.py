@@ -412,6 +412,16 @@ def test_progress_says_how_far_each_variant_got_from_its_logs(tmp_path, monkeypa
     assert lines[1].startswith("finished: done; mimic: 3/30 epochs")
     assert lines[2].startswith("stopped: done; mimic: 3/40 epochs")  # the variant's own epochs override
     assert lines[3] == "never: not started (runs/base-p-never)"
+    os.makedirs("docs/experiments")
+    with open("docs/experiments/p.json", "w") as f:  # the grid's table, part-run
+        json.dump({"base": "runs/base", "common": [], "left_out": ["never"], "rows": []}, f)
+    seeds = {"name": "q", "base": "runs/base", "stage": "mimic", "best_of": "p", "seeds": [1], "variants": {"best": []}}
+    assert sweep.progress_sweep(seeds) == [  # says why, instead of failing
+        "best_of: p's variant(s) never have not finished, so its best row is not known yet: finish them (and "
+        "rewrite its table) first", "best_s1: not started (runs/base-q-best_s1)"]
+    sweep.list_sweep(seeds)
+    out, err = capsys.readouterr()
+    assert "<the overrides of the best row of p: not known yet>" in out and "never have not finished" in err
 
 
 @pytest.mark.parametrize("checkpoint, kept", [("last", 0.5), ("best", 0.7), ("best_accuracy", 0.8)])
