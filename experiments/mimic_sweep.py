@@ -50,7 +50,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sweep_spec import STAGES, best_overrides, load_sweep, variants  # noqa: E402  (load_sweep: part of this script's API)
+from sweep_spec import STAGES, best_overrides, load_sweep, variants  # noqa: E402  (load_sweep: part of the API)
 
 
 def _scalars(log_dir, tag):
@@ -431,27 +431,26 @@ def _stage_records(base, workdir, stages):
             shutil.copyfile(source, target)
 
 
-def _best_of_unresolved(sweep):
-    """Why a `best_of` sweep's best row cannot be read yet (`best_overrides`' refusal); None when it can."""
+def _best_or_why(sweep):
+    """(the overrides `best_of` adds, None), or (None, why its best row cannot be read yet) for `variants`."""
     if not sweep.get("best_of"):
-        return None
+        return [], None
     try:
-        best_overrides(sweep["best_of"], sweep["base"])
+        return best_overrides(sweep["best_of"], sweep["base"]), None
     except ValueError as e:
-        return str(e)
-    return None
+        return None, str(e)
 
 
 def list_sweep(sweep):
     """Prints each variant's workdir and `fit` commands without running them; checks the overrides when it can."""
     sweep = load_sweep(sweep)
     base_config = os.path.join(sweep["base"], "config.json")
-    why = _best_of_unresolved(sweep)
+    best, why = _best_or_why(sweep)
     if why:
         print(why, file=sys.stderr)
-    best = None if why is None else [f"<the overrides of the best row of {sweep['best_of']}: not known yet>"]
+        best = [f"<the overrides of the best row of {sweep['best_of']}: not known yet>"]
     for variant, overrides, common in variants(sweep, best):
-        cfg = _config(sweep["base"] if best is None else None, [*common, *overrides])  # checks the overrides
+        cfg = _config(sweep["base"] if why is None else None, [*common, *overrides])  # checks the overrides
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
         stages = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)
         for stage in stages:
@@ -484,10 +483,9 @@ def progress_sweep(sweep):
     training stage says how many epochs its `log.csv` holds, which a rerun of the sweep resumes from.
     """
     sweep = load_sweep(sweep)
-    why = _best_of_unresolved(sweep)
-    lines = [] if why is None else [why]
-    best = None if why is None else []  # unresolved: nothing beyond the grid's overrides has run
-    for variant, overrides, common in variants(sweep, best):
+    best, why = _best_or_why(sweep)
+    lines = [] if why is None else [why]  # unresolved: nothing beyond the grid's overrides has run
+    for variant, overrides, common in variants(sweep, best or []):
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
         if not os.path.isdir(workdir):
             lines.append(f"{variant}: not started ({workdir})")
