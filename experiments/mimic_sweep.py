@@ -46,8 +46,10 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sweep_spec import STAGES, best_overrides, load_sweep, variants  # noqa: E402  (load_sweep: part of the API)
@@ -277,8 +279,31 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
         cmd = [sys.executable, "-m", "mimic_keras.fit", one, "--preset", os.path.join(base, "config.json"),
                "--workdir", workdir, *common, *overrides]
         print(" ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
+        run_child(cmd)
     return _finished_row(workdir, variant, stage, overrides)
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def run_child(cmd):
+    """Runs one `fit` command and waits for it; a SIGTERM to this process stops the child too.
+
+    SIGTERM's default action ends Python at once, so a sweep killed by `kill`, a job scheduler or
+    a session's end would leave its `fit` training on, unseen, beside whatever runs next. Here it
+    raises SystemExit instead, and `subprocess.run` kills and reaps the child on the way out; the
+    child's training resumes from its last finished epoch when the sweep is run again. (Ctrl-C
+    already reaches the child through the terminal.) Outside the main thread, where Python cannot
+    install a signal handler, the default stays.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return subprocess.run(cmd, check=True)
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        return subprocess.run(cmd, check=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _finished_row(workdir, variant, stage, overrides):

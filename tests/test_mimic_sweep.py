@@ -445,3 +445,33 @@ def test_a_fair_control_variant_trains_on_the_base_runs_transfer_set(tiny_run, t
     assert cfg.control_train.dropout == 0.5 and cfg.mimic.dropout == 0.0
     model = keras.saving.load_model(os.path.join(f"{base}-fair-d5", "control", "model.keras"), compile=False)
     assert model.get_layer("dropout").rate == 0.5
+
+
+def test_a_sweep_stopped_by_sigterm_stops_its_training_child(tmp_path):
+    """A killed sweep must not leave its `fit` child training on (SIGTERM's default would)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    sweep_dir = os.path.join(os.path.dirname(__file__), "..", "experiments")
+    parent = subprocess.Popen([sys.executable, "-c",
+                               f"import sys; sys.path.insert(0, {sweep_dir!r}); import mimic_sweep; "
+                               f"mimic_sweep.run_child([sys.executable, '-c', {child!r}])"])
+    deadline = time.time() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    child_pid = int(pid_file.read_text())
+    try:
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 128 + signal.SIGTERM
+        with pytest.raises(ProcessLookupError):  # killed and reaped by the sweep, not left running
+            os.kill(child_pid, 0)
+    finally:
+        for pid in (child_pid, parent.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
