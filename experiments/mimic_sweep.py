@@ -19,8 +19,9 @@ the row of sweep OTHER (`docs/experiments/OTHER.json`, its common too) with the 
 validation accuracy: a grid tuned on the validation split, then its winner at several seeds.
 `--list` prints each variant's workdir and commands (and checks the overrides against the base
 run's config when it is there) without training anything; `--progress` says how far each
-variant got (epochs in its logs, best and last validation accuracy, done or not), for the list
-of unfinished runs in docs/results.md.
+variant got (epochs in its logs, best and last validation accuracy, done or not; for one not
+started, whether a sibling already made its student, so that running it copies and trains
+nothing), for the list of unfinished runs in docs/results.md.
 A rerun retrains nothing (each variant's stages are up to date), reuses a student's scores while
 its stage's fingerprint (and its transfer set's) holds and the files its scoring wrote are there
 (`<workdir>/<student>/sweep_scores.json`), and rewrites the outputs.
@@ -164,6 +165,27 @@ def _record_teachers(base, workdir, overrides):
 COPIED_FROM = "copied_from.json"
 
 
+def _finished_sibling(base, workdir, stage, cfg, inputs):
+    """A sibling workdir (`<base>` or a `<base>-*`) whose `stage` is up to date under `cfg` and consumed `inputs`.
+
+    Such a sibling made the very model this variant's `stage` would train (see `_copy_finished`).
+    Returns None when there is none.
+    """
+    import glob
+
+    from mimic_keras import stages, stamps
+    from mimic_keras.layout import Layout
+
+    for other in [base, *sorted(glob.glob(f"{base.rstrip('/')}-*"))]:
+        theirs = Layout(other)
+        if os.path.realpath(other) == os.path.realpath(workdir):
+            continue
+        stamp = stamps.read(theirs.stamp(stage))
+        if stamp is not None and stamp["inputs"] == inputs and stages.check(stage, cfg, theirs).up_to_date:
+            return other
+    return None
+
+
 def _copy_finished(base, workdir, stage, cfg):
     """Copies a sibling's finished `stage` (mimic or control) when it is what this variant's config asks for.
 
@@ -180,10 +202,9 @@ def _copy_finished(base, workdir, stage, cfg):
     Returns:
         The sibling's workdir, or None when nothing was copied.
     """
-    import glob
     import shutil
 
-    from mimic_keras import stages, stamps
+    from mimic_keras import stages
     from mimic_keras.atomic import write_json_atomic
     from mimic_keras.layout import Layout
 
@@ -192,23 +213,19 @@ def _copy_finished(base, workdir, stage, cfg):
         return None
     # What this variant's stage would consume (the base's labels): a sibling whose stage consumed
     # anything else (its own teachers' labels) made another model, however alike the settings.
-    inputs = stages.inputs_of(stage, cfg, layout)
-    for other in [base, *sorted(glob.glob(f"{base.rstrip('/')}-*"))]:
-        theirs = Layout(other)
-        if os.path.realpath(other) == os.path.realpath(workdir):
-            continue
-        stamp = stamps.read(theirs.stamp(stage))
-        if stamp is None or stamp["inputs"] != inputs or not stages.check(stage, cfg, theirs).up_to_date:
-            continue
-        shutil.copytree(theirs.run_dir(stage), layout.run_dir(stage), symlinks=True)
-        shutil.copy2(theirs.stamp(stage), layout.stamp(stage))
-        if stages.check(stage, cfg, layout).up_to_date:
-            write_json_atomic(os.path.join(layout.run_dir(stage), COPIED_FROM), {"workdir": os.path.abspath(other)})
-            print(f"{workdir}: {stage} copied from {other}, which made it from the same settings and labels",
-                  flush=True)
-            return other
-        shutil.rmtree(layout.run_dir(stage))
-        os.remove(layout.stamp(stage))
+    other = _finished_sibling(base, workdir, stage, cfg, stages.inputs_of(stage, cfg, layout))
+    if other is None:
+        return None
+    theirs = Layout(other)
+    shutil.copytree(theirs.run_dir(stage), layout.run_dir(stage), symlinks=True)
+    shutil.copy2(theirs.stamp(stage), layout.stamp(stage))
+    if stages.check(stage, cfg, layout).up_to_date:
+        write_json_atomic(os.path.join(layout.run_dir(stage), COPIED_FROM), {"workdir": os.path.abspath(other)})
+        print(f"{workdir}: {stage} copied from {other}, which made it from the same settings and labels",
+              flush=True)
+        return other
+    shutil.rmtree(layout.run_dir(stage))
+    os.remove(layout.stamp(stage))
     return None
 
 
@@ -501,6 +518,20 @@ def _role_progress(workdir, role, epochs):
     return text
 
 
+def _would_copy(sweep, variant, workdir, cfg):
+    """For a variant not started: ", would be copied from X" when a sibling already made its student, else ""."""
+    from mimic_keras import stages
+    from mimic_keras.layout import Layout
+
+    stage = sweep["stage"]
+    if stage not in ("mimic", "control") or sweep["teachers"].get(variant):
+        return ""
+    # Such a variant links the base's data, teachers and transfer set: it would consume the base's stages.
+    inputs = stages.inputs_of(stage, cfg, Layout(sweep["base"]))
+    other = _finished_sibling(sweep["base"], workdir, stage, cfg, inputs)
+    return f", would be copied from {other} (trains nothing)" if other else ""
+
+
 def progress_sweep(sweep):
     """Lines saying how far each variant of a sweep got (from its logs; trains nothing, loads no model).
 
@@ -512,10 +543,10 @@ def progress_sweep(sweep):
     lines = [] if why is None else [why]  # unresolved: nothing beyond the grid's overrides has run
     for variant, overrides, common in variants(sweep, best or []):
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
-        if not os.path.isdir(workdir):
-            lines.append(f"{variant}: not started ({workdir})")
-            continue
         cfg = _config(sweep["base"], [*common, *overrides])
+        if not os.path.isdir(workdir):
+            lines.append(f"{variant}: not started ({workdir})" + _would_copy(sweep, variant, workdir, cfg))
+            continue
         stages = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)
         done = os.path.exists(os.path.join(workdir, "stamps", f"{stages[-1]}.json"))
         parts = []

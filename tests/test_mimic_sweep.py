@@ -129,6 +129,10 @@ def test_a_variant_the_base_or_a_sibling_already_trained_is_copied_not_trained(t
     assert again["test_accuracy"] == narrow["test_accuracy"]
     lines = sweep.progress_sweep({"name": "b", "base": base, "variants": {"h8": ["mimic.hidden=8"]}})
     assert lines[0].startswith("h8: done;") and f"(copied from {os.path.abspath(base)}-a-narrow)" in lines[0]
+    fresh = sweep.progress_sweep({"name": "d", "base": base, "variants": {"same": [], "wide": ["mimic.hidden=9"]}})
+    assert fresh == [f"same: not started ({base}-d-same), would be copied from {base} (trains nothing)",
+                     f"wide: not started ({base}-d-wide)"]  # nobody made it: it will train
+    assert not os.path.exists(f"{base}-d-same")  # progress copies nothing
 
     from mimic_keras.layout import Layout
 
