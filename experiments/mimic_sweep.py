@@ -573,15 +573,16 @@ def _select(todo, only, name):
     return [run for run in todo if run[0] in only]
 
 
-def run_sweep(sweep, only=None):
+def run_sweep(sweep, only=None, best=None):
     """Trains every variant of a sweep (a dict, `load_sweep`) and writes its table and figures; returns the rows.
 
     `only`: train just these variants (names as in the table, `<variant>_s<seed>` for seeds) and
     write no table: several processes can then train one sweep's variants side by side, and the
     sweep run without `only` afterwards tabulates them all (training nothing that is up to date).
+    `best`: the overrides `best_of` adds, when already resolved (None: read its grid's table).
     """
     sweep = load_sweep(sweep)
-    todo = _select(variants(sweep), only, sweep["name"])
+    todo = _select(variants(sweep, best), only, sweep["name"])
     rows = []
     for i, (variant, overrides, common) in enumerate(todo):
         rows.append(run_variant(sweep["base"], sweep["name"], variant, overrides, common, sweep["stage"],
@@ -667,11 +668,14 @@ def main(argv=None):
         if left_out:
             print(f"left out, not finished: {', '.join(left_out)}", file=sys.stderr)
         return 0 if rows else 1
+    best, why = _best_or_why(sweep)
+    if why:
+        parser.error(why)
     try:
-        _select(variants(sweep), args.only, sweep["name"])
+        _select(variants(sweep, best), args.only, sweep["name"])
     except ValueError as e:
         parser.error(str(e))
-    run_sweep(sweep, args.only)
+    run_sweep(sweep, args.only, best)  # the grid's best read once (its table, and its line printed, once)
 
 
 if __name__ == "__main__":

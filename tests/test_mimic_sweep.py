@@ -360,6 +360,16 @@ def test_only_trains_the_named_variants_and_writes_no_table(tmp_path, monkeypatc
         sweep.main(["r.json", "--only", "dropout"])  # a name without its seed is not a variant of the table
     assert "no variant dropout in sweep r; it has plain_s0, plain_s1, dropout_s0, dropout_s1" in capsys.readouterr().err
     assert len(trained) == 6
+    os.makedirs("docs/experiments")
+    with open("docs/experiments/r.json", "w") as f:  # r's table, complete: its best row decides sweep "fair"
+        json.dump({"base": "runs/base", "common": [], "left_out": [], "rows": [
+            {"variant": "dropout_s0", "overrides": "control_train.dropout=0.5", "val_accuracy": 0.7}]}, f)
+    with open("fair.json", "w") as f:
+        json.dump({"name": "fair", "base": "runs/base", "stage": "control", "best_of": "r", "seeds": [1, 2],
+                   "variants": {"fair": []}}, f)
+    sweep.main(["fair.json", "--only", "fair_s2"])
+    assert trained[6:] == ["fair_s2"]
+    assert capsys.readouterr().out.count("best of r by validation accuracy: dropout_s0") == 1  # read once
 
 
 def test_list_prints_the_commands_and_checks_the_overrides(tmp_path, monkeypatch, capsys):
