@@ -42,9 +42,17 @@ def _load(path):
 
 
 def pick(ref):
-    """The stored scores of `FILE.json:ROW`: a sweep's variant, a report's model, or a teacher of a grow summary."""
+    """The stored scores of `FILE.json:ROW`: a sweep's variant, a report's model, a teacher of a grow
+    summary, or a mimic of a factorize summary (`original`, `rank_<k>`, `rank_<k>_finetuned`)."""
     path, _, name = ref.rpartition(":")
     data = _load(path)
+    if data.get("kind") == "factorize":  # `mimic_keras.factorize`'s mimics: original, rank_<k>[_finetuned]
+        from mimic_keras.factorize import row_name
+
+        for row in data["rows"]:
+            if row_name(row) == name:
+                return _from_sweep_row(row)
+        raise ValueError(f"{path} has no factorised mimic {name!r}; it has {[row_name(r) for r in data['rows']]}")
     if "rows" in data:
         for row in data["rows"]:
             if row["variant"] == name:

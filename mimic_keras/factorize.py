@@ -178,6 +178,13 @@ def finetune(model, workdir, epochs, run_dir, learning_rate=None):
     return model
 
 
+def row_name(row):
+    """A factorize.json row's name: `original`, `rank_<k>` or `rank_<k>_finetuned`."""
+    if row["rank"] is None:
+        return "original"
+    return f"rank_{row['rank']}" + ("_finetuned" if row["finetune_epochs"] else "")
+
+
 def run(model_path, ranks, out, workdir=None, finetune_epochs=0, finetune_lr=None, command=None):
     """Factorises the mimic at `model_path` at each rank into `out`; returns the rows (also in factorize.json).
 
@@ -207,8 +214,7 @@ def run(model_path, ranks, out, workdir=None, finetune_epochs=0, finetune_lr=Non
         if path:
             row["model"] = path
         if score:
-            name = "original" if rank is None else f"rank_{rank}" + ("_finetuned" if epochs else "")
-            row.update(score(small, name))
+            row.update(score(small, row_name(row)))
         rows.append(row)
         print(_line(row), flush=True)
 

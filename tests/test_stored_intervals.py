@@ -108,8 +108,17 @@ def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, c
     g = str(tmp_path / "g.json")
     with pytest.raises(ValueError, match="no row or model 'epochs'"):
         stored.pick(f"{g}:epochs")
+    factorized = {"kind": "factorize", "rows": [  # a `mimic_keras.factorize` summary
+        dict(image_row("x", a), rank=None, finetune_epochs=0), dict(image_row("x", a), rank=64, finetune_epochs=0),
+        dict(image_row("x", b), rank=64, finetune_epochs=1)]}
+    (tmp_path / "f.json").write_text(json.dumps(factorized))
+    f = str(tmp_path / "f.json")
+    with pytest.raises(ValueError, match="no factorised mimic 'rank_128'"):
+        stored.pick(f"{f}:rank_128")
     groups = {"acc": {"comparisons": [{"label": "b - a", "base": f"{s}:a", "other": f"{s}:b"}]},
               "grow": {"comparisons": [{"label": "grown - control", "base": f"{g}:control", "other": f"{g}:grown"}]},
+              "factorized": {"comparisons": [{"label": "tuned - cut", "base": f"{f}:rank_64",
+                                              "other": f"{f}:rank_64_finetuned"}]},
               "per": {"comparisons": [{"label": "q - p", "base": f"{s}:p", "other": f"{s}:q"}]}}
     (tmp_path / "c.json").write_text(json.dumps(groups))
     assert stored.main([str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 0
@@ -119,6 +128,8 @@ def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, c
     assert acc["paired_ci95_widest"][0] - 1e-12 <= acc["paired_ci95"][0] <= acc["paired_ci95_narrowest"][0] + 1e-12
     grown = json.loads((tmp_path / "grow_paired.json").read_text())["comparisons"][0]
     assert grown["paired_ci95"] == acc["paired_ci95"] and grown["difference"] == acc["difference"]
+    tuned = json.loads((tmp_path / "factorized_paired.json").read_text())["comparisons"][0]
+    assert tuned["paired_ci95"] == acc["paired_ci95"] and tuned["difference"] == acc["difference"]
     per = json.loads((tmp_path / "per_paired.json").read_text())["comparisons"][0]
     _, low, high = stats.per_difference_bootstrap_ci95(refs, hyp_q, hyp_p, speakers)
     assert per["paired_ci95"] == pytest.approx([low, high]) and low < high
