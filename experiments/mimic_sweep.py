@@ -32,8 +32,8 @@ variant of it (any sweep's) already trained from exactly the same settings is co
 there instead (`_copy_finished`; the row's `copied_from` names it). `--stage control` trains the label-trained
 control instead; `--stage teacher` trains the variant's own teachers, then, as the stage graph
 says, labels its transfer set with them and trains the mimic on it (`fit teacher`, `fit label`,
-`fit mimic`; the row is the mimic's, the teachers' scores are in its `teachers` and a second
-table); `--teachers NAME=T1.keras[,T2.keras]` gives variant NAME its own transfer
+`fit mimic`; the row is the mimic's, the teachers' scores, and their ensemble's, are in its
+`teachers` and a second table); `--teachers NAME=T1.keras[,T2.keras]` gives variant NAME its own transfer
 set, labelled by those teachers (`fit label`, then `fit mimic`), e.g. to compare ensembles or teacher
 checkpoints. Results (parameters, epochs, wall time, test
 accuracy, validation L2 to the teacher, agreement; for TIMIT, state frame accuracy and PER on
@@ -100,14 +100,12 @@ def _scores_key(stage, cfg, layout):
     return {"scorer_version": SCORER_VERSION, **fingerprints}
 
 
-def _cached_scores(task, layout, role, stage, model_path):
-    """`task.student_scores` of model `role` (made by `stage`), kept in its run folder while their key holds.
+def _cached_scores(task, layout, role, stage, load):
+    """`task.student_scores` of model `role` (made by `stage`; `load()` gives it), kept in its run folder while their key holds.
 
     And while the files scoring wrote (`task.score_files`: TIMIT's transcripts) are there; the
     scoring that rewrites them rewrites the cache too.
     """
-    import keras
-
     from mimic_keras.atomic import write_json_atomic
 
     path = os.path.join(layout.run_dir(role), SCORES_FILE)
@@ -116,9 +114,10 @@ def _cached_scores(task, layout, role, stage, model_path):
         cached = _read_json(path)
         if cached.get("key") == key and "scores" in cached:
             return cached["scores"]
-    scores = task.student_scores(keras.saving.load_model(model_path, compile=False), layout, role)
+    scores = task.student_scores(load(), layout, role)
     scores = dict(sorted(scores.items()))  # the cache's order (sorted keys), so a rerun's rows read the same
     if key is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # an ensemble's scores have no run folder before
         write_json_atomic(path, {"key": key, "scores": scores})
     return scores
 
@@ -135,8 +134,11 @@ def _read_json(path):
 
 def _evaluate(workdir, stage="mimic"):
     """A variant's student scored by its task against the labels and its transfer set's teacher (cached)."""
+    import keras
+
     task, layout = _task(workdir)
-    return _cached_scores(task, layout, stage, stage, layout.model(stage))
+    return _cached_scores(task, layout, stage, stage,
+                          lambda: keras.saving.load_model(layout.model(stage), compile=False))
 
 
 def _transfer_examples(cfg, workdir):
@@ -297,7 +299,7 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
                "--workdir", workdir, *common, *overrides]
         print(" ".join(cmd), flush=True)
         run_child(cmd)
-    return _finished_row(workdir, variant, stage, overrides)
+    return _finished_row(workdir, variant, stage, overrides, teachers)
 
 
 def _exit_on_signal(signum, frame):
@@ -323,10 +325,10 @@ def run_child(cmd):
         signal.signal(signal.SIGTERM, previous)
 
 
-def _finished_row(workdir, variant, stage, overrides):
-    """The row of a trained variant (a teacher variant's with its teachers' own scores)."""
+def _finished_row(workdir, variant, stage, overrides, teachers=None):
+    """The row of a trained variant (with its teachers' own scores when it has teachers of its own: trained or given)."""
     row = _row(workdir, variant, stage, overrides)
-    if stage == "teacher":
+    if stage == "teacher" or teachers:
         row["teachers"] = _teacher_rows(workdir)
     return row
 
@@ -373,18 +375,45 @@ def _stopped_epoch(history):
 
 
 def _teacher_rows(workdir):
-    """Each teacher a variant trained: epochs run, validation accuracy kept, scores (Table 1's teacher rows)."""
-    from mimic_keras.training import read_history
+    """Each teacher of a variant (Table 1's teacher rows): epochs run, validation accuracy kept, scores.
+
+    A teacher given to the variant (`--teachers`) is a link to a model trained in another run:
+    its epochs, kind and checkpoint rule are read there. With several teachers, a last row
+    scores their ensemble (`teachers_io.Ensemble`: the mean logits the label stage wrote).
+    """
+    from mimic_keras.teachers_io import TeacherSet, load_teacher
 
     task, layout = _task(workdir)
+    paths = task.teacher_paths(layout)
     rows = []
-    for i, path in enumerate(task.teacher_paths(layout)):
-        history = read_history(layout.teacher_dir(i)) or {}
-        rows.append({"teacher": f"teacher_{i}", "kind": task.cfg.teacher.kind_of(i),
+    for i, path in enumerate(paths):
+        history, checkpoint, kind = _teacher_origin(path, i, task.cfg)
+        rows.append({"teacher": f"teacher_{i}", "kind": kind,
                      "epochs": len(history.get("epoch", [])), **_stopped_epoch(history),
-                     **_kept_val_accuracy(history, task.cfg.teacher_train.checkpoint),
-                     **_cached_scores(task, layout, f"teacher_{i}", "teacher", path)})
+                     **_kept_val_accuracy(history, checkpoint),
+                     **_cached_scores(task, layout, f"teacher_{i}", "teacher", lambda p=path: load_teacher(p))})
+    if len(paths) > 1:
+        rows.append({"teacher": "ensemble", "kind": "+".join(r["kind"] for r in rows),
+                     **_cached_scores(task, layout, "ensemble", "teacher", lambda: TeacherSet(paths).model())})
     return rows
+
+
+def _teacher_origin(path, index, cfg):
+    """(history, checkpoint rule, kind) of teacher `index` at `path`, read in the run that trained it.
+
+    That is the variant's own run (`cfg`) unless `path` links to a teacher of another run
+    (`<run>/teacher/teacher_<j>/model.keras` with `<run>/config.json`), whose config says how
+    it was trained.
+    """
+    from mimic_keras import config as config_lib
+    from mimic_keras.training import read_history
+
+    run_dir = os.path.dirname(os.path.realpath(path))
+    config = os.path.join(run_dir, os.pardir, os.pardir, "config.json")
+    folder = os.path.basename(run_dir)
+    if os.path.islink(path) and folder.startswith("teacher_") and os.path.exists(config):
+        cfg, index = config_lib.get_preset(config), int(folder.removeprefix("teacher_"))
+    return read_history(run_dir) or {}, cfg.teacher_train.checkpoint, cfg.teacher.kind_of(index)
 
 
 def _kept_val_accuracy(history, checkpoint):
@@ -449,7 +478,8 @@ def _teacher_table(rows, test_set, speech):
              + (f" PER dev | PER {test_set} (95% interval) |" if speech else ""),
              "|---|---|---|---:|---:|---:|" + ("---:|---:|" if speech else "")]
     for variant, t in teachers:
-        epochs = f"{t['epochs']}" + (f" (stopped at {t['stopped_epoch']})" if t.get("stopped_epoch") else "")
+        epochs = "—" if "epochs" not in t else f"{t['epochs']}" + (
+            f" (stopped at {t['stopped_epoch']})" if t.get("stopped_epoch") else "")
         lines.append(f"| {variant} | {t['teacher']} | {t['kind']} | {epochs} | {_percent(t.get('val_accuracy'))} | "
                      f"{t['test_accuracy']:.2%} ± {t['test_accuracy_ci95']:.2%} |"
                      + (f" {t['dev_per']:.2%} | {format_per(t['test_per'], t.get('test_per_ci95'))} |" if speech else ""))
@@ -607,7 +637,7 @@ def table_sweep(sweep):
         cfg = _config(sweep["base"], [*common, *overrides])
         last = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)[-1]
         if os.path.isdir(workdir) and stages_lib.check(last, cfg, Layout(workdir)).fingerprint is not None:
-            rows.append(_finished_row(workdir, variant, sweep["stage"], overrides))
+            rows.append(_finished_row(workdir, variant, sweep["stage"], overrides, sweep["teachers"].get(variant)))
         else:
             left_out.append(variant)
     if rows:

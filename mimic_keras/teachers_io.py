@@ -108,6 +108,46 @@ def load_teacher(path):
     return keras.saving.load_model(path, compile=False)
 
 
+@keras.saving.register_keras_serializable(package="mimic_keras")
+class Ensemble(keras.Model):
+    """One model whose logits are the mean of its members' logits (in float32), as `TeacherSet` computes them.
+
+    A run's teachers scored as one model, the ensemble whose logits the label stage wrote.
+    Members may share a name (the CNN teachers of three seeds), which a functional graph
+    around `keras.layers.Average` refuses.
+
+    Args:
+        members: Keras models from the same input to logits of the same shape.
+
+    Example:
+    ```python
+    ensemble = TeacherSet(["runs/a/teacher/teacher_1/model.keras", "runs/b/teacher/teacher_1/model.keras"]).model()
+    ensemble.predict(windows)  # the two CNNs' mean logits
+    ```
+    """
+
+    def __init__(self, members, **kwargs):
+        super().__init__(**kwargs)
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = list(members)
+        self.built = all(m.built for m in self.members)
+
+    def call(self, inputs, training=False):
+        logits = [keras.ops.cast(m(inputs, training=training), "float32") for m in self.members]
+        return keras.ops.mean(keras.ops.stack(logits), axis=0)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "members": [keras.saving.serialize_keras_object(m) for m in self.members]}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        members = [keras.saving.deserialize_keras_object(m) for m in config.pop("members")]
+        return cls(members, **config)
+
+
 class TeacherSet:
     """One teacher or an ensemble (logits averaged), with a fingerprint naming exactly which.
 
@@ -138,6 +178,10 @@ class TeacherSet:
         """Mean logits of the members for a batch of inputs (NumPy in, NumPy out)."""
         logits = [np.asarray(m(inputs, training=False), np.float32) for m in self.models]
         return np.mean(logits, axis=0)
+
+    def model(self):
+        """The teachers as one Keras model: the only one, or their `Ensemble`."""
+        return self.models[0] if len(self.models) == 1 else Ensemble(self.models, name="ensemble")
 
     def describe(self):
         return {"paths": self.paths, "sha256": self.hashes, "fingerprint": self.fingerprint}

@@ -268,14 +268,28 @@ def test_a_teacher_variant_trains_its_teachers_then_relabels_and_trains_the_mimi
     for stage in ("teacher", "label", "mimic"):  # done, from the variant's own teachers
         assert stages.check(stage, cfg, Layout(workdir)).up_to_date
     assert row["stage"] == "teacher" and row["objective"] == "l2_logits" and row["epochs"] == 3  # the mimic's
-    assert [t["teacher"] for t in row["teachers"]] == ["teacher_0", "teacher_1"]
-    for t in row["teachers"]:
+    assert [t["teacher"] for t in row["teachers"]] == ["teacher_0", "teacher_1", "ensemble"]
+    for t in row["teachers"][:2]:
         assert 1 <= t["epochs"] <= 4 and 0.0 <= t["test_accuracy"] <= 1.0 and "val_accuracy" in t
         assert "stopped_epoch" not in t or t["stopped_epoch"] == t["epochs"] < 4
+    original_teachers = row["teachers"][:2]
+    ensemble = row["teachers"][2]  # the mean logits the label stage wrote: it agrees with them on every image
+    assert ensemble["kind"] == "+".join(t["kind"] for t in row["teachers"][:2]) and "epochs" not in ensemble
+    assert ensemble["test_agreement"] == 1.0 and ensemble["test_accuracy"] == row["teacher_test_accuracy"]
+    assert ensemble["parameters"] == sum(t["parameters"] for t in row["teachers"][:2])
     base_cfg = config_lib.get_preset(os.path.join(base, "config.json"))
     assert stages.check("label", base_cfg, Layout(base)).up_to_date  # the base run is untouched
     sweep.write_outputs("t1", [row], common, base)
-    assert "| s1 | teacher_0 |" in (tmp_path / "docs" / "experiments" / "t1.md").read_text()
+    table = (tmp_path / "docs" / "experiments" / "t1.md").read_text()
+    assert "| s1 | teacher_0 |" in table and f"| s1 | ensemble | {ensemble['kind']} | — |" in table
+
+    # The same teachers given to a variant of a mimic sweep (`--teachers`): their epochs and kinds are
+    # read in the run that trained them, and their ensemble is scored as one.
+    given = [os.path.join(workdir, "teacher", f"teacher_{i}", "model.keras") for i in (1, 0)]
+    row = sweep.run_variant(base, "g", "swapped", ["mimic_train.epochs=1"], [], teachers=given)
+    assert [(t["kind"], t["epochs"]) for t in row["teachers"][:2]] == [
+        (t["kind"], t["epochs"]) for t in reversed(original_teachers)]
+    assert row["teachers"][2]["test_accuracy"] == ensemble["test_accuracy"]  # the same two, in another order
 
 
 # The base runs the sweep files name, as their presets and the overrides they were made with

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from mimic_keras import timit_layout
+from mimic_keras import teachers_io, timit_layout
 from mimic_keras.config import TeacherConfig
 from mimic_keras.export import export_frame_classifier, export_image_classifier
 from mimic_keras.models.speech_teachers import build_speech_teacher
@@ -72,3 +72,24 @@ def test_bad_paths_are_refused(tmp_path):
         load_teacher(str(tmp_path / "missing.keras"))
     with pytest.raises(ValueError, match="not a SavedModel"):
         load_teacher(str(tmp_path))
+
+
+def test_ensemble_model_gives_the_teacher_sets_mean_logits(tmp_path):
+    # Two models of the same name (the CNNs of two seeds): a functional Average graph refuses them.
+    paths = []
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        paths.append(str(tmp_path / f"t{seed}.keras"))
+        _frame_model().save(paths[-1])
+    teachers = TeacherSet(paths)
+    ensemble = teachers.model()
+    x = np.random.default_rng(4).normal(size=(3, timit_layout.INPUT_DIM)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(ensemble.predict(x, verbose=0)), teachers(x), atol=1e-5)
+    assert not np.allclose(teachers.models[0](x), teachers(x))  # the members differ: a mean, not a copy
+    assert ensemble.count_params() == sum(m.count_params() for m in teachers.models)
+    again = teachers_io.Ensemble.from_config(ensemble.get_config())
+    again.set_weights(ensemble.get_weights())
+    np.testing.assert_allclose(np.asarray(again(x)), teachers(x), atol=1e-5)
+    assert TeacherSet(paths[:1]).model() is not None and not isinstance(TeacherSet(paths[:1]).model(), teachers_io.Ensemble)
+    with pytest.raises(ValueError, match="at least one"):
+        teachers_io.Ensemble([])
