@@ -53,7 +53,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sweep_spec import STAGES, best_overrides, load_sweep, variants  # noqa: E402  (load_sweep: part of the API)
+from sweep_spec import (  # noqa: E402  (load_sweep: part of the API)
+    STAGES, best_overrides, load_sweep, missing_teachers, read_sweep, variants)
 
 
 def _scalars(log_dir, tag):
@@ -277,8 +278,7 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
     workdir = variant_workdir(base, name, variant)
     os.makedirs(workdir, exist_ok=True)
     _link(os.path.join(base, "data"), os.path.join(workdir, "data"))
-    if teachers:
-        overrides = [f"teacher.num_teachers={len(teachers)}", *overrides]
+    overrides = _with_teachers(overrides, teachers)
     cfg = _config(base, [*common, *overrides])
     stages = _variant_stages(stage, teachers, cfg)
     if stage == "teacher":
@@ -300,6 +300,11 @@ def run_variant(base, name, variant, overrides, common, stage="mimic", teachers=
         print(" ".join(cmd), flush=True)
         run_child(cmd)
     return _finished_row(workdir, variant, stage, overrides, teachers)
+
+
+def _with_teachers(overrides, teachers):
+    """A variant's overrides with, for teachers given to it, their number (the label stage loads that many)."""
+    return [f"teacher.num_teachers={len(teachers)}", *overrides] if teachers else list(overrides)
 
 
 def _exit_on_signal(signum, frame):
@@ -522,10 +527,13 @@ def list_sweep(sweep):
         print(why, file=sys.stderr)
         best = [f"<the overrides of the best row of {sweep['best_of']}: not known yet>"]
     for variant, overrides, common in variants(sweep, best):
+        teachers = sweep["teachers"].get(variant)
+        overrides = _with_teachers(overrides, teachers)
         cfg = _config(sweep["base"] if why is None else None, [*common, *overrides])  # checks the overrides
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
-        stages = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)
-        for stage in stages:
+        for i, path in enumerate(teachers or []):
+            print(f"# {workdir}/teacher/teacher_{i}/model.keras -> {path}")
+        for stage in _variant_stages(sweep["stage"], teachers, cfg):
             print(shlex.join(["python", "-m", "mimic_keras.fit", stage, "--preset",
                               base_config, "--workdir", workdir, *common, *overrides]))
 
@@ -613,6 +621,7 @@ def run_sweep(sweep, only=None, best=None):
     """
     sweep = load_sweep(sweep)
     todo = _select(variants(sweep, best), only, sweep["name"])
+    missing_teachers(sweep, [variant for variant, _, _ in todo])
     rows = []
     for i, (variant, overrides, common) in enumerate(todo):
         rows.append(run_variant(sweep["base"], sweep["name"], variant, overrides, common, sweep["stage"],
@@ -670,7 +679,11 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true",
                         help="print each variant's workdir and commands (checking the overrides), train nothing")
     args = parser.parse_args(argv)
-    sweep = load_sweep(args.sweep) if args.sweep else {"variants": {}}
+    try:
+        sweep = read_sweep(args.sweep) if args.sweep else {}
+    except (OSError, ValueError) as e:
+        parser.error(str(e))
+    sweep.setdefault("variants", {})
     for key in ("base", "name", "common", "stage", "seeds"):
         if getattr(args, key) is not None:
             sweep[key] = getattr(args, key)
@@ -702,7 +715,7 @@ def main(argv=None):
     if why:
         parser.error(why)
     try:
-        _select(variants(sweep, best), args.only, sweep["name"])
+        missing_teachers(sweep, [variant for variant, _, _ in _select(variants(sweep, best), args.only, sweep["name"])])
     except ValueError as e:
         parser.error(str(e))
     run_sweep(sweep, args.only, best)  # the grid's best read once (its table, and its line printed, once)

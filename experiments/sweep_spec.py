@@ -3,6 +3,11 @@
     {"name": "losses", "base": "runs/cifar10-cpu", "stage": "mimic", "common": [...],
      "variants": {"NAME": [overrides], ...}, "teachers": {}, "seeds": [], "best_of": null}
 
+`teachers` gives a variant its own teacher files (`{"NAME": [path, ...]}`); `{base}` in a path
+stands for the sweep's base run, so a sweep can use the teachers another sweep trained on the
+same base (`"{base}-timit_table1_teachers-converged_s0/teacher/teacher_1/model.keras"`) wherever
+that base is. The files need to exist only when their variant trains (`missing_teachers`).
+
 `variants(sweep)` lists what to train: each variant once per seed (`seeds`), with `common`
 and, for `best_of`, the overrides of that earlier sweep's row with the highest validation
 accuracy (from `docs/experiments/<best_of>.json`, which must hold every variant of that sweep,
@@ -18,13 +23,18 @@ KEYS = ("name", "description", "base", "stage", "common", "variants", "teachers"
 STAGES = ("mimic", "control", "teacher")
 
 
+def read_sweep(path):
+    """A sweep file's dict as written, not yet checked nor expanded (command-line keys go in before `load_sweep`)."""
+    with open(path) as f:
+        sweep = json.load(f)
+    if not isinstance(sweep, dict):
+        raise ValueError(f"{path}: a sweep is a JSON object")
+    return sweep
+
+
 def load_sweep(path_or_dict):
-    """A sweep as a dict (see the module docstring), checked; from a JSON file or a dict."""
-    if isinstance(path_or_dict, dict):
-        sweep = dict(path_or_dict)
-    else:
-        with open(path_or_dict) as f:
-            sweep = json.load(f)
+    """A sweep as a dict (see the module docstring), checked, `{base}` in its teacher paths filled in."""
+    sweep = dict(path_or_dict) if isinstance(path_or_dict, dict) else read_sweep(path_or_dict)
     missing = [key for key in ("name", "base", "variants") if key not in sweep]
     if missing:
         raise ValueError(f"sweep lacks {', '.join(missing)}")
@@ -41,11 +51,22 @@ def load_sweep(path_or_dict):
     seeds = sweep.setdefault("seeds", [])
     if not isinstance(seeds, list) or not all(isinstance(x, int) and x >= 0 for x in seeds):
         raise ValueError(f"sweep seeds must be a list of integers ≥ 0, got {seeds!r}")
-    for variant, paths in sweep["teachers"].items():
-        missing = [p for p in paths if not os.path.exists(p)]
+    if not isinstance(sweep["teachers"], dict) or not all(isinstance(v, list) for v in sweep["teachers"].values()):
+        raise ValueError("sweep teachers must be an object of NAME: [model paths]")
+    unknown = sorted(set(sweep["teachers"]) - set(sweep["variants"]))
+    if unknown:
+        raise ValueError(f"sweep teachers name no variant: {', '.join(unknown)}")
+    sweep["teachers"] = {variant: [p.replace("{base}", sweep["base"].rstrip("/")) for p in paths]
+                         for variant, paths in sweep["teachers"].items()}
+    return sweep
+
+
+def missing_teachers(sweep, names):
+    """ValueError when a teacher file of the variants `names` (of a `load_sweep`ed sweep) does not exist."""
+    for variant in names:
+        missing = [p for p in sweep["teachers"].get(variant, []) if not os.path.exists(p)]
         if missing:
             raise ValueError(f"teacher files of {variant} not found: {', '.join(missing)}")
-    return sweep
 
 
 def best_overrides(name, base=None, folder="docs/experiments"):

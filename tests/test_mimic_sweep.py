@@ -355,6 +355,29 @@ def test_seeds_and_best_of_expand_a_sweep(tmp_path, monkeypatch):
             sweep.load_sweep({**spec, **bad})
 
 
+def test_teacher_paths_name_the_base_and_need_to_exist_only_for_the_variants_that_train(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "given", "base": "runs/x/", "variants": {"a": [], "b": []},
+            "teachers": {"a": ["{base}-t-s0/teacher/teacher_1/model.keras"], "b": ["{base}-t-s1/model.keras"]}}
+    with open("given.json", "w") as f:
+        json.dump(spec, f)
+    # the file as written, then the command line's base: the paths follow the base given last
+    loaded = sweep.load_sweep({**sweep.read_sweep("given.json"), "base": "/data/runs/y"})
+    assert loaded["teachers"]["a"] == ["/data/runs/y-t-s0/teacher/teacher_1/model.keras"]
+    os.makedirs("runs/x-t-s0/teacher/teacher_1")
+    open("runs/x-t-s0/teacher/teacher_1/model.keras", "w").close()
+    loaded = sweep.load_sweep(spec)  # b's teacher is not there yet: fine until b trains
+    sweep.missing_teachers(loaded, ["a"])
+    with pytest.raises(ValueError, match="teacher files of b not found: runs/x-t-s1/model.keras"):
+        sweep.missing_teachers(loaded, ["a", "b"])
+    with pytest.raises(ValueError, match="teacher files of b not found"):
+        sweep.run_sweep(spec, only=["b"])  # refused before anything trains
+    with pytest.raises(ValueError, match="name no variant: c"):
+        sweep.load_sweep({**spec, "teachers": {"c": []}})
+    with pytest.raises(SystemExit):  # the command line says so in one line
+        sweep.main(["given.json", "--only", "b"])
+
+
 def test_only_trains_the_named_variants_and_writes_no_table(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     trained, written = [], []
@@ -414,6 +437,12 @@ def test_list_prints_the_commands_and_checks_the_overrides(tmp_path, monkeypatch
     assert [line.split()[3] for line in capsys.readouterr().out.splitlines()] == ["teacher", "label", "mimic"]
     with pytest.raises(ValueError, match="teacher_train.patience=5 watches"):  # checked against the base config
         sweep.list_sweep({**teachers, "common": ["teacher_train.patience=5"]})
+    given = {"name": "e", "base": "runs/base", "variants": {"e3": []}, "teachers": {"e3": ["{base}/a", "b", "c"]}}
+    sweep.list_sweep(given)  # the links, then label and mimic with the teachers' number, as run_variant runs them
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "# runs/base-e-e3/teacher/teacher_0/model.keras -> runs/base/a"
+    assert [line.split()[3] for line in lines[3:]] == ["label", "mimic"]
+    assert all(line.endswith("--workdir runs/base-e-e3 teacher.num_teachers=3") for line in lines[3:])
 
 
 def test_progress_says_how_far_each_variant_got_from_its_logs(tmp_path, monkeypatch, capsys):
