@@ -42,8 +42,10 @@ def _load(path):
 
 
 def pick(ref):
-    """The stored scores of `FILE.json:ROW`: a sweep's variant, a report's model, a teacher of a grow
-    summary, or a mimic of a factorize summary (`original`, `rank_<k>`, `rank_<k>_finetuned`)."""
+    """The stored scores of `FILE.json:ROW`: a sweep's variant (`VARIANT/TEACHER` for one of its
+    teachers, `teacher_<i>` or `ensemble`, in a sweep that trained or was given teachers), a
+    report's model, a teacher of a grow summary, or a mimic of a factorize summary (`original`,
+    `rank_<k>`, `rank_<k>_finetuned`)."""
     path, _, name = ref.rpartition(":")
     data = _load(path)
     if data.get("kind") == "factorize":  # `mimic_keras.factorize`'s mimics: original, rank_<k>[_finetuned]
@@ -54,7 +56,14 @@ def pick(ref):
                 return _from_sweep_row(row)
         raise ValueError(f"{path} has no factorised mimic {name!r}; it has {[row_name(r) for r in data['rows']]}")
     if "rows" in data:
+        name, _, teacher = name.partition("/")
         for row in data["rows"]:
+            if row["variant"] == name and teacher:
+                for one in row.get("teachers", []):
+                    if one["teacher"] == teacher:
+                        return _from_sweep_row(one)
+                raise ValueError(f"{path}: variant {name!r} has no teacher {teacher!r}; it has "
+                                 f"{[t['teacher'] for t in row.get('teachers', [])]}")
             if row["variant"] == name:
                 return _from_sweep_row(row)
         raise ValueError(f"{path} has no variant {name!r}; it has {[r['variant'] for r in data['rows']]}")

@@ -100,7 +100,9 @@ def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, c
         return {"variant": name, "test_per": 0.1, "test_per_ci95": [0.0, 0.2],
                 "test_speaker_totals": outcomes.speaker_record(speakers, refs, hyps)}
 
-    sweep = {"rows": [image_row("a", a), image_row("b", b), speech_row("p", hyp_p), speech_row("q", hyp_q)]}
+    teachers = [dict(speech_row("", hyp_q), teacher="teacher_0"), dict(speech_row("", hyp_p), teacher="ensemble")]
+    sweep = {"rows": [image_row("a", a), image_row("b", b), speech_row("p", hyp_p), speech_row("q", hyp_q),
+                      dict(speech_row("t", hyp_p), teachers=teachers)]}  # a teacher sweep's row: its teachers
     (tmp_path / "s.json").write_text(json.dumps(sweep))
     s = str(tmp_path / "s.json")
     grow = {"finetune": {"epochs": 2, "control": image_row("control", a), "grown": image_row("grown", b)}}
@@ -119,7 +121,11 @@ def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, c
               "grow": {"comparisons": [{"label": "grown - control", "base": f"{g}:control", "other": f"{g}:grown"}]},
               "factorized": {"comparisons": [{"label": "tuned - cut", "base": f"{f}:rank_64",
                                               "other": f"{f}:rank_64_finetuned"}]},
-              "per": {"comparisons": [{"label": "q - p", "base": f"{s}:p", "other": f"{s}:q"}]}}
+              "per": {"comparisons": [{"label": "q - p", "base": f"{s}:p", "other": f"{s}:q"},
+                                      {"label": "teacher_0 - ensemble", "base": f"{s}:t/ensemble",
+                                       "other": f"{s}:t/teacher_0"}]}}
+    with pytest.raises(ValueError, match="variant 't' has no teacher 'teacher_1'; it has"):
+        stored.pick(f"{s}:t/teacher_1")
     (tmp_path / "c.json").write_text(json.dumps(groups))
     assert stored.main([str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 0
     acc = json.loads((tmp_path / "acc_paired.json").read_text())["comparisons"][0]
@@ -130,7 +136,8 @@ def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, c
     assert grown["paired_ci95"] == acc["paired_ci95"] and grown["difference"] == acc["difference"]
     tuned = json.loads((tmp_path / "factorized_paired.json").read_text())["comparisons"][0]
     assert tuned["paired_ci95"] == acc["paired_ci95"] and tuned["difference"] == acc["difference"]
-    per = json.loads((tmp_path / "per_paired.json").read_text())["comparisons"][0]
+    per, teacher = json.loads((tmp_path / "per_paired.json").read_text())["comparisons"]
     _, low, high = stats.per_difference_bootstrap_ci95(refs, hyp_q, hyp_p, speakers)
     assert per["paired_ci95"] == pytest.approx([low, high]) and low < high
+    assert teacher["paired_ci95"] == per["paired_ci95"]  # the teachers' outcomes (the row's own, hyp_p on both sides, would give 0)
     assert "; paired " in capsys.readouterr().out
