@@ -7,7 +7,9 @@ For each model (default stage `mimic`; `control`, `teacher_0`, ...) on the split
 (TIMIT: every frame of the split, CIFAR-10: every image): accuracy, the labels' mean negative
 log-likelihood, the expected calibration error (15 bins), the mean top-class probability and
 entropy, and the mean KL divergence from the teacher's softmax (the logits its transfer set
-holds for that split) to the model's (`mimic_keras.eval.calibration`). A TIMIT decoder reads
+holds for that split) to the model's; the logit spread (RMS about each example's mean logit) of
+the model and of the teacher, and the paper's L2 to the teacher's logits with the part of it
+that is a per-example shift, which softmax ignores (`mimic_keras.eval.calibration`). A TIMIT decoder reads
 every state's log posterior, so two students of the same frame accuracy can decode to
 different PERs: this says how their posteriors differ. Runs must share a dataset and split.
 """
@@ -62,7 +64,9 @@ def calibration_row(workdir, stage="mimic", split="test", task=None):
 
 COLUMNS = (("accuracy", "accuracy", "{:.2%}"), ("nll", "NLL (nats)", "{:.3f}"), ("ece", "ECE", "{:.3f}"),
            ("confidence", "mean top prob.", "{:.3f}"), ("entropy", "entropy (nats)", "{:.3f}"),
-           ("kl_to_teacher", "KL(teacher ‖ model)", "{:.3f}"))
+           ("kl_to_teacher", "KL(teacher ‖ model)", "{:.3f}"), ("spread", "logit spread", "{:.2f}"),
+           ("teacher_spread", "teacher's spread", "{:.2f}"), ("l2_to_teacher", "½‖s − z‖²", "{:,.1f}"),
+           ("l2_shift_to_teacher", "of it: shift", "{:,.1f}"))
 
 
 def markdown(rows):

@@ -58,6 +58,7 @@ def test_a_timit_teacher_scored_as_a_student_is_its_own_transfer_logits(timit_pe
     shutil.copy(teacher, layout.model("mimic"))
     row = calib.calibration_row(layout.workdir, split="dev")
     assert row["kl_to_teacher"] == pytest.approx(0.0, abs=1e-4)
+    assert row["l2_to_teacher"] == pytest.approx(0.0, abs=1e-3) and row["spread"] == pytest.approx(row["teacher_spread"], rel=1e-4)
     assert row["examples"] == timit.num_frames(data, "dev")
 
 

@@ -43,8 +43,34 @@ def entropy(logits):
     return _entropy(log_softmax(logits))
 
 
+def logit_spread(logits):
+    """Root-mean-square of the logits about each example's own mean: how far apart a model puts its classes.
+
+    Softmax ignores a per-example shift, so this (not the raw norm) is the scale that sets how
+    confident the softmax is; it is also what `L2Centered` asks a student to reproduce.
+    """
+    z = np.asarray(logits, np.float64)
+    return float(np.sqrt(np.mean(np.square(z - z.mean(axis=-1, keepdims=True)))))
+
+
+def l2_to_teacher(student_logits, teacher_logits):
+    """The paper's loss on these examples, ½‖s − z‖² averaged over them, and its two parts.
+
+    Returns `{l2, l2_shift, l2_centred}` with `l2 = l2_shift + l2_centred`: `l2_shift` is
+    ½·C·(mean(s) − mean(z))², the part softmax ignores (the per-example shift of the logits);
+    `l2_centred` is `L2Centered`'s loss, the part that changes the softmax.
+    """
+    diff = np.asarray(student_logits, np.float64) - np.asarray(teacher_logits, np.float64)
+    shift = diff.mean(axis=-1, keepdims=True)
+    l2_shift = 0.5 * diff.shape[-1] * float(np.mean(np.square(shift)))
+    l2_centred = 0.5 * float(np.mean(np.sum(np.square(diff - shift), axis=-1)))
+    return {"l2": l2_shift + l2_centred, "l2_shift": l2_shift, "l2_centred": l2_centred}
+
+
 def summary(logits, labels, teacher_logits=None, bins=15):
-    """The numbers above for one model: accuracy, NLL, ECE, mean top-class probability, entropy, KL to the teacher."""
+    """The numbers above for one model: accuracy, NLL, ECE, mean top-class probability, entropy, logit spread,
+    and with the teacher's logits the KL to the teacher, the L2 to its logits (and that L2's shift and
+    centred parts) and the teacher's own spread."""
     logp, labels = log_softmax(logits), np.asarray(labels)
     out = {
         "accuracy": float(np.mean(logp.argmax(-1) == labels)),
@@ -52,9 +78,12 @@ def summary(logits, labels, teacher_logits=None, bins=15):
         "ece": _ece(logp, labels, bins),
         "confidence": float(np.mean(np.exp(logp.max(axis=-1)))),
         "entropy": _entropy(logp),
+        "spread": logit_spread(logits),
     }
     if teacher_logits is not None:
         out["kl_to_teacher"] = _kl(logp, log_softmax(teacher_logits))
+        out.update({f"{key}_to_teacher": value for key, value in l2_to_teacher(logits, teacher_logits).items()})
+        out["teacher_spread"] = logit_spread(teacher_logits)
     return out
 
 

@@ -41,3 +41,29 @@ def test_kl_to_teacher_is_zero_for_the_teacher_and_ignores_its_shift():
     assert calibration.kl_to_teacher(teacher + 3.0, teacher) == pytest.approx(0.0, abs=1e-12)
     assert calibration.kl_to_teacher(np.zeros_like(teacher), teacher) > 0.0
     assert "kl_to_teacher" in calibration.summary(teacher, np.zeros(6, int), teacher)
+
+
+def test_l2_to_teacher_splits_into_the_shift_softmax_ignores_and_the_rest():
+    rng = np.random.default_rng(1)
+    teacher = rng.normal(size=(8, 5))
+    student = teacher + rng.normal(size=(8, 5))
+    parts = calibration.l2_to_teacher(student, teacher)
+    assert parts["l2"] == pytest.approx(0.5 * np.mean(np.sum((student - teacher) ** 2, -1)))
+    assert parts["l2"] == pytest.approx(parts["l2_shift"] + parts["l2_centred"])
+    # a per-example shift moves only the shift part: 0.5 * C * mean(shift^2) more on top of the old one
+    shifted = calibration.l2_to_teacher(teacher + 3.0, teacher)
+    assert shifted["l2_centred"] == pytest.approx(0.0, abs=1e-12)
+    assert shifted["l2_shift"] == pytest.approx(0.5 * 5 * 9.0)
+    moved = calibration.l2_to_teacher(student + rng.normal(size=(8, 1)), teacher)
+    assert moved["l2_centred"] == pytest.approx(parts["l2_centred"])
+    assert moved["l2_shift"] != pytest.approx(parts["l2_shift"])
+
+
+def test_logit_spread_ignores_a_shift_and_scales_with_the_logits():
+    logits = np.array([[1.0, -1.0], [3.0, 1.0]])  # both rows are ±1 about their mean
+    assert calibration.logit_spread(logits) == pytest.approx(1.0)
+    assert calibration.logit_spread(logits * 4.0 + 10.0) == pytest.approx(4.0)
+    row = calibration.summary(logits, np.zeros(2, int), logits * 2.0)
+    assert row["spread"] == pytest.approx(1.0) and row["teacher_spread"] == pytest.approx(2.0)
+    # differences [-1, 1] and [-3, -1]: centred ±1 each (½·2 = 1); shifts 0 and -2 (½·2·mean(0, 4) = 2)
+    assert row["l2_centred_to_teacher"] == pytest.approx(1.0) and row["l2_shift_to_teacher"] == pytest.approx(2.0)
