@@ -50,7 +50,7 @@ def test_l2_to_teacher_splits_into_the_shift_softmax_ignores_and_the_rest():
     parts = calibration.l2_to_teacher(student, teacher)
     assert parts["l2"] == pytest.approx(0.5 * np.mean(np.sum((student - teacher) ** 2, -1)))
     assert parts["l2"] == pytest.approx(parts["l2_shift"] + parts["l2_centred"])
-    # a per-example shift moves only the shift part: 0.5 * C * mean(shift^2) more on top of the old one
+    # a pure shift is all shift part (½·C·shift²); adding one per example leaves the centred part as it was
     shifted = calibration.l2_to_teacher(teacher + 3.0, teacher)
     assert shifted["l2_centred"] == pytest.approx(0.0, abs=1e-12)
     assert shifted["l2_shift"] == pytest.approx(0.5 * 5 * 9.0)
