@@ -581,7 +581,7 @@ def progress_sweep(sweep):
     lines = [] if why is None else [why]  # unresolved: nothing beyond the grid's overrides has run
     for variant, overrides, common in variants(sweep, best or []):
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
-        cfg = _config(sweep["base"], [*common, *overrides])
+        cfg = _config(sweep["base"], [*common, *_with_teachers(overrides, sweep["teachers"].get(variant))])
         if not os.path.isdir(workdir):
             lines.append(f"{variant}: not started ({workdir})" + _would_copy(sweep, variant, workdir, cfg))
             continue
@@ -643,7 +643,8 @@ def table_sweep(sweep):
     rows, left_out = [], []
     for variant, overrides, common in variants(sweep):
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
-        cfg = _config(sweep["base"], [*common, *overrides])
+        # the config the variant ran with (`run_variant`): given teachers set their number
+        cfg = _config(sweep["base"], [*common, *_with_teachers(overrides, sweep["teachers"].get(variant))])
         last = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)[-1]
         if os.path.isdir(workdir) and stages_lib.check(last, cfg, Layout(workdir)).fingerprint is not None:
             rows.append(_finished_row(workdir, variant, sweep["stage"], overrides, sweep["teachers"].get(variant)))

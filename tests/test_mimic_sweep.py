@@ -291,6 +291,17 @@ def test_a_teacher_variant_trains_its_teachers_then_relabels_and_trains_the_mimi
         (t["kind"], t["epochs"]) for t in reversed(original_teachers)]
     assert row["teachers"][2]["test_accuracy"] == ensemble["test_accuracy"]  # the same two, in another order
 
+    # Given fewer teachers than the base run has, the variant runs with their number: `--table` and
+    # `--progress` check it against that config too, so it is tabulated, not called stale.
+    spec = {"name": "g", "base": base, "stage": "mimic", "variants": {"swapped": ["mimic_train.epochs=1"],
+                                                                      "one": ["mimic_train.epochs=1"]},
+            "teachers": {"swapped": given, "one": given[:1]}}
+    sweep.run_sweep(spec, only=["one"])
+    rows, left_out = sweep.table_sweep(spec)
+    assert [r["variant"] for r in rows] == ["swapped", "one"] and left_out == []
+    assert [t["teacher"] for t in rows[1]["teachers"]] == ["teacher_0"]  # one teacher: no ensemble row
+    assert [line.split(";")[0] for line in sweep.progress_sweep(spec)] == ["swapped: done", "one: done"]
+
 
 # The base runs the sweep files name, as their presets and the overrides they were made with
 # (docs/results.md gives the commands).
