@@ -307,6 +307,12 @@ def _with_teachers(overrides, teachers):
     return [f"teacher.num_teachers={len(teachers)}", *overrides] if teachers else list(overrides)
 
 
+def _variant_config(base, common, overrides, teachers):
+    """The config a variant ran with (`run_variant`): the base's with `common`, its overrides and,
+    for teachers given to it, their number; what its stages' records are checked against."""
+    return _config(base, [*common, *_with_teachers(overrides, teachers)])
+
+
 def _exit_on_signal(signum, frame):
     raise SystemExit(128 + signum)
 
@@ -581,7 +587,7 @@ def progress_sweep(sweep):
     lines = [] if why is None else [why]  # unresolved: nothing beyond the grid's overrides has run
     for variant, overrides, common in variants(sweep, best or []):
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
-        cfg = _config(sweep["base"], [*common, *_with_teachers(overrides, sweep["teachers"].get(variant))])
+        cfg = _variant_config(sweep["base"], common, overrides, sweep["teachers"].get(variant))
         if not os.path.isdir(workdir):
             lines.append(f"{variant}: not started ({workdir})" + _would_copy(sweep, variant, workdir, cfg))
             continue
@@ -643,8 +649,7 @@ def table_sweep(sweep):
     rows, left_out = [], []
     for variant, overrides, common in variants(sweep):
         workdir = variant_workdir(sweep["base"], sweep["name"], variant)
-        # the config the variant ran with (`run_variant`): given teachers set their number
-        cfg = _config(sweep["base"], [*common, *_with_teachers(overrides, sweep["teachers"].get(variant))])
+        cfg = _variant_config(sweep["base"], common, overrides, sweep["teachers"].get(variant))
         last = _variant_stages(sweep["stage"], sweep["teachers"].get(variant), cfg)[-1]
         if os.path.isdir(workdir) and stages_lib.check(last, cfg, Layout(workdir)).fingerprint is not None:
             rows.append(_finished_row(workdir, variant, sweep["stage"], overrides, sweep["teachers"].get(variant)))
