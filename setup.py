@@ -9,7 +9,7 @@ setup(
     description="Model compression into shallow mimic nets (Ba & Caruana, NIPS 2014) in Keras 3.",
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # the pins in requirements.txt need 3.11
     packages=find_packages(include=["mimic_keras", "mimic_keras.*", "pipelines", "pipelines.*"]),
     # TensorFlow comes through an extra so that a machine keeps the build it has: `cpu` installs
     # tensorflow-cpu (the tested default, see requirements.txt), `gpu` the CUDA build. Both

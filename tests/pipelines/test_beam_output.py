@@ -1,5 +1,6 @@
 """The driver's side of the Beam jobs (`pipelines/beam_output.py`): the runner checks and the
-check of the workers' shard report. No Beam needed: these run in every lane."""
+check of the workers' shard report. No Beam needed, so these run in every lane, except the
+runner check that needs apache-beam, marked beam for the Beam lane."""
 
 import json
 import os
@@ -56,7 +57,10 @@ def test_runner_checks(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # as where apache-beam is not installed
     with pytest.raises(ValueError, match=r"needs apache-beam: pip install -r requirements-beam.txt"):
         beam_output.check_runner("beam", (), "out")
-    monkeypatch.undo()
+
+
+@pytest.mark.beam  # the Beam lane: the default one has no apache-beam
+def test_runner_checks_with_beam():
     pytest.importorskip("apache_beam")
     beam_output.check_runner("beam", (), "gs://bucket/out")  # the workers write through tf.io.gfile
     with pytest.raises(ValueError, match="inputs from a path"):
