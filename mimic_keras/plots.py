@@ -4,7 +4,7 @@
 
 A run's report (`report.json`) gives `curves.png` and `hidden.png` in its folder
 (`mimic_keras.eval.figures`); a sweep (`docs/experiments/<name>.json`) gives `<name>.png`,
-`<name>_hidden.png`, `<name>_teacher.png` and `<name>_size.png` next to it
+`<name>_hidden.png`, `<name>_teacher.png`, `<name>_size.png` and `<name>_width.png` next to it
 (`mimic_keras.eval.sweep_figures`).
 
 Nothing here reads a model, a dataset or a log file: only the dicts of those JSON files.

@@ -6,6 +6,7 @@ Next to the sweep's JSON:
     <name>_hidden.png    hidden-unit statistics per epoch, one line per variant (when the curves have them)
     <name>_teacher.png   student vs teacher test accuracy, one point per variant (when rows have the teacher's)
     <name>_size.png      test accuracy (and PER) against transfer-set size (when rows have several sizes)
+    <name>_width.png     test accuracy (and PER) against parameters (when an objective's rows have several)
 """
 
 import numpy as np
@@ -83,6 +84,10 @@ def teacher_figure(sweep):
     return fig
 
 
+# A control row's objective is `<control_train.data> labels` (experiments/mimic_sweep.py); its legend entry:
+CONTROL_OBJECTIVES = {"labels labels": "labels (control)", "transfer labels": "transfer-set labels (control)"}
+
+
 def size_figure(sweep):
     """Test accuracy (and, for TIMIT, PER) against transfer-set size, one line per objective.
 
@@ -91,18 +96,44 @@ def size_figure(sweep):
     95% intervals (utterance-clustered accuracy, speaker-resampled PER); a dashed line marks the
     teacher's accuracy when every row has the same teacher.
     """
-    rows = [r for r in sweep["rows"] if r.get("transfer_examples")]
-    if len({r["transfer_examples"] for r in rows}) < 2:
+    return _against(sweep, "transfer_examples",
+                    lambda speech: f"transfer set ({'frames' if speech else 'examples'} per epoch)")
+
+
+def width_figure(sweep):
+    """Test accuracy (and, for TIMIT, PER) against the student's parameters, one line per objective.
+
+    For widths and bottlenecks side by side, e.g. a mimic sweep merged with its label-trained
+    controls (`experiments/merge_sweeps.py`): the controls' objective is `labels`. Returns None
+    unless some objective has rows of at least two sizes; otherwise as `size_figure`.
+    """
+    sizes = {}
+    for r in sweep["rows"]:
+        if r.get("parameters"):
+            sizes.setdefault(r.get("objective", "mimic"), set()).add(r["parameters"])
+    if not any(len(s) > 1 for s in sizes.values()):
+        return None
+    return _against(sweep, "parameters", lambda speech: "parameters")
+
+
+def _against(sweep, key, xlabel):
+    """Test accuracy (and PER for speech) against `rows[i][key]` on a log axis, one line per objective.
+
+    None unless rows carry `key` with at least two values; `xlabel(speech)` names the x axis.
+    """
+    rows = [r for r in sweep["rows"] if r.get(key)]
+    if len({r[key] for r in rows}) < 2:
         return None
     speech = any("test_per" in r for r in rows)
     plt = pyplot()
     fig, axes = plt.subplots(1, 2 if speech else 1, figsize=(11 if speech else 6, 4), squeeze=False)
     acc_ax = axes[0][0]
     groups = {}
-    for r in sorted(rows, key=lambda r: r["transfer_examples"]):
+    for r in sorted(rows, key=lambda r: r[key]):
         groups.setdefault(r.get("objective", "mimic"), []).append(r)
     for objective, group in groups.items():
-        x = np.array([r["transfer_examples"] for r in group], dtype=float)
+        objective = CONTROL_OBJECTIVES.get(objective, objective)
+        x = np.array([r[key] for r in group], dtype=float)
         acc = np.array([r["test_accuracy"] for r in group]) * 100
         err = np.array([r.get("test_accuracy_ci95", 0.0) for r in group]) * 100
         acc_ax.errorbar(x, acc, yerr=err, marker="o", capsize=4, label=objective)
@@ -119,7 +150,7 @@ def size_figure(sweep):
         axes[0][1].set_ylabel("PER (%, 95% interval)")
     for ax in axes[0]:
         ax.set_xscale("log")
-        ax.set_xlabel("transfer set (" + ("frames" if speech else "examples") + " per epoch)")
+        ax.set_xlabel(xlabel(speech))
         ax.legend()
     fig.tight_layout()
     return fig
@@ -134,8 +165,9 @@ def plot_sweep(sweep, png_path):
 
     Returns:
         The paths written: `png_path`, then `_hidden` when rows' curves carry `hidden_*` lists,
-        `_teacher` when rows carry different `teacher_test_accuracy` values, and `_size`
-        when they carry different `transfer_examples`.
+        `_teacher` when rows carry different `teacher_test_accuracy` values, `_size`
+        when they carry different `transfer_examples`, and `_width` when rows of one objective
+        carry different `parameters`.
 
     Example:
         >>> plot_sweep(json.load(open("docs/experiments/losses.json")), "docs/experiments/losses.png")
@@ -143,7 +175,8 @@ def plot_sweep(sweep, png_path):
     """
     stem = png_path[: -len(".png")] if png_path.endswith(".png") else png_path
     written = [save(sweep_figure(sweep), png_path)]
-    for suffix, make in (("_hidden", sweep_hidden_figure), ("_teacher", teacher_figure), ("_size", size_figure)):
+    for suffix, make in (("_hidden", sweep_hidden_figure), ("_teacher", teacher_figure), ("_size", size_figure),
+                         ("_width", width_figure)):
         fig = make(sweep)
         if fig is not None:
             written.append(save(fig, f"{stem}{suffix}.png"))

@@ -172,6 +172,24 @@ def test_size_figure_of_speech_rows_adds_the_per_and_its_interval():
     np.testing.assert_allclose([s[:, 1] for s in bars.lines[2][0].get_segments()], [[23.0, 28.0], [18.0, 23.0]])
 
 
+def test_width_figure_draws_each_objective_against_its_parameters(tmp_path):
+    rows = [{**_sized("h8000", "l2_logits", 100, 0.61, per=0.19), "parameters": 8000},
+            {**_sized("h2048", "l2_logits", 100, 0.56, per=0.22), "parameters": 2048},
+            {**_sized("c8000", "labels labels", None, 0.66, per=0.15), "parameters": 8000},
+            {**_sized("c2048", "labels labels", None, 0.64, per=0.16), "parameters": 2048}]
+    acc_ax, per_ax = sweep_figures.width_figure({"rows": rows}).axes
+    lines = {c.get_label(): c.lines[0] for c in per_ax.containers}
+    assert sorted(lines) == ["l2_logits", "labels (control)"]  # a control's objective, named for the legend
+    np.testing.assert_allclose(lines["l2_logits"].get_xdata(), [2048, 8000])  # in order of size
+    np.testing.assert_allclose(lines["labels (control)"].get_ydata(), [16.0, 15.0])
+    assert acc_ax.get_xlabel() == "parameters" and acc_ax.get_xscale() == "log"
+    one_each = [rows[0], rows[3]]  # two sizes, but one per objective: no line to draw
+    assert sweep_figures.width_figure({"rows": one_each}) is None
+    png = str(tmp_path / "w.png")
+    assert sweep_figures.plot_sweep({"rows": rows}, png)[-1] == str(tmp_path / "w_width.png")
+    assert _is_png(str(tmp_path / "w_width.png"))
+
+
 def test_kind_of_tells_reports_from_sweeps():
     assert plots.kind_of(_report()) == "run"
     assert plots.kind_of(_sweep()) == "sweep"
