@@ -104,33 +104,29 @@ def width_figure(sweep):
     """Test accuracy (and, for TIMIT, PER) against the student's parameters, one line per objective.
 
     For widths and bottlenecks side by side, e.g. a mimic sweep merged with its label-trained
-    controls (`experiments/merge_sweeps.py`): the controls' objective is `labels`. Returns None
-    unless some objective has rows of at least two sizes; otherwise as `size_figure`.
+    controls (`experiments/merge_sweeps.py`; a control's line is named by `CONTROL_OBJECTIVES`).
+    Returns None unless some objective has rows of at least two sizes; otherwise as `size_figure`.
     """
-    sizes = {}
-    for r in sweep["rows"]:
-        if r.get("parameters"):
-            sizes.setdefault(r.get("objective", "mimic"), set()).add(r["parameters"])
-    if not any(len(s) > 1 for s in sizes.values()):
-        return None
-    return _against(sweep, "parameters", lambda speech: "parameters")
+    return _against(sweep, "parameters", lambda speech: "parameters", per_objective=True)
 
 
-def _against(sweep, key, xlabel):
+def _against(sweep, key, xlabel, per_objective=False):
     """Test accuracy (and PER for speech) against `rows[i][key]` on a log axis, one line per objective.
 
-    None unless rows carry `key` with at least two values; `xlabel(speech)` names the x axis.
+    None unless rows carry `key` with at least two values (with `per_objective`, two within one
+    objective's rows); `xlabel(speech)` names the x axis.
     """
     rows = [r for r in sweep["rows"] if r.get(key)]
-    if len({r[key] for r in rows}) < 2:
+    groups = {}
+    for r in sorted(rows, key=lambda r: r[key]):
+        groups.setdefault(r.get("objective", "mimic"), []).append(r)
+    spans = [{r[key] for r in group} for group in groups.values()] if per_objective else [{r[key] for r in rows}]
+    if not any(len(values) > 1 for values in spans):
         return None
     speech = any("test_per" in r for r in rows)
     plt = pyplot()
     fig, axes = plt.subplots(1, 2 if speech else 1, figsize=(11 if speech else 6, 4), squeeze=False)
     acc_ax = axes[0][0]
-    groups = {}
-    for r in sorted(rows, key=lambda r: r[key]):
-        groups.setdefault(r.get("objective", "mimic"), []).append(r)
     for objective, group in groups.items():
         objective = CONTROL_OBJECTIVES.get(objective, objective)
         x = np.array([r[key] for r in group], dtype=float)
