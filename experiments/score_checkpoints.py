@@ -1,7 +1,8 @@
 """Scores the checkpoints a training kept along the way as a sweep row scores its final model.
 
-A run with `<stage>_train.save_epochs=(10,20,30)` keeps `<stage>/epoch_<n>.keras`; this scores
-each of them, and the kept final model, with the task's `student_scores` (for TIMIT: state frame
+A run with `<stage>_train.save_epochs=(10,20,30)` keeps `<stage>/epoch_<n>.keras`, and one that
+keeps its best validation epoch (`checkpoint=best|best_accuracy`) also its last, `last.keras`;
+this scores each of them, and the kept final model, with the task's `student_scores` (for TIMIT: state frame
 accuracy, PER on dev and test with the decoder tuned on dev for each model), next to the
 validation accuracy its `log.csv` recorded at that epoch: how a score moved along the run (of
 an unfinished run, its checkpoints so far).
@@ -48,10 +49,16 @@ def score_checkpoints(workdir, stage="mimic"):
     run_dir = layout.run_dir(stage)
     logged = dict(zip(*(read_csv_log(os.path.join(run_dir, "log.csv")).get(k, []) for k in ("epoch", "val_accuracy"))))
     final = [(None, layout.model(stage))] if os.path.exists(layout.model(stage)) else []  # unfinished: none yet
+    last = os.path.join(run_dir, "last.keras")
+    if os.path.exists(last):  # the last logged epoch's, beside a best epoch's model.keras
+        final.append((max(logged, default=None), last))
     rows = []
     for epoch, path in [*checkpoints(run_dir), *final]:
         model = keras.saving.load_model(path, compile=False)
-        name = stage if epoch is None else f"{stage}_epoch_{epoch}"  # its own transcripts folder
+        if path == last:
+            name = f"{stage}_last"
+        else:
+            name = stage if epoch is None else f"{stage}_epoch_{epoch}"  # its own transcripts folder
         scores = task.student_scores(model, layout, name)
         row = {"epoch": epoch, "file": os.path.basename(path)}
         if epoch in logged:

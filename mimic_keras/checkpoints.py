@@ -4,6 +4,7 @@
     run_dir/backup/state-<id>.weights.h5  that checkpoint (model and optimizer state)
     run_dir/backup/run.json             the stamp of the run the backup belongs to
     run_dir/backup/best.weights.h5      the best epoch's weights (`checkpoint=best`, `best_accuracy`)
+    run_dir/last.keras                  with those, the last epoch's model (`model.keras` is the best's)
 
 Every file is written under a new name and then renamed, so a kill at any instant leaves either
 the old checkpoint or the new one, never a torn one.
@@ -115,18 +116,27 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     At the end of training the model gets those weights back. The best value so far is
     stored with the weights, so a resumed run compares against epochs before the crash.
+    Selecting on one value can hide another (a label-trained net whose loss rises while its
+    accuracy still improves), so with `last_path` the last epoch's model is saved there first:
+    both ends of the run can be scored.
 
     Args:
         path: the `.weights.h5` file (written atomically).
         monitor: the logged value to compare (`val_loss`, `val_accuracy`, ...).
         mode: `min` (a loss) or `max` (an accuracy).
+        last_path: where to save the last epoch's model (`.keras`) before the best weights
+            come back; None keeps none.
+        save_model: the model `last_path` holds (default the trained model; the student of
+            a `Distiller`).
     """
 
-    def __init__(self, path, monitor="val_loss", mode="min"):
+    def __init__(self, path, monitor="val_loss", mode="min", last_path=None, save_model=None):
         super().__init__()
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be min or max, got {mode!r}")
         self.path = path
+        self.last_path = last_path
+        self._save_model = save_model
         self.monitor = monitor
         self.sign = 1.0 if mode == "min" else -1.0  # compared as sign × value, lower is better
         self.state_path = f"{path}.json"
@@ -147,6 +157,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         write_json_atomic(self.state_path, {"best": float(value), "epoch": epoch + 1, "monitor": self.monitor})
 
     def on_train_end(self, logs=None):
+        if self.last_path:
+            save_model_atomic(self._save_model or self.model, self.last_path)
         if os.path.exists(self.path):
             self.model.load_weights(self.path)
 

@@ -2,7 +2,9 @@
 
 A run lives in a folder:
 
-    run_dir/model.keras      the trained model (written atomically after training)
+    run_dir/model.keras      the trained model (written atomically after training): with
+                             `checkpoint=best|best_accuracy`, the best validation epoch's
+    run_dir/last.keras       then also the last epoch's model, to score beside it
     run_dir/history.json     loss and metrics per epoch (the learning curves); with `patience`,
                              `early_stop`: what was watched and the epoch the run stopped at
     run_dir/log.csv          the same, one row per epoch as it finishes (kept across resumes)
@@ -113,6 +115,9 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     # Patience without validation is refused before the backup is touched.
     stopper = _early_stop(cfg, val_ds, csv_path) if cfg.patience is not None else None
     backup = prepare_backup(run_dir, run_stamp(cfg, model), stage)
+    last_path = os.path.join(run_dir, "last.keras")
+    if os.path.exists(last_path):  # an earlier run's: this one writes its own, or none
+        os.remove(last_path)
     # The CSV row of an epoch is written before its backup: a crash between the two repeats
     # that epoch, and the log keeps the rerun's row (see read_csv_log).
     callbacks = [
@@ -129,7 +134,8 @@ def fit_run(model, train_ds, val_ds, cfg, run_dir, stage, save_model=None, extra
     if cfg.checkpoint in BEST and val_ds is not None:
         # Train all epochs (or until `patience` stops), then return to the weights of the best validation epoch.
         monitor, mode = BEST[cfg.checkpoint]
-        callbacks.append(BestCheckpoint(os.path.join(backup, "best.weights.h5"), monitor, mode))
+        callbacks.append(BestCheckpoint(os.path.join(backup, "best.weights.h5"), monitor, mode,
+                                        last_path=last_path, save_model=save_model))
     elif cfg.checkpoint != "last" and cfg.checkpoint not in BEST:
         raise ValueError(f"unknown checkpoint protocol {cfg.checkpoint!r}; choose last, {', '.join(BEST)}")
     callbacks += [

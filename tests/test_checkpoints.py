@@ -49,3 +49,21 @@ def test_a_resumed_run_compares_with_the_best_before_the_crash(tmp_path):
 def test_best_checkpoint_refuses_an_unknown_mode(tmp_path):
     with pytest.raises(ValueError, match="min or max"):
         checkpoints.BestCheckpoint(str(tmp_path / "w.weights.h5"), mode="largest")
+
+
+def test_the_last_epoch_is_saved_before_the_best_comes_back(tmp_path):
+    path, last = str(tmp_path / "best.weights.h5"), str(tmp_path / "last.keras")
+    logs = [{"val_loss": 0.9}, {"val_loss": 0.4}, {"val_loss": 0.6}]
+    assert _run(checkpoints.BestCheckpoint(path, last_path=last), _model(), logs) == 2
+    saved = keras.saving.load_model(last, compile=False)
+    assert float(saved.layers[-1].kernel.numpy()[0, 0]) == 3.0  # the third epoch's weight
+
+
+def test_the_last_model_can_be_another_than_the_trained_one(tmp_path):
+    # A Distiller trains itself but saves its student: `save_model` is what `last.keras` holds.
+    trained, student = _model(), _model()
+    student.layers[-1].kernel.assign([[-5.0]])
+    last = str(tmp_path / "last.keras")
+    _run(checkpoints.BestCheckpoint(str(tmp_path / "b.weights.h5"), last_path=last, save_model=student), trained,
+         [{"val_loss": 0.1}])
+    assert float(keras.saving.load_model(last, compile=False).layers[-1].kernel.numpy()[0, 0]) == -5.0

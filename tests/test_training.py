@@ -151,6 +151,20 @@ def test_best_weights_survive_a_resume(tmp_path):
     np.testing.assert_allclose(final.weights[0].numpy(), log["weights"][best][0])
     saved = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     np.testing.assert_allclose(saved.weights[0].numpy(), log["weights"][best][0])
+    # ... and the last epoch's model beside it, to score both ends of the run.
+    last = keras.saving.load_model(os.path.join(run_dir, "last.keras"))
+    np.testing.assert_allclose(last.weights[0].numpy(), log["weights"][8][0])
+
+
+def test_a_run_keeping_its_last_epoch_leaves_no_earlier_last_model(tmp_path):
+    model, train, val = _rising_val_loss()
+    run_dir = str(tmp_path / "run")
+    training.fit_run(model(), train, val, TrainConfig(epochs=3, batch_size=4, checkpoint="best"), run_dir, "t")
+    assert os.path.exists(os.path.join(run_dir, "last.keras"))
+    # The same folder trained again with checkpoint=last: model.keras is the last epoch, and a
+    # last.keras of the earlier run would pass for this one's.
+    training.fit_run(model(), train, val, TrainConfig(epochs=3, batch_size=4, checkpoint="last"), run_dir, "t")
+    assert not os.path.exists(os.path.join(run_dir, "last.keras"))
 
 
 def test_non_chief_workers_write_their_own_folder():
