@@ -44,8 +44,9 @@ def _load(path):
 def pick(ref):
     """The stored scores of `FILE.json:ROW`: a sweep's variant (`VARIANT/TEACHER` for one of its
     teachers, `teacher_<i>` or `ensemble`, in a sweep that trained or was given teachers), a
-    report's model, a teacher of a grow summary, or a mimic of a factorize summary (`original`,
-    `rank_<k>`, `rank_<k>_finetuned`)."""
+    report's model, a teacher of a grow summary, a mimic of a factorize summary (`original`,
+    `rank_<k>`, `rank_<k>_finetuned`), or a checkpoint a run kept (`score_checkpoints.py`'s
+    `kept`, `last`, `epoch_<n>`)."""
     path, _, name = ref.rpartition(":")
     data = _load(path)
     if data.get("kind") == "factorize":  # `mimic_keras.factorize`'s mimics: original, rank_<k>[_finetuned]
@@ -55,6 +56,11 @@ def pick(ref):
             if row_name(row) == name:
                 return _from_sweep_row(row)
         raise ValueError(f"{path} has no factorised mimic {name!r}; it has {[row_name(r) for r in data['rows']]}")
+    if data.get("kind") == "checkpoints":  # score_checkpoints.py: kept, last, epoch_<n>
+        for row in data["rows"]:
+            if checkpoint_name(row) == name:
+                return _from_sweep_row(row)
+        raise ValueError(f"{path} has no checkpoint {name!r}; it has {[checkpoint_name(r) for r in data['rows']]}")
     if "rows" in data:
         name, _, teacher = name.partition("/")
         for row in data["rows"]:
@@ -73,6 +79,12 @@ def pick(ref):
     if name in data.get("finetune", {}) and isinstance(data["finetune"][name], dict):
         return _from_sweep_row(data["finetune"][name])  # `mimic_keras.grow`'s teachers: original, control, grown
     raise ValueError(f"{path} has no row or model {name!r}")
+
+
+def checkpoint_name(row):
+    """A `score_checkpoints.py` row's name: `kept` (the run's `model.keras`), `last` (`last.keras`)
+    or `epoch_<n>` (a snapshot)."""
+    return {"model.keras": "kept", "last.keras": "last"}.get(row["file"], f"epoch_{row['epoch']}")
 
 
 def _from_sweep_row(row):

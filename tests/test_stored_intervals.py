@@ -117,7 +117,15 @@ def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, c
     f = str(tmp_path / "f.json")
     with pytest.raises(ValueError, match="no factorised mimic 'rank_128'"):
         stored.pick(f"{f}:rank_128")
+    kept = {"kind": "checkpoints", "rows": [  # experiments/score_checkpoints.py's rows
+        dict(image_row("x", a), epoch=None, file="model.keras"), dict(image_row("x", b), epoch=3, file="last.keras"),
+        dict(image_row("x", b), epoch=2, file="epoch_2.keras")]}
+    (tmp_path / "k.json").write_text(json.dumps(kept))
+    k = str(tmp_path / "k.json")
+    with pytest.raises(ValueError, match=r"no checkpoint 'epoch_3'; it has \['kept', 'last', 'epoch_2'\]"):
+        stored.pick(f"{k}:epoch_3")
     groups = {"acc": {"comparisons": [{"label": "b - a", "base": f"{s}:a", "other": f"{s}:b"}]},
+              "kept": {"comparisons": [{"label": "last - kept", "base": f"{k}:kept", "other": f"{k}:last"}]},
               "grow": {"comparisons": [{"label": "grown - control", "base": f"{g}:control", "other": f"{g}:grown"}]},
               "factorized": {"comparisons": [{"label": "tuned - cut", "base": f"{f}:rank_64",
                                               "other": f"{f}:rank_64_finetuned"}]},
@@ -134,6 +142,8 @@ def test_rows_that_keep_their_outcomes_get_the_exact_paired_interval(tmp_path, c
     assert acc["paired_ci95_widest"][0] - 1e-12 <= acc["paired_ci95"][0] <= acc["paired_ci95_narrowest"][0] + 1e-12
     grown = json.loads((tmp_path / "grow_paired.json").read_text())["comparisons"][0]
     assert grown["paired_ci95"] == acc["paired_ci95"] and grown["difference"] == acc["difference"]
+    last = json.loads((tmp_path / "kept_paired.json").read_text())["comparisons"][0]
+    assert last["paired_ci95"] == acc["paired_ci95"] and last["difference"] == acc["difference"]
     tuned = json.loads((tmp_path / "factorized_paired.json").read_text())["comparisons"][0]
     assert tuned["paired_ci95"] == acc["paired_ci95"] and tuned["difference"] == acc["difference"]
     per, teacher = json.loads((tmp_path / "per_paired.json").read_text())["comparisons"]
