@@ -6,7 +6,10 @@
 
 Each `--row FILE.json:VARIANT[=NAME]` copies one row of a sweep written by `experiments/mimic_sweep.py`
 (a row keeps its stage, so mimics and label-trained controls sit side by side), renamed NAME
-when given. Writes
+when given. `--scores NAME=CHECKPOINTS.json:CKPT` gives the merged row NAME the scores of another
+checkpoint of the same run, as `experiments/score_checkpoints.py` wrote them (`kept`, `last`,
+`epoch_<n>`): a run kept at its best validation loss can then stand in the table at its last
+epoch, like rows whose best epoch was their last. Writes
 `docs/experiments/<name>.json|.md|.png` like a sweep; `python -m mimic_keras.plots` redraws them.
 """
 
@@ -17,6 +20,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mimic_sweep import write_outputs  # noqa: E402
+from stored_intervals import checkpoint_name  # noqa: E402
+
+# What a checkpoint's scores replace in a sweep row; the rest (stage, overrides, curve, wall time) is the run's.
+_NOT_SCORES = ("epoch", "file")
 
 
 def pick(spec):
@@ -31,13 +38,36 @@ def pick(spec):
     raise ValueError(f"{path} has no variant {variant!r}; it has {[r['variant'] for r in sweep['rows']]}")
 
 
+def rescore(row, spec):
+    """`row` with the scores of the checkpoint `CHECKPOINTS.json:CKPT`, and where they came from."""
+    path, _, name = spec.rpartition(":")
+    with open(path) as f:
+        kept = json.load(f)
+    if kept.get("kind") != "checkpoints":
+        raise ValueError(f"{path} is not a score_checkpoints.py summary")
+    for one in kept["rows"]:
+        if checkpoint_name(one) == name:
+            scores = {k: v for k, v in one.items() if k not in _NOT_SCORES}
+            return {**row, **scores, "scores_from": spec}
+    raise ValueError(f"{path} has no checkpoint {name!r}; it has {[checkpoint_name(r) for r in kept['rows']]}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", required=True)
     parser.add_argument("--row", action="append", required=True, metavar="FILE.json:VARIANT[=NAME]")
+    parser.add_argument("--scores", action="append", default=[], metavar="NAME=CHECKPOINTS.json:CKPT",
+                        help="give row NAME the scores of that checkpoint of its run (kept, last, epoch_<n>)")
     args = parser.parse_args(argv)
     try:
         picked = [pick(spec) for spec in args.row]
+        for spec in args.scores:
+            name, _, source = spec.partition("=")
+            at = [i for i, (_, row) in enumerate(picked) if row["variant"] == name]
+            if not at or not source:
+                raise ValueError(f"--scores {spec}: no merged row {name!r}" if not at else f"--scores {spec}: no checkpoint")
+            base, row = picked[at[0]]
+            picked[at[0]] = base, rescore(row, source)
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

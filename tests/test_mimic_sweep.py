@@ -79,6 +79,19 @@ def test_merge_sweeps_copies_the_named_rows(tmp_path, monkeypatch, capsys):
     assert merged["base"] == "runs/a, runs/b"
     assert merge.main(["--name", "x", "--row", "a.json:nope"]) == 2
     assert "no variant 'nope'" in capsys.readouterr().err
+    # A row at another checkpoint of its run (score_checkpoints.py's summary): its scores, the run's curve.
+    with open(tmp_path / "k.json", "w") as f:
+        json.dump({"kind": "checkpoints", "rows": [{"epoch": None, "file": "model.keras", "test_accuracy": 0.5},
+                                                   {"epoch": 2, "file": "last.keras", "test_accuracy": 0.55}]}, f)
+    assert merge.main(["--name", "last", "--row", "b.json:c1=control", "--scores", "control=k.json:last"]) == 0
+    with open(tmp_path / "docs" / "experiments" / "last.json") as f:
+        (last,) = json.load(f)["rows"]
+    assert (last["test_accuracy"], last["scores_from"], last["curve"]) == (0.55, "k.json:last", curve)
+    assert "epoch" not in last and "file" not in last
+    assert merge.main(["--name", "x", "--row", "b.json:c1", "--scores", "c1=k.json:epoch_9"]) == 2
+    assert "no checkpoint 'epoch_9'; it has ['kept', 'last']" in capsys.readouterr().err
+    assert merge.main(["--name", "x", "--row", "b.json:c1", "--scores", "c2=k.json:last"]) == 2
+    assert "no merged row 'c2'" in capsys.readouterr().err
 
 
 def test_sweeps_are_data():
