@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mimic_sweep import write_outputs  # noqa: E402
-from stored_intervals import checkpoint_name  # noqa: E402
+from stored_intervals import checkpoint_row  # noqa: E402
 
 # What a checkpoint's scores replace in a sweep row; the rest (stage, overrides, curve, wall time) is the run's.
 _NOT_SCORES = ("epoch", "file")
@@ -45,11 +45,8 @@ def rescore(row, spec):
         kept = json.load(f)
     if kept.get("kind") != "checkpoints":
         raise ValueError(f"{path} is not a score_checkpoints.py summary")
-    for one in kept["rows"]:
-        if checkpoint_name(one) == name:
-            scores = {k: v for k, v in one.items() if k not in _NOT_SCORES}
-            return {**row, **scores, "scores_from": spec}
-    raise ValueError(f"{path} has no checkpoint {name!r}; it has {[checkpoint_name(r) for r in kept['rows']]}")
+    scores = {k: v for k, v in checkpoint_row(kept, path, name).items() if k not in _NOT_SCORES}
+    return {**row, **scores, "scores_from": spec}
 
 
 def main(argv=None):
@@ -61,13 +58,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         picked = [pick(spec) for spec in args.row]
+        at = {}  # a merged row's index by name (the first, should two share one)
+        for i, (_, row) in enumerate(picked):
+            at.setdefault(row["variant"], i)
         for spec in args.scores:
             name, _, source = spec.partition("=")
-            at = [i for i, (_, row) in enumerate(picked) if row["variant"] == name]
-            if not at or not source:
-                raise ValueError(f"--scores {spec}: no merged row {name!r}" if not at else f"--scores {spec}: no checkpoint")
-            base, row = picked[at[0]]
-            picked[at[0]] = base, rescore(row, source)
+            if name not in at:
+                raise ValueError(f"--scores {spec}: no merged row {name!r}")
+            if not source:
+                raise ValueError(f"--scores {spec}: no checkpoint")
+            base, row = picked[at[name]]
+            picked[at[name]] = base, rescore(row, source)
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -48,17 +48,16 @@ def score_checkpoints(workdir, stage="mimic"):
     task, layout = _task(workdir)
     run_dir = layout.run_dir(stage)
     logged = dict(zip(*(read_csv_log(os.path.join(run_dir, "log.csv")).get(k, []) for k in ("epoch", "val_accuracy"))))
-    final = [(None, layout.model(stage))] if os.path.exists(layout.model(stage)) else []  # unfinished: none yet
+    # (epoch, file, the name of its transcripts folder)
+    kept = [(epoch, path, f"{stage}_epoch_{epoch}") for epoch, path in checkpoints(run_dir)]
+    if os.path.exists(layout.model(stage)):  # unfinished: none yet
+        kept.append((None, layout.model(stage), stage))
     last = os.path.join(run_dir, "last.keras")
     if os.path.exists(last):  # the last logged epoch's, beside a best epoch's model.keras
-        final.append((max(logged, default=None), last))
+        kept.append((max(logged, default=None), last, f"{stage}_last"))
     rows = []
-    for epoch, path in [*checkpoints(run_dir), *final]:
+    for epoch, path, name in kept:
         model = keras.saving.load_model(path, compile=False)
-        if path == last:
-            name = f"{stage}_last"
-        else:
-            name = stage if epoch is None else f"{stage}_epoch_{epoch}"  # its own transcripts folder
         scores = task.student_scores(model, layout, name)
         row = {"epoch": epoch, "file": os.path.basename(path)}
         if epoch in logged:

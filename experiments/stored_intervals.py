@@ -57,10 +57,7 @@ def pick(ref):
                 return _from_sweep_row(row)
         raise ValueError(f"{path} has no factorised mimic {name!r}; it has {[row_name(r) for r in data['rows']]}")
     if data.get("kind") == "checkpoints":  # score_checkpoints.py: kept, last, epoch_<n>
-        for row in data["rows"]:
-            if checkpoint_name(row) == name:
-                return _from_sweep_row(row)
-        raise ValueError(f"{path} has no checkpoint {name!r}; it has {[checkpoint_name(r) for r in data['rows']]}")
+        return _from_sweep_row(checkpoint_row(data, path, name))
     if "rows" in data:
         name, _, teacher = name.partition("/")
         for row in data["rows"]:
@@ -85,6 +82,14 @@ def checkpoint_name(row):
     """A `score_checkpoints.py` row's name: `kept` (the run's `model.keras`), `last` (`last.keras`)
     or `epoch_<n>` (a snapshot)."""
     return {"model.keras": "kept", "last.keras": "last"}.get(row["file"], f"epoch_{row['epoch']}")
+
+
+def checkpoint_row(summary, path, name):
+    """The row `name` (`checkpoint_name`) of a `score_checkpoints.py` summary read from `path`."""
+    for row in summary["rows"]:
+        if checkpoint_name(row) == name:
+            return row
+    raise ValueError(f"{path} has no checkpoint {name!r}; it has {[checkpoint_name(r) for r in summary['rows']]}")
 
 
 def _from_sweep_row(row):
