@@ -12,7 +12,8 @@ A sweep is data: a JSON file (or dict) naming its variants and their config over
 
 (`--base/--name/--common/--seeds/--variant NAME:k=v ...` on the command line build the same dict;
 `--only VARIANT ...` trains just those and writes no table, for training variants side by side;
-`--table` writes the table of the variants that are finished and trains nothing.)
+`--table` writes the table of the variants that are finished and trains nothing; `--table --out NAME`
+writes it as `docs/experiments/NAME.*`, e.g. to keep the table the same sweep made on an earlier base.)
 Two optional keys: `"seeds": [0, 1, 2]` runs every variant once per seed (`<variant>_s<seed>`,
 with `<stage>_train.seed=<seed>`), and `"best_of": "OTHER"` adds to `common` the overrides of
 the row of sweep OTHER (`docs/experiments/OTHER.json`, its common too) with the highest
@@ -637,8 +638,11 @@ def run_sweep(sweep, only=None, best=None):
     return rows
 
 
-def table_sweep(sweep):
+def table_sweep(sweep, out=None):
     """Writes the table of the variants that are finished (their last stage up to date); trains nothing.
+
+    `out`: the table's name (`docs/experiments/<out>.*`; default the sweep's). The workdirs read
+    are the sweep's own (`<base>-<name>-<variant>`) either way.
 
     Returns the rows and the names of the variants left out (not started, part-trained, or stale).
     """
@@ -656,7 +660,7 @@ def table_sweep(sweep):
         else:
             left_out.append(variant)
     if rows:
-        write_outputs(sweep["name"], rows, common, sweep["base"], left_out)
+        write_outputs(out or sweep["name"], rows, common, sweep["base"], left_out)
     return rows, left_out
 
 
@@ -680,6 +684,9 @@ def main(argv=None):
                              "parallel processes; then run the sweep without --only to tabulate)")
     parser.add_argument("--table", action="store_true",
                         help="write the table of the finished variants only, train nothing (the others are named)")
+    parser.add_argument("--out", metavar="NAME",
+                        help="with --table: write docs/experiments/NAME.* instead of the sweep's name (its "
+                             "workdirs are still <base>-<sweep name>-<variant>), e.g. the same sweep on another base")
     parser.add_argument("--progress", action="store_true",
                         help="say how far each variant got (epochs in its logs, best validation accuracy), train nothing")
     parser.add_argument("--list", action="store_true",
@@ -712,8 +719,10 @@ def main(argv=None):
         except ValueError as e:
             parser.error(str(e))
         return 0
+    if args.out and not args.table:
+        parser.error("--out names the table --table writes; give --table too")
     if args.table:
-        rows, left_out = table_sweep(sweep)
+        rows, left_out = table_sweep(sweep, args.out)
         if left_out:
             print(f"left out, not finished: {', '.join(left_out)}", file=sys.stderr)
         return 0 if rows else 1

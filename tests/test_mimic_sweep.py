@@ -177,6 +177,12 @@ def test_table_tabulates_the_finished_variants_and_trains_nothing(tiny_run, tmp_
     assert [r["variant"] for r in table["rows"]] == ["same"] and table["left_out"] == ["narrow"]
     assert "left out, not finished: narrow" in capsys.readouterr().err
     assert not os.path.exists(f"{base}-t-narrow")  # nothing trained, no workdir made
+    assert sweep.main(["t.json", "--table", "--out", "t_other"]) == 0  # same workdirs, another table name
+    with open(os.path.join("docs", "experiments", "t_other.json")) as f:
+        assert json.load(f)["rows"] == table["rows"]
+    with pytest.raises(SystemExit):
+        sweep.main(["t.json", "--out", "t_other"])  # --out names a table: only with --table
+    capsys.readouterr()
     os.remove(os.path.join(f"{base}-t-same", "mimic", "model.keras"))  # its output gone: not up to date
     assert sweep.main(["t.json", "--table"]) == 1  # no finished variant, no table rewritten
     assert "left out, not finished: same, narrow" in capsys.readouterr().err
