@@ -692,6 +692,8 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true",
                         help="print each variant's workdir and commands (checking the overrides), train nothing")
     args = parser.parse_args(argv)
+    if args.out and not args.table:
+        parser.error("--out names the table --table writes; give --table too")
     try:
         sweep = read_sweep(args.sweep) if args.sweep else {}
     except (OSError, ValueError) as e:
@@ -719,8 +721,6 @@ def main(argv=None):
         except ValueError as e:
             parser.error(str(e))
         return 0
-    if args.out and not args.table:
-        parser.error("--out names the table --table writes; give --table too")
     if args.table:
         rows, left_out = table_sweep(sweep, args.out)
         if left_out:
