@@ -33,6 +33,7 @@ import tensorflow as tf  # noqa: E402
 from mimic_keras import config as config_lib, litert  # noqa: E402
 from mimic_keras.layout import Layout  # noqa: E402
 from mimic_keras.models.ensemble import build_ensemble  # noqa: E402
+from mimic_keras.models.layers import GroupedDense  # noqa: E402
 from mimic_keras.tasks import get_task  # noqa: E402
 
 WARMUP = 20
@@ -40,7 +41,7 @@ THROUGHPUT_CALLS = 20
 
 
 def flops_per_example(model):
-    """2 × multiply-adds of every Dense and convolution layer (nested models included), per example."""
+    """2 × multiply-adds of every Dense, grouped dense and convolution layer (nested models included), per example."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -48,6 +49,8 @@ def flops_per_example(model):
         elif isinstance(layer, keras.layers.Dense):
             positions = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
             total += 2 * int(np.prod(layer.kernel.shape)) * positions
+        elif isinstance(layer, GroupedDense):  # block-diagonal: the G blocks' weights only
+            total += 2 * int(np.prod(layer.kernel.shape))
         elif isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D)):
             total += 2 * int(np.prod(layer.kernel.shape)) * int(np.prod(layer.output.shape[1:-1]))
     return total

@@ -27,3 +27,11 @@ def test_ratios_are_mimic_over_teacher_in_each_format():
              "p50_ms": 0.5, "throughput": 400.0}]
     table = bench.markdown(rows, 200, 256)
     assert "| Keras | 0.100 | 0.250 | 1.000 | 0.250 | 0.250 | 0.950 |" in table
+
+
+def test_flops_count_a_grouped_hidden_layer_by_its_blocks():
+    dense = build_mimic(MimicConfig(conv_filters=0, bottleneck=8, hidden=16), num_classes=10, input_shape=(20,))
+    grouped = build_mimic(MimicConfig(conv_filters=0, bottleneck=8, hidden=16, groups=4), num_classes=10,
+                          input_shape=(20,))
+    assert bench.flops_per_example(dense) == 2 * (20 * 8 + 8 * 16 + 16 * 10)
+    assert bench.flops_per_example(grouped) == 2 * (20 * 8 + 8 * 16 // 4 + 16 * 10)
