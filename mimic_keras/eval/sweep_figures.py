@@ -76,9 +76,10 @@ def teacher_figure(sweep):
     lo, hi = min(x.min(), (y - err).min()), max(x.max(), (y + err).max())
     pad = max(1.0, 0.1 * (hi - lo))
     ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ":", color="gray", label="y = x")
-    stages = sorted({r.get("stage", "mimic") for r in rows})
+    # a `--stage teacher` row trains its own teachers, but its accuracy is its mimic's
+    students = sorted({"mimic" if r.get("stage") == "teacher" else r.get("stage", "mimic") for r in rows})
     ax.set_xlabel("teacher test accuracy (%)")
-    ax.set_ylabel(f"{'/'.join(stages)} test accuracy (%, ± 95% CI)")
+    ax.set_ylabel(f"{'/'.join(students)} test accuracy (%, ± 95% CI)")
     ax.legend()
     fig.tight_layout()
     return fig

@@ -137,6 +137,15 @@ def test_teacher_figure_places_each_variant_with_its_ci_and_a_diagonal():
     assert [t.get_text() for t in ax.texts] == ["a", "b"]
     diagonal = [line for line in ax.lines if line.get_label() == "y = x"][0]
     np.testing.assert_allclose(diagonal.get_xdata(), diagonal.get_ydata())
+    assert ax.get_ylabel().startswith("mimic test accuracy")
+
+
+def test_teacher_figure_labels_a_teacher_stage_sweeps_rows_as_their_mimics():
+    sweep = _sweep(teacher=0.8)  # `--stage teacher`: each row trains teachers, then its mimic
+    sweep["rows"][1]["teacher_test_accuracy"] = 0.9
+    for row in sweep["rows"]:
+        row["stage"] = "teacher"
+    assert sweep_figures.teacher_figure(sweep).axes[0].get_ylabel().startswith("mimic test accuracy")
 
 
 def _sized(variant, objective, size, accuracy, per=None):
