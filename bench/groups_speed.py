@@ -32,7 +32,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from inference import flops_per_example  # noqa: E402
-from step_ab import _interval  # noqa: E402
+from step_ab import _interval, alternate  # noqa: E402
+from train_speed import synthetic_data  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {
@@ -70,7 +71,6 @@ def input_shape(cfg):
 def _runners(cfg, seed=0):
     """(training-step runner, inference runner, multiply-adds per example) of cfg's mimic."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from mimic_keras.models.mimics import build_mimic
@@ -81,14 +81,9 @@ def _runners(cfg, seed=0):
     shape, batch = input_shape(cfg), cfg.mimic_train.batch_size
     student = build_mimic(cfg.mimic, cfg.num_classes, input_shape=shape)
     macs = flops_per_example(student) // 2
-    rng = np.random.default_rng(seed)
-    n = batch * 8
-    x = (rng.integers(0, 256, (n, *shape), dtype=np.uint8) if len(shape) == 3
-         else rng.normal(size=(n, *shape)).astype(np.float32))
-    z = rng.normal(size=(n, cfg.num_classes)).astype(np.float32)
-    y = rng.integers(0, cfg.num_classes, n)
+    x, z, y = synthetic_data(shape, cfg.num_classes, batch * 8, seed)
     model = compile_distiller(cfg, student, steps_per_epoch=1000)
-    spe = model.steps_per_execution if hasattr(model, "steps_per_execution") else 1
+    spe = model.steps_per_execution
     data = tf.data.Dataset.from_tensor_slices((x, {"logits": z, "label": y})).repeat()
     iterator = iter(data.batch(batch, drop_remainder=True).prefetch(2))
     model.make_train_function()
@@ -122,18 +117,6 @@ def _policy(cfg):
     return runtime.resolve_policy(cfg.mixed_precision, bool(tf.config.list_physical_devices("GPU")))
 
 
-def _alternate(a, b, calls):
-    """[(a's time, b's time)] of `calls` alternations, A B B A ...: neighbours share the load."""
-    pairs = []
-    for i in range(calls):
-        if i % 2 == 0:
-            ta, tb = a(), b()
-        else:
-            tb, ta = b(), a()
-        pairs.append((ta, tb))
-    return pairs
-
-
 def ratio_line(label, a_name, b_name, pairs):
     """One output line: median ms of A and B, B/A and its bootstrap interval."""
     ma, mb = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
@@ -154,8 +137,8 @@ def run_case(name, calls):
         b_train, b_infer, b_macs = _runners(b_cfg)
         print(f"  {b_name}: {b_macs / 1e6:.2f}M multiply-adds an example ({b_macs / a_macs:.3f}× {baseline}'s)",
               flush=True)
-        print(ratio_line("train", baseline, b_name, _alternate(a_train, b_train, calls)), flush=True)
-        print(ratio_line("inference", baseline, b_name, _alternate(a_infer, b_infer, calls)), flush=True)
+        print(ratio_line("train", baseline, b_name, alternate(a_train, b_train, calls)), flush=True)
+        print(ratio_line("inference", baseline, b_name, alternate(a_infer, b_infer, calls)), flush=True)
 
 
 def main(argv=None):

@@ -101,15 +101,23 @@ def _interval(pairs, draws=2000, seed=0):
     return ratios[int(0.025 * draws)], ratios[int(0.975 * draws) - 1]
 
 
+def alternate(a, b, calls):
+    """[(a's result, b's result)] of `calls` alternations, A B B A …: neighbours share the load drift."""
+    pairs = []
+    for i in range(calls):
+        if i % 2 == 0:
+            ra, rb = a(), b()
+        else:
+            rb, ra = b(), a()
+        pairs.append((ra, rb))
+    return pairs
+
+
 def compare(mimic, a_name, b_name, calls, via="step"):
     a, b = _build(a_name, mimic, via), _build(b_name, mimic, via)
-    walls, cpus = [], []
-    for i in range(calls):
-        first, second = (a, b) if i % 2 == 0 else (b, a)  # A B B A …: drift hits both alike
-        r1, r2 = first(), second()
-        (ra, rb) = (r1, r2) if i % 2 == 0 else (r2, r1)
-        walls.append((ra[0], rb[0]))
-        cpus.append((ra[1], rb[1]))
+    results = alternate(a, b, calls)
+    walls = [(ra[0], rb[0]) for ra, rb in results]
+    cpus = [(ra[1], rb[1]) for ra, rb in results]
     batch = MIMICS[mimic][6]
     out = []
     for label, pairs in (("wall", walls), ("CPU", cpus)):

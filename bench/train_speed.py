@@ -97,11 +97,16 @@ def step_flops(mimic):
 
 
 def _data(mimic, n, seed=0):
+    shape, _, _, _, _, classes, _, _ = MIMICS[mimic]
+    return synthetic_data(shape, classes, n, seed)
+
+
+def synthetic_data(shape, classes, n, seed=0):
+    """(inputs, logits, labels) of n random examples: uint8 images for (H, W, C), else float features."""
     import numpy as np
 
-    shape, _, _, _, _, classes, _, _ = MIMICS[mimic]
     rng = np.random.default_rng(seed)
-    if mimic == "cifar":
+    if len(shape) == 3:
         x = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
     else:
         x = rng.normal(size=(n, *shape)).astype(np.float32)

@@ -38,7 +38,7 @@ def test_alternation_keeps_each_time_with_its_model():
             return seconds
         return run
 
-    pairs = bench._alternate(timer("a", 1.0), timer("b", 3.0), 4)
+    pairs = bench.alternate(timer("a", 1.0), timer("b", 3.0), 4)
     assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]
     assert pairs == [(1.0, 3.0)] * 4
     assert "b/a 3.000 (95% 3.000–3.000)" in bench.ratio_line("train", "a", "b", pairs)
